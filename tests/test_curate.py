@@ -1,0 +1,96 @@
+"""Curate on real Ray Data: bad rows are quarantined with a reason, nothing is lost, and
+only assistant tokens carry labels."""
+
+import json
+
+import pyarrow.csv
+import pyarrow.parquet as pq
+import pytest
+from transformers import AutoTokenizer
+
+from conftest import tiny_config
+from skutune.catalog import build_catalog
+from skutune.curate import run_curate
+from skutune.examples import build_examples, sample_split
+from skutune.prompts import answer_text
+
+
+def _write_jsonl(path, lines):
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n" for line in lines))
+
+
+@pytest.fixture(scope="module")
+def dirty(tmp_path_factory, ray_local, tiny_model_dir):
+    """A catalog and examples with injected bad rows, curated through data.source=files."""
+    d = tmp_path_factory.mktemp("dirty")
+    catalog = build_catalog()
+    bad_catalog = [
+        "{not json",
+        {**catalog[0], "sku": "bad sku!"},
+        {**catalog[1], "prices": {"IN": -5}},
+        {k: v for k, v in catalog[2].items() if k != "title"},
+        {**catalog[3], "regions": ["MARS"]},
+        catalog[4],  # duplicate SKU
+        "[1, 2, 3]",
+    ]
+    _write_jsonl(d / "catalog.jsonl", catalog + bad_catalog)
+    rows = build_examples()
+    good = sample_split(rows, "train", 4) + sample_split(rows, "test", 1)
+    bad_examples = [
+        {**good[0], "id": "x1", "target": {"skus": ["NOPE-1"]}, "relevant": ["NOPE-1"]},
+        {**good[1], "id": "x2", "kind": "shopping"},
+        {**good[2], "id": "x3", "target": {"skus": "RT345-SV"}},
+        {**good[3], "id": "x4", "query": ""},
+        "\x00garbage",
+        {**good[4], "id": "dup"},  # same split, region and query as good[4]
+    ]
+    _write_jsonl(d / "examples.jsonl", good + bad_examples)
+    cfg = tiny_config(d / "run", **{"data.source": "files", "data.catalog_path": str(d / "catalog.jsonl"),
+                                    "data.examples_path": str(d / "examples.jsonl")})
+    return cfg, run_curate(cfg, tiny_model_dir), len(catalog), len(good)
+
+
+def test_rows_are_conserved_and_quarantined_with_reasons(dirty):
+    cfg, manifest, n_catalog, n_good = dirty
+    cat, exs = manifest["catalog"], manifest["examples"]
+    assert cat["rows_in"] == n_catalog + 7 and cat["rows_out"] == n_catalog
+    assert sum(cat["quarantined"].values()) == 6 and cat["removed"] == {"duplicate sku": 1}
+    assert exs["rows_in"] == n_good + 6 and exs["rows_out"] == n_good
+    assert sum(exs["quarantined"].values()) == 5 and exs["removed"] == {"exact duplicate": 1}
+    for part in (cat, exs):
+        assert part["rows_in"] == part["rows_out"] + sum(part["quarantined"].values()) + sum(part["removed"].values())
+    lines = [json.loads(line) for line in (cfg.output_dir() / "data" / "quarantine.jsonl").read_text().splitlines()]
+    assert len(lines) == 11 and all(q["reason"] and q["raw"] for q in lines)
+    reasons = " ".join(q["reason"] for q in lines)
+    for expected in ("not valid JSON", "sku", "every price must be positive", "title", "regions", "unknown SKU NOPE-1", "kind", "query"):
+        assert expected in reasons, expected
+
+
+def test_csv_catalog_with_column_mapping(tmp_path, ray_local, tiny_model_dir):
+    rows = build_catalog()[:30]
+    table = pyarrow.Table.from_pylist([{"product_id": r["sku"], "name": r["title"], **{k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+                                         for k, v in r.items() if k not in ("sku", "title")}} for r in rows])
+    pyarrow.csv.write_csv(table, tmp_path / "catalog.csv")
+    examples = [e for e in build_examples() if set(e["relevant"]) <= {r["sku"] for r in rows} and e["relevant"]][:6]
+    _write_jsonl(tmp_path / "examples.jsonl", examples)
+    cfg = tiny_config(tmp_path / "run", **{"data.source": "files", "data.catalog_path": str(tmp_path / "catalog.csv"),
+                                           "data.examples_path": str(tmp_path / "examples.jsonl"),
+                                           "data.catalog_columns": {"product_id": "sku", "name": "title"}})
+    manifest = run_curate(cfg, tiny_model_dir)
+    assert manifest["catalog"]["rows_out"] == 30 and not manifest["catalog"]["quarantined"]
+    assert manifest["examples"]["rows_out"] + sum(manifest["examples"]["removed"].values()) == len(examples)
+
+
+def test_only_assistant_tokens_carry_labels(tiny_curated, tiny_model_dir):
+    cfg, manifest = tiny_curated
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    table = pq.read_table(cfg.output_dir() / "data" / "train")
+    examples = {json.loads(line)["id"]: json.loads(line) for line in (cfg.output_dir() / "raw" / "examples.jsonl").read_text().splitlines()}
+    assert table.num_rows == manifest["examples"]["train"] > 0
+    for row in table.to_pylist():
+        ids, labels = row["input_ids"], row["labels"]
+        assert len(ids) == len(labels)
+        first = next(i for i, y in enumerate(labels) if y != -100)
+        assert all(y == -100 for y in labels[:first]) and labels[first:] == ids[first:]
+        assert tok.decode(ids[first:]) == answer_text(examples[row["id"]]["target"]) + tok.eos_token
+        assert "<|im_start|>assistant" in tok.decode(ids[:first])

@@ -1,0 +1,71 @@
+"""The Serve app over real HTTP: two adapters answer differently, bad requests get 4xx JSON."""
+
+import json
+
+import pytest
+import requests
+import torch
+
+PORT = 8765
+
+
+def _random_adapter(model_dir, out, seed):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    # init_lora_weights=False: both LoRA matrices random, so each adapter changes the output
+    peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False))
+    peft.save_pretrained(out)
+
+
+@pytest.fixture(scope="module")
+def app(ray_local, tiny_model_dir, tmp_path_factory):
+    from ray import serve
+
+    from serve.app import build_app
+    from skutune.catalog import build_catalog
+
+    d = tmp_path_factory.mktemp("serve")
+    for name, seed in (("typo", 1), ("comparison", 2)):
+        _random_adapter(tiny_model_dir, d / "adapters" / name, seed)
+    (d / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in build_catalog()))
+    serve.start(http_options={"host": "127.0.0.1", "port": PORT})
+    serve.run(build_app({"model": str(tiny_model_dir), "adapters_dir": str(d / "adapters"), "catalog": str(d / "catalog.jsonl"),
+                         "max_new_tokens": 12, "threads": 1}), name="skutune-test", route_prefix="/")
+    yield f"http://127.0.0.1:{PORT}"
+    serve.delete("skutune-test")
+
+
+def test_health_and_adapter_list(app):
+    assert requests.get(f"{app}/healthz", timeout=30).json()["status"] == "ok"
+    assert requests.get(f"{app}/v1/adapters", timeout=30).json()["adapters"] == ["base", "comparison", "typo"]
+
+
+def test_two_adapters_give_different_answers(app):
+    body = {"query": "samzung fridg", "region": "IN", "date": "2026-10-25"}
+    raw = {}
+    for adapter in ("typo", "comparison", "base", "typo"):
+        r = requests.post(f"{app}/v1/search", json={**body, "adapter": adapter}, timeout=120)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["adapter"] == adapter and isinstance(out["results"], list) and out["dropped_count"] == len(out["dropped_skus"])
+        raw.setdefault(adapter, out["raw"])
+        assert raw[adapter] == out["raw"]  # greedy: the same adapter answers the same after others ran
+    assert len({raw["typo"], raw["comparison"], raw["base"]}) == 3
+
+
+@pytest.mark.parametrize("adapter", ["nope", "../adapters", "typo/../../etc"])
+def test_unknown_adapter_is_404_json(app, adapter):
+    r = requests.post(f"{app}/v1/search", json={"query": "tv", "adapter": adapter}, timeout=60)
+    assert r.status_code in (404, 422) and "detail" in r.json()
+    if adapter == "nope":
+        assert r.status_code == 404 and "unknown adapter" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("body", ['{"query": ', '{"adapter": "typo"}', '{"query": "", "adapter": "typo"}',
+                                  '{"query": "tv", "region": "MARS"}', '{"query": "tv", "extra": 1}', '[1,2]'])
+def test_malformed_body_is_422_json(app, body):
+    r = requests.post(f"{app}/v1/search", data=body, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == 422 and "detail" in r.json()
