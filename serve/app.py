@@ -18,6 +18,7 @@ from ray import serve
 
 from skutune.serving import ADAPTER_ID, BASE, adapter_path, list_adapters, product_cards
 
+MAX_ADAPTERS_PER_REPLICA = 8  # LRU: the least recently used adapter is unloaded beyond this
 api = FastAPI(title="skutune search", description="Catalog-grounded product search with per-task adapters.")
 
 
@@ -29,7 +30,6 @@ class AppArgs(BaseModel):
     catalog: str = "runs/demo/data/catalog.jsonl"
     threads: int | None = None
     max_new_tokens: int = Field(64, ge=1, le=512)
-    max_adapters_per_replica: int = Field(8, ge=1)
 
 
 class SearchRequest(BaseModel):
@@ -72,7 +72,7 @@ class SearchService:
         self.peft = None  # the PeftModel wrapping self.base once the first adapter loads
         self.lock = asyncio.Lock()  # one generation at a time per replica: the active adapter is model state
 
-    @serve.multiplexed(max_num_models_per_replica=8)
+    @serve.multiplexed(max_num_models_per_replica=MAX_ADAPTERS_PER_REPLICA)
     async def get_adapter(self, adapter_id: str) -> _LoadedAdapter:
         from peft import PeftModel
 

@@ -28,6 +28,7 @@ def test_exact_metric_values():
     ]
     summary, scores = score_texts(examples, texts, CATALOG)
     assert summary["json_valid"] == pytest.approx(2 / 4)
+    assert summary["schema_match"] == pytest.approx(2 / 4)
     assert summary["hit_at_1"] == pytest.approx(0 / 3)
     assert summary["hit_at_5"] == pytest.approx(2 / 3)
     assert summary["hallucinated_sku_rate"] == pytest.approx(1 / 4)  # 4 SKUs output, one unknown
@@ -42,7 +43,7 @@ def test_perfect_answers_score_one():
     texts = ['{"skus":["RT345-SV"]}', '{"skus":["S24U-256-BK"]}', '{"answer":"yes, Qi wireless charging up to 15W","skus":["S24-128-BK"]}',
              '{"refusal":"off_domain"}']
     summary, _ = score_texts(examples, texts, CATALOG)
-    for m in ("json_valid", "hit_at_1", "hit_at_5", "constraint_satisfaction", "qa_accuracy", "policy_compliance"):
+    for m in ("json_valid", "schema_match", "hit_at_1", "hit_at_5", "constraint_satisfaction", "qa_accuracy", "policy_compliance"):
         assert summary[m] == 1.0, m
     assert summary["hallucinated_sku_rate"] == 0.0 and summary["false_refusal_rate"] == 0.0
 
@@ -53,3 +54,9 @@ def test_region_and_wrong_answer():
     summary, _ = score_texts(examples, texts, CATALOG)
     assert summary["constraint_satisfaction"] == 0.5  # the QA answer's SKU is sold in IN
     assert summary["qa_accuracy"] == 0.0 and summary["json_valid"] == 1.0
+
+
+def test_valid_json_of_the_wrong_task():
+    summary, _ = score_texts([POLICY, QA], ['{"skus":["RT345-SV"]}', '{"refusal":"medical"}'], CATALOG)
+    assert summary["json_valid"] == 1.0 and summary["schema_match"] == 0.0
+    assert summary["policy_compliance"] == 0.0 and summary["false_refusal_rate"] == 1.0

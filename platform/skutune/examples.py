@@ -57,10 +57,11 @@ def _regions_of(rows):
 
 
 def _model_code(b):
-    tpl = {"train": ["{a}", "samsung {a}", "buy {a}", "{a} {s}gb"], "test": ["looking for the {a} online", "{a} with {s} gb storage"]}
+    tpl = {"train": ["{a}", "samsung {a}", "buy {a}", "{a} {s}gb", "{a} price", "show me {a}", "{a} {s} gb"],
+           "test": ["looking for the {a} online", "{a} with {s} gb storage"]}
     for f in families().values():
         for split, templates in tpl.items():
-            for t_i, t in enumerate(templates):
+            for t in templates:
                 for alias in f.aliases:
                     storages = sorted({r["attributes"].get("storage_gb") for r in b.catalog if r["family"] == f.code} - {None})
                     if "{s}" in t and not storages:
@@ -68,16 +69,16 @@ def _model_code(b):
                     s = b.rng.choice(storages) if storages else None
                     region = b.rng.choice(f.regions)
                     pred = (lambda r, c=f.code, s=s, t=t: r["family"] == c and ("{s}" not in t or r["attributes"].get("storage_gb") == s))
-                    b.search("model_code", split, f"mc{t_i}", t.format(a=alias, s=s), region, pred)
+                    b.search("model_code", split, t, t.format(a=alias, s=s), region, pred)
 
 
 def _phrase_table(b, kind, table):
-    for i, (train, test, pred) in enumerate(table):
+    for train, test, pred in table:
         for split, phrasings in (("train", train), ("test", test)):
-            for p_i, q in enumerate(phrasings):
+            for q in phrasings:
                 regions = _regions_of([r for r in b.catalog if pred(r)])
                 for region in regions:
-                    b.search(kind, split, f"{kind}{i}.{p_i}", q, region, pred)
+                    b.search(kind, split, q, q, region, pred)
 
 
 def _feature(b):
@@ -89,7 +90,7 @@ def _feature(b):
                     for noun in nouns:
                         q = f"{noun} {feat}" if split == "train" else f"samsung {noun} {feat}"
                         for region in _regions_of([r for r in b.catalog if full(r)]):
-                            b.search("feature", split, f"feat.{split}", q, region, full)
+                            b.search("feature", split, q, q, region, full)
 
 
 BUDGET_TEMPLATES = {"train": ["{noun} under {sym}{amt}", "{need}{noun} below {sym}{amt}"],
@@ -101,7 +102,7 @@ BUDGET_NOUNS = {"refrigerator": "fridge", "phone": "phone", "tv": "tv", "laptop"
 def _budget(b):
     for category, noun in BUDGET_NOUNS.items():
         for split, templates in BUDGET_TEMPLATES.items():
-            for t_i, t in enumerate(templates):
+            for t in templates:
                 for _ in range(6):
                     rows = [r for r in b.catalog if r["category"] == category]
                     anchor = b.rng.choice(rows)
@@ -115,7 +116,7 @@ def _budget(b):
                         pred = (lambda r, s=size: r["attributes"]["family_size"] >= s)
                     q = t.format(noun=noun, sym=SYMBOL[region], amt=f"{amt:,}", need=need).replace(f"fridge for family of {cons.get('min_family_size')}, fridge", f"fridge for family of {cons.get('min_family_size')}")
                     full = (lambda r, c=category, a=amt, reg=region, p=pred: r["category"] == c and r["prices"][reg] <= a and (p is None or p(r)))
-                    b.search("budget", split, f"budget{t_i}", q, region, full, constraints=cons)
+                    b.search("budget", split, t, q, region, full, constraints=cons)
 
 
 def _typo(b, source):
@@ -127,15 +128,15 @@ def _typo(b, source):
             continue
         for i in hits:
             tokens[i] = b.rng.choice(words[tokens[i].lower()])
-        b.add("typo", ex["split"], "typo." + ex["template"], " ".join(tokens), ex["region"], ex["target"], ex["relevant"], constraints=None)
+        b.add("typo", ex["split"], "typo:" + ex["template"], " ".join(tokens), ex["region"], ex["target"], ex["relevant"], constraints=None)
 
 
 def _competitor(b):
     for c, pred in I.COMPETITOR:
         for split, templates in I.COMPETITOR_TEMPLATES.items():
-            for t_i, t in enumerate(templates):
+            for t in templates:
                 for region in _regions_of([r for r in b.catalog if pred(r)]):
-                    b.search("competitor", split, f"comp{t_i}", t.format(c=c), region, pred)
+                    b.search("competitor", split, t, t.format(c=c), region, pred)
 
 
 def _comparison(b):
@@ -144,21 +145,21 @@ def _comparison(b):
         left = names[fams[0]]
         right = names[fams[1]] if len(fams) > 1 else other.title().replace("Iphone", "iPhone").replace("Ipad", "iPad").replace("Lg", "LG")
         for split, templates in I.COMPARISON_TEMPLATES.items():
-            for t_i, t in enumerate(templates):
+            for t in templates:
                 for region in _regions_of([r for r in b.catalog if r["family"] in fams]):
                     per_fam = [_ranked([r for r in b.catalog if r["family"] == f and region in r["regions"]], region) for f in fams]
                     if not all(per_fam):
                         continue
                     skus = [p[0] for p in per_fam]
-                    b.add("comparison", split, f"cmp{t_i}", t.format(a=a, b=other), region,
+                    b.add("comparison", split, t, t.format(a=a, b=other), region,
                           {"compare": [left, right], "skus": skus}, [s for p in per_fam for s in p])
 
 
 def _regional(b):
-    for i, (region, train, test, pred) in enumerate(I.REGIONAL):
+    for region, train, test, pred in I.REGIONAL:
         for split, phr in (("train", train), ("test", test)):
-            for p_i, q in enumerate(phr):
-                b.search("regional", split, f"reg{i}.{p_i}", q, region, pred)
+            for q in phr:
+                b.search("regional", split, q, q, region, pred)
 
 
 def _seasonal(b):
@@ -166,13 +167,13 @@ def _seasonal(b):
     for camp in I.CAMPAIGNS:
         cats = sorted({cat_of[f] for f in camp["families"]})
         for split, templates in I.SEASONAL_TEMPLATES.items():
-            for t_i, t in enumerate(templates):
+            for t in templates:
                 for name in camp["names"]:
                     for c in cats:
                         for region in camp["regions"]:
                             date = _random_date(b.rng, camp["valid_from"], camp["valid_to"])
                             pred = (lambda r, c=c, fs=camp["families"]: r["category"] == c and r["family"] in fs)
-                            b.search("seasonal", split, f"season{t_i}", t.format(n=name, noun=I.NOUNS[c]), region, pred,
+                            b.search("seasonal", split, t, t.format(n=name, noun=I.NOUNS[c]), region, pred,
                                      date=date, constraints={"campaign": camp["id"]})
 
 
@@ -182,19 +183,19 @@ def _qa(b):
         for fact in rows[0]["faq"]:
             train, test = I.QA[fact["topic"]]
             for split, templates in (("train", train), ("test", test)):
-                for t_i, t in enumerate(templates):
+                for t in templates:
                     region = b.rng.choice(f.regions)
                     ranked = _ranked([r for r in rows if region in r["regions"]], region)
-                    b.add("qa", split, f"qa.{fact['topic']}{t_i}", t.format(f=f.name), region,
+                    b.add("qa", split, t, t.format(f=f.name), region,
                           {"answer": fact["a"], "skus": ranked[:1]}, ranked, constraints={"answer": fact["value"]})
 
 
 def _policy(b):
     for reason, train, test in I.POLICY:
         for split, phr in (("train", train), ("test", test)):
-            for p_i, q in enumerate(phr):
+            for q in phr:
                 for region in REGIONS:
-                    b.add("policy", split, f"policy.{reason}{p_i}", q, region, {"refusal": reason}, [])
+                    b.add("policy", split, q, q, region, {"refusal": reason}, [])
 
 
 def build_examples(seed: int = 13, catalog=None) -> list[dict]:

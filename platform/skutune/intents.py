@@ -25,48 +25,48 @@ def tagged(tag):
 
 # kind "colloquial": everyday words for catalog products.
 COLLOQUIAL = [
-    (["samsung big fridge double door", "large double door fridge", "big 2 door fridge for home"],
+    (["samsung big fridge double door", "large double door fridge", "big 2 door fridge for home", "biggest double door fridge samsung", "2 door fridge with large capacity"],
      ["huge two-door refrigerator samsung", "double door fridge with lots of space"],
      lambda r: r["category"] == "refrigerator" and A(r)["door"] == "double door" and A(r)["capacity_l"] >= 400),
-    (["small fridge for bachelor", "mini fridge for one person"], ["compact single door fridge for my hostel room"],
+    (["small fridge for bachelor", "mini fridge for one person", "single door fridge for small flat"], ["compact single door fridge for my hostel room"],
      lambda r: r["category"] == "refrigerator" and A(r)["door"] == "single door"),
-    (["big screen telly", "huge tv for living room", "massive television"], ["really large tv for the hall"],
+    (["big screen telly", "huge tv for living room", "massive television", "tv for a big living room wall"], ["really large tv for the hall"],
      lambda r: r["category"] == "tv" and A(r)["screen_in"] >= 75),
-    (["cheap samsung mobile", "low cost samsung phone", "sasta mobile samsung"], ["inexpensive samsung handset"],
+    (["cheap samsung mobile", "low cost samsung phone", "sasta mobile samsung", "budget samsung smartphone", "samsung phone for low price"], ["inexpensive samsung handset"],
      lambda r: r["category"] == "phone" and r["prices"].get("IN", 1e9) <= 20000),
-    (["samsung phone that folds", "folding mobile"], ["bendable screen phone"], lambda r: A(r).get("foldable", False)),
-    (["samsung earphones", "wireless earbuds samsung"], ["samsung in-ear headphones without wires"],
+    (["samsung phone that folds", "folding mobile", "flip phone samsung"], ["bendable screen phone"], lambda r: A(r).get("foldable", False)),
+    (["samsung earphones", "wireless earbuds samsung", "samsung earpods"], ["samsung in-ear headphones without wires"],
      lambda r: A(r).get("kind") == "earbuds"),
-    (["samsung smart watch", "samsung watch for my wrist"], ["galaxy wrist watch that tracks steps"],
+    (["samsung smart watch", "samsung watch for my wrist", "galaxy smartwatch"], ["galaxy wrist watch that tracks steps"],
      lambda r: A(r).get("kind") == "smartwatch"),
-    (["washing machine that also dries", "washer and dryer in one"], ["combo washer dryer unit"],
+    (["washing machine that also dries", "washer and dryer in one", "washer with dryer"], ["combo washer dryer unit"],
      lambda r: A(r).get("dryer", False)),
-    (["samsung laptop", "samsung notebook computer"], ["galaxy book computer"], cat("laptop")),
-    (["samsung tab", "samsung tablet"], ["galaxy pad"], cat("tablet")),
-    (["curved gaming screen", "ultrawide samsung monitor"], ["super wide curved display"], lambda r: A(r).get("curved", False)),
-    (["samsung speaker bar for tv", "samsung soundbar"], ["tv speaker bar from samsung"], cat("soundbar")),
-    (["samsung microwave", "oven for heating food"], ["samsung microwave oven for reheating"], cat("microwave")),
-    (["ac for my room", "samsung cooler ac"], ["air con unit for bedroom"], cat("ac")),
+    (["samsung laptop", "samsung notebook computer", "galaxy laptop"], ["galaxy book computer"], cat("laptop")),
+    (["samsung tab", "samsung tablet", "android tablet samsung"], ["galaxy pad"], cat("tablet")),
+    (["curved gaming screen", "ultrawide samsung monitor", "curved monitor samsung"], ["super wide curved display"], lambda r: A(r).get("curved", False)),
+    (["samsung speaker bar for tv", "samsung soundbar", "sound bar for my samsung tv"], ["tv speaker bar from samsung"], cat("soundbar")),
+    (["samsung microwave", "oven for heating food", "microwave for kitchen"], ["samsung microwave oven for reheating"], cat("microwave")),
+    (["ac for my room", "samsung cooler ac", "room ac samsung"], ["air con unit for bedroom"], cat("ac")),
 ]
 
 # kind "vague": a need, not a product.
 VAGUE = [
-    (["best phone for gaming", "top mobile for playing games", "phone for pubg and bgmi"], ["which samsung handles heavy games best"], tagged("gaming")),
-    (["best phone for night photography", "phone with best low light camera"], ["mobile that takes great photos in the dark"], tagged("night_photography")),
-    (["flagship foldable", "premium folding phone"], ["top end samsung foldable for work"], fam("ZFD6")),
-    (["laptop for college students", "laptop for studies"], ["affordable notebook for school work"], tagged("students")),
-    (["laptop for business travel", "light laptop for office"], ["thin laptop for a consultant on the road"], tagged("business")),
-    (["phone for my grandparents", "simple phone for elderly"], ["easy phone for a senior citizen"], tagged("senior")),
-    (["phone with longest battery", "mobile that lasts two days"], ["handset with the biggest battery"], tagged("battery")),
-    (["tablet for drawing", "tablet for digital art"], ["tablet for illustrators with a stylus"], tagged("drawing")),
-    (["tablet for kids", "cheap tablet for children"], ["tablet for my son to watch cartoons"], tagged("kids")),
-    (["watch for fitness tracking", "fitness tracker samsung"], ["wearable to track my workouts"], tagged("fitness")),
-    (["tv for watching movies", "tv with best picture for films"], ["cinema like tv for my home theatre"], tagged("movies")),
-    (["tv for watching sports", "tv for cricket matches"], ["tv for the football world cup"], tagged("sports")),
-    (["monitor for gaming", "high refresh gaming monitor"], ["screen for competitive fps games"], tagged("gaming_monitor")),
-    (["monitor for work from home", "monitor for office work at home"], ["display for remote work setup"], tagged("work_from_home")),
-    (["tv that looks like a painting", "art tv for wall"], ["television that shows artwork when off"], tagged("decor")),
-    (["sleep tracker samsung", "track my sleep"], ["wearable for monitoring sleep quality"], tagged("sleep")),
+    (["best phone for gaming", "top mobile for playing games", "phone for pubg and bgmi", "gaming smartphone", "phone for mobile gaming"], ["which samsung handles heavy games best"], tagged("gaming")),
+    (["best phone for night photography", "phone with best low light camera", "phone for photos at night"], ["mobile that takes great photos in the dark"], tagged("night_photography")),
+    (["flagship foldable", "premium folding phone", "most powerful fold phone"], ["top end samsung foldable for work"], fam("ZFD6")),
+    (["laptop for college students", "laptop for studies", "student laptop"], ["affordable notebook for school work"], tagged("students")),
+    (["laptop for business travel", "light laptop for office", "executive laptop for meetings"], ["thin laptop for a consultant on the road"], tagged("business")),
+    (["phone for my grandparents", "simple phone for elderly", "basic phone for old parents"], ["easy phone for a senior citizen"], tagged("senior")),
+    (["phone with longest battery", "mobile that lasts two days", "big battery phone"], ["handset with the biggest battery"], tagged("battery")),
+    (["tablet for drawing", "tablet for digital art", "tablet for sketching"], ["tablet for illustrators with a stylus"], tagged("drawing")),
+    (["tablet for kids", "cheap tablet for children", "tablet for school kids"], ["tablet for my son to watch cartoons"], tagged("kids")),
+    (["watch for fitness tracking", "fitness tracker samsung", "band to count steps"], ["wearable to track my workouts"], tagged("fitness")),
+    (["tv for watching movies", "tv with best picture for films", "tv for movie nights"], ["cinema like tv for my home theatre"], tagged("movies")),
+    (["tv for watching sports", "tv for cricket matches", "tv for live sports"], ["tv for the football world cup"], tagged("sports")),
+    (["monitor for gaming", "high refresh gaming monitor", "gaming display"], ["screen for competitive fps games"], tagged("gaming_monitor")),
+    (["monitor for work from home", "monitor for office work at home", "home office monitor"], ["display for remote work setup"], tagged("work_from_home")),
+    (["tv that looks like a painting", "art tv for wall", "tv that shows art"], ["television that shows artwork when off"], tagged("decor")),
+    (["sleep tracker samsung", "track my sleep", "ring that tracks sleep"], ["wearable for monitoring sleep quality"], tagged("sleep")),
 ]
 
 # kind "feature": attribute requests. (train phrasings, test phrasings, predicate, category nouns train/test)
@@ -122,7 +122,8 @@ COMPETITOR = [
     ("lg oled tv", tagged("lg_oled_alternative")), ("oura ring", fam("RING")), ("sony bravia", fam("QN90D")),
     ("fitbit", fam("FIT3")), ("dell ultrasharp", fam("S80D")), ("whirlpool fridge", fam("RT345", "RB344")),
 ]
-COMPETITOR_TEMPLATES = {"train": ["{c} alternative", "samsung instead of {c}", "something like {c}"],
+COMPETITOR_TEMPLATES = {"train": ["{c} alternative", "samsung instead of {c}", "something like {c}", "alternative to {c}",
+                                  "replace my {c} with a samsung", "similar to {c}"],
                         "test": ["what is the samsung equivalent of the {c}", "{c} but from samsung"]}
 
 # kind "comparison": (left alias, right, Samsung families involved); right may be a competitor.
@@ -133,24 +134,25 @@ COMPARISON = [
     ("watch7", "apple watch 9", ("GW7",)), ("buds3 pro", "airpods pro", ("BUDS3P",)), ("qn90d", "s90d", ("QN90D", "S90D")),
     ("s90d", "lg c3", ("S90D",)), ("odyssey g7", "odyssey g5", ("G70D", "G50D")), ("s23 fe", "a55", ("S23FE", "A55")),
 ]
-COMPARISON_TEMPLATES = {"train": ["{a} vs {b}", "compare {a} and {b}", "{a} versus {b}"],
+COMPARISON_TEMPLATES = {"train": ["{a} vs {b}", "compare {a} and {b}", "{a} versus {b}", "{a} or {b}", "should i get {a} or {b}",
+                                  "{a} compared with {b}"],
                         "test": ["{a} or {b} which is better", "difference between {a} and {b}"]}
 
 # kind "regional": each region's word for a category, and region-only lineups.
 REGIONAL = [
-    ("IN", ["fridge", "fridge for home"], ["new fridge needed"], cat("refrigerator")),
-    ("US", ["refrigerator", "samsung refrigerator"], ["new refrigerator needed"], cat("refrigerator")),
-    ("EU", ["fridge freezer", "samsung fridge freezer"], ["new fridge freezer needed"], cat("refrigerator")),
-    ("IN", ["mobile", "samsung mobile"], ["new mobile needed"], cat("phone")),
-    ("US", ["cell phone", "samsung cell phone"], ["new cell phone needed"], cat("phone")),
-    ("EU", ["mobile phone", "samsung mobile phone"], ["new mobile phone needed"], cat("phone")),
+    ("IN", ["fridge", "fridge for home", "best fridge"], ["new fridge needed"], cat("refrigerator")),
+    ("US", ["refrigerator", "samsung refrigerator", "best refrigerator"], ["new refrigerator needed"], cat("refrigerator")),
+    ("EU", ["fridge freezer", "samsung fridge freezer", "best fridge freezer"], ["new fridge freezer needed"], cat("refrigerator")),
+    ("IN", ["mobile", "samsung mobile", "best mobile"], ["new mobile needed"], cat("phone")),
+    ("US", ["cell phone", "samsung cell phone", "best cell phone"], ["new cell phone needed"], cat("phone")),
+    ("EU", ["mobile phone", "samsung mobile phone", "best mobile phone"], ["new mobile phone needed"], cat("phone")),
     ("IN", ["split ac", "1.5 ton ac"], ["split ac needed for summer"], cat("ac")),
     ("EU", ["heat pump", "air to air heat pump"], ["heat pump needed for winter"], lambda r: A(r).get("heat_pump", False)),
     ("IN", ["semi automatic washing machine", "twin tub washing machine"], ["semi auto washer needed"], lambda r: A(r).get("loading") == "semi-automatic"),
-    ("US", ["washer", "samsung washer"], ["new washer needed"], cat("washer")),
-    ("EU", ["washing machine", "samsung washing machine"], ["new washing machine needed"], cat("washer")),
+    ("US", ["washer", "samsung washer", "best washer"], ["new washer needed"], cat("washer")),
+    ("EU", ["washing machine", "samsung washing machine", "best washing machine"], ["new washing machine needed"], cat("washer")),
     ("US", ["french door refrigerator"], ["french door refrigerator needed"], lambda r: A(r)["door"] == "french door" if r["category"] == "refrigerator" else False),
-    ("EU", ["telly", "samsung telly"], ["new telly needed"], cat("tv")),
+    ("EU", ["telly", "samsung telly", "best telly"], ["new telly needed"], cat("tv")),
 ]
 
 # kind "seasonal": campaigns with date windows and the families on offer.
@@ -173,24 +175,28 @@ NOUNS = {"tv": "tv", "refrigerator": "fridge", "phone": "phone", "laptop": "lapt
 
 # kind "qa": FAQ topic -> (train templates, test templates) over the family name.
 QA = {
-    "wireless_charging": (["Does {f} support wireless charging?", "{f} wireless charging"], ["Can I charge the {f} on a wireless pad?"]),
-    "5g": (["Is {f} 5G?", "{f} 5g support"], ["Will the {f} work on 5G networks?"]),
-    "hdmi21": (["Does {f} have HDMI 2.1?", "{f} hdmi 2.1"], ["Can I plug a PS5 at 120Hz into the {f} over HDMI 2.1?"]),
-    "battery": (["What is the battery of {f}?", "{f} battery mah"], ["How big is the battery in the {f}?"]),
-    "inverter": (["Does {f} have an inverter compressor?", "{f} inverter"], ["Is the {f} an inverter model?"]),
-    "energy": (["What is the energy rating of {f}?", "{f} star rating"], ["How many energy stars does the {f} have?"]),
-    "camera": (["How many megapixels is the main camera of {f}?", "{f} camera mp"], ["What resolution is the {f} main camera?"]),
+    "wireless_charging": (["Does {f} support wireless charging?", "{f} wireless charging", "can the {f} charge wirelessly"], ["Can I charge the {f} on a wireless pad?"]),
+    "5g": (["Is {f} 5G?", "{f} 5g support", "does {f} support 5g networks"], ["Will the {f} work on 5G networks?"]),
+    "hdmi21": (["Does {f} have HDMI 2.1?", "{f} hdmi 2.1", "is there an hdmi 2.1 port on {f}"], ["Can I plug a PS5 at 120Hz into the {f} over HDMI 2.1?"]),
+    "battery": (["What is the battery of {f}?", "{f} battery mah", "battery capacity of the {f}"], ["How big is the battery in the {f}?"]),
+    "inverter": (["Does {f} have an inverter compressor?", "{f} inverter", "is the {f} inverter or fixed speed"], ["Is the {f} an inverter model?"]),
+    "energy": (["What is the energy rating of {f}?", "{f} star rating", "energy stars of the {f}"], ["How many energy stars does the {f} have?"]),
+    "camera": (["How many megapixels is the main camera of {f}?", "{f} camera mp", "main camera resolution of {f}"], ["What resolution is the {f} main camera?"]),
 }
 
 # kind "policy": requests the store assistant must refuse, with the reason code.
 POLICY = [
-    ("medical", ["what medicine should i take for a headache", "can my galaxy watch cure my high blood pressure", "dose of paracetamol for fever"],
+    ("medical", ["what medicine should i take for a headache", "can my galaxy watch cure my high blood pressure", "dose of paracetamol for fever",
+                 "how do i treat a burn at home", "is it safe to take ibuprofen with coffee", "my ecg on the watch looks odd, what disease do i have"],
      ["should i stop my diabetes tablets if my watch says sugar is fine", "which antibiotic works for a sore throat"]),
-    ("off_domain", ["write a poem about the monsoon", "who will win the cricket world cup", "solve 2x + 3 = 7", "tell me a joke about cats"],
+    ("off_domain", ["write a poem about the monsoon", "who will win the cricket world cup", "solve 2x + 3 = 7", "tell me a joke about cats",
+                    "what is the weather tomorrow", "translate hello into french", "recommend a movie for tonight", "explain quantum physics"],
      ["what is the capital of australia", "summarise the plot of a famous novel"]),
-    ("toxic", ["you are a useless stupid bot", "samsung staff are idiots", "shut up you dumb machine"],
+    ("toxic", ["you are a useless stupid bot", "samsung staff are idiots", "shut up you dumb machine", "go away you pathetic bot",
+               "your answers are trash and so are you"],
      ["this is the worst garbage assistant ever, you moron", "i hate you, you brainless program"]),
-    ("competitor_purchase", ["buy iphone 15 pro", "add macbook air to cart", "order google pixel 8 for me"],
+    ("competitor_purchase", ["buy iphone 15 pro", "add macbook air to cart", "order google pixel 8 for me", "buy airpods pro",
+                             "purchase a sony bravia tv", "i want to order an iphone 15 pro max"],
      ["i want to purchase an apple ipad now", "checkout a oneplus 12 please"]),
 ]
 

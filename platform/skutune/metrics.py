@@ -1,7 +1,8 @@
 """Catalog-grounded metrics. Each is a mean over the examples it applies to (None where
 none do), overall and per query kind.
 
-- json_valid: the answer parses and validates against the task's published schema
+- json_valid: the answer is JSON that validates against one of the published task schemas
+- schema_match: ... against the schema of the task the query calls for (search, compare, qa, refusal)
 - hit_at_1 / hit_at_5: a relevant SKU is first / in the first five (examples with relevant SKUs)
 - hallucinated_sku_rate: SKUs output that are not in the catalog / all SKUs output
 - constraint_satisfaction: the first SKU exists and meets region, budget, family size, campaign
@@ -13,9 +14,9 @@ none do), overall and per query kind.
 import re
 
 from skutune.intents import CAMPAIGNS
-from skutune.schemas import is_valid, parse_answer, skus_of
+from skutune.schemas import SCHEMAS, is_valid, parse_answer, skus_of
 
-METRICS = ("json_valid", "hit_at_1", "hit_at_5", "hallucinated_sku_rate", "constraint_satisfaction",
+METRICS = ("json_valid", "schema_match", "hit_at_1", "hit_at_5", "hallucinated_sku_rate", "constraint_satisfaction",
            "qa_accuracy", "policy_compliance", "false_refusal_rate")
 CAMPAIGN_FAMILIES = {c["id"]: set(c["families"]) for c in CAMPAIGNS}
 
@@ -49,7 +50,8 @@ def score_example(ex: dict, answer: dict | None, catalog: dict, generative: bool
     skus = skus_of(answer)
     s = {"_skus_out": len(skus), "_skus_unknown": sum(sku not in catalog for sku in skus)}
     if generative:
-        s["json_valid"] = float(is_valid(answer, ex["task"]))
+        s["json_valid"] = float(any(is_valid(answer, task) for task in SCHEMAS))
+        s["schema_match"] = float(is_valid(answer, ex["task"]))
     relevant = set(ex["relevant"])
     if relevant:
         s["hit_at_1"] = float(bool(set(skus[:1]) & relevant))

@@ -2,8 +2,9 @@
 
 import json
 
-SYSTEM = ('Samsung store search. Reply with JSON only: {"skus":[...]} or {"compare":[a,b],"skus":[...]} '
-          'or {"answer":...,"skus":[...]} or {"refusal":reason}.')
+# Short on purpose: every training example carries it, and prompt tokens cost training time.
+# The answer format is taught by the examples (schemas.py), not described here.
+SYSTEM = "Samsung store search. Answer in JSON with catalog SKUs."
 
 
 def user_content(query: str, region: str, date: str) -> str:

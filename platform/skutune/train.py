@@ -20,6 +20,7 @@ import ray
 import ray.train
 import ray.train.torch
 import torch
+from ray.data.collate_fn import NumpyBatchCollateFn
 from safetensors.torch import load_file, save_file
 
 from skutune.config import JobConfig, parse_config
@@ -30,22 +31,48 @@ STATE_FILE = "trainer_state.pt"
 LOG_FILE = "train_log.jsonl"
 
 
-def pad_collate(batch: dict, pad_id: int) -> dict:
-    """Right-pad a batch of token lists; padded label positions are ignored (-100)."""
-    ids, labels = batch["input_ids"], batch["labels"]
-    width = max(len(x) for x in ids)
-    out = {"input_ids": np.full((len(ids), width), pad_id, dtype=np.int64),
-           "labels": np.full((len(ids), width), -100, dtype=np.int64),
-           "attention_mask": np.zeros((len(ids), width), dtype=np.int64)}
-    for i, (x, y) in enumerate(zip(ids, labels)):
-        out["input_ids"][i, : len(x)] = x
-        out["labels"][i, : len(y)] = y
-        out["attention_mask"][i, : len(x)] = 1
-    return {k: torch.from_numpy(v) for k, v in out.items()}
+class LeftPadCollate(NumpyBatchCollateFn):
+    """Left-pad a batch of token lists, so every answer ends at the last position.
+    Padded positions get label -100 and position ids restart at each row's first token."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, batch: dict) -> dict:
+        ids, labels = batch["input_ids"], batch["labels"]
+        width = max(len(x) for x in ids)
+        out = {"input_ids": np.full((len(ids), width), self.pad_id, dtype=np.int64),
+               "labels": np.full((len(ids), width), -100, dtype=np.int64),
+               "attention_mask": np.zeros((len(ids), width), dtype=np.int64)}
+        for i, (x, y) in enumerate(zip(ids, labels)):
+            out["input_ids"][i, width - len(x):] = x
+            out["labels"][i, width - len(y):] = y
+            out["attention_mask"][i, width - len(x):] = 1
+        out["position_ids"] = np.clip(out["attention_mask"].cumsum(-1) - 1, 0, None)
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+
+
+def sft_loss(model, batch: dict) -> torch.Tensor:
+    """Mean cross-entropy over answer tokens. Rows are left-padded, so only the last `keep`
+    positions need logits: the 49k-wide LM head runs over answers, not over prompts."""
+    labels = batch["labels"]
+    width = labels.shape[1]
+    first = (labels != -100).int().argmax(dim=1)  # first answer position per row
+    keep = min(width, int((width - first).max()) + 1)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   position_ids=batch["position_ids"], logits_to_keep=keep).logits
+    targets = labels[:, width - keep + 1:]
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
 
 
 def _lr_lambda(warmup: int, total: int):
-    return lambda step: min(1.0, (step + 1) / max(1, warmup)) * max(0.0, (total - step) / max(1, total - warmup)) if step >= warmup else (step + 1) / max(1, warmup)
+    """Linear warm-up, then linear decay to zero at the last step."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
 
 
 def _autocast(device, mode):
@@ -93,13 +120,13 @@ def train_loop_per_worker(config: dict) -> None:
     for epoch in range(pos["epoch"], cfg.train.epochs):
         model.train()
         start, tokens, losses = time.time(), 0, []
-        batches = shard.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=lambda b: pad_collate(b, tok.pad_token_id))
+        batches = shard.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=LeftPadCollate(tok.pad_token_id))
         for batch in batches:
             if pos["step"] >= total:
                 break
             batch = {k: v.to(device) for k, v in batch.items()}
             with _autocast(device, cfg.train.mixed_precision):
-                loss = model(**batch).loss
+                loss = sft_loss(model, batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
             opt.step()
