@@ -12,11 +12,16 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
 
-from skutune.cli import job_args, setup
-from skutune.metrics import METRICS
+# The repo root on the path, as `ray job submit --working-dir .` puts it: serve/ is imported
+# from there. (platform/ has no __init__.py, so it never shadows the standard library.)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from skutune.cli import job_args, setup  # noqa: E402
+from skutune.metrics import METRICS  # noqa: E402
 
 QUERIES = [  # (query, region, date): the notes' examples
     ("S23 Ultra", "IN", "2026-11-25"),

@@ -105,6 +105,13 @@ class SearchService:
     async def adapters(self) -> dict:
         return {"adapters": [BASE] + list_adapters(self.adapters_dir)}
 
+    @api.get("/v1/schemas")
+    async def schemas(self) -> dict:
+        """The published JSON Schema of every task's answer."""
+        from skutune.schemas import SCHEMAS
+
+        return SCHEMAS
+
     @api.post("/v1/search")
     async def search(self, req: SearchRequest) -> dict:
         from skutune.generate import render

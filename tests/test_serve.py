@@ -41,6 +41,7 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
 def test_health_and_adapter_list(app):
     assert requests.get(f"{app}/healthz", timeout=30).json()["status"] == "ok"
     assert requests.get(f"{app}/v1/adapters", timeout=30).json()["adapters"] == ["base", "comparison", "typo"]
+    assert set(requests.get(f"{app}/v1/schemas", timeout=30).json()) == {"search", "compare", "qa", "refusal"}
 
 
 def test_two_adapters_give_different_answers(app):

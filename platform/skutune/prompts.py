@@ -7,8 +7,13 @@ import json
 SYSTEM = "Samsung store search. Answer in JSON with catalog SKUs."
 
 
+def normalize_query(query: str) -> str:
+    """Lower case, single spaces: shoppers type "Buy iPhone 15 Pro" and "buy iphone 15 pro" alike."""
+    return " ".join(query.lower().split())
+
+
 def user_content(query: str, region: str, date: str) -> str:
-    return f"[{region} {date}] {query}"
+    return f"[{region} {date}] {normalize_query(query)}"
 
 
 def prompt_messages(query: str, region: str, date: str) -> list[dict]:
