@@ -2,6 +2,7 @@
 adapter is exported with metadata, and a rerun under the same name resumes."""
 
 import json
+from pathlib import Path
 
 from safetensors import safe_open
 
@@ -21,7 +22,7 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
     result = _fit(cfg, tiny_model_dir, ray_local)
     with result.checkpoint.as_directory() as d:
         history = [json.loads(line) for line in open(f"{d}/{LOG_FILE}")]
-        adapter = export_adapter(__import__("pathlib").Path(d), tmp_path / "adapter",
+        adapter = export_adapter(Path(d), tmp_path / "adapter",
                                  {"base_model": str(tiny_model_dir), "method": "lora", "data_manifest_hash": manifest["hash"]})
     steps = [h["step"] for h in history]
     assert steps == list(range(1, len(steps) + 1))

@@ -141,10 +141,6 @@ class Tokenize:
             out["labels"].append(labels)
             out["kind"].append(ex["kind"])
             out["id"].append(ex["id"])
-        # Sorting each chunk by length lets consecutive training batches share a length, which
-        # cuts padding (~20% here) without a global sort; chunks keep the shuffled order.
-        order = sorted(range(len(out["id"])), key=lambda i: len(out["input_ids"][i]))
-        out = {k: [v[i] for i in order] for k, v in out.items()}
         # Arrow list columns, not numpy tensors: rows have different lengths.
         ints = pa.list_(pa.int32())
         return pa.table({k: pa.array(v, type=ints if k in ("input_ids", "labels") else pa.string()) for k, v in out.items()})
@@ -212,7 +208,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
 
     train_dir = out / "train"
     tokenized = train.map_batches(Tokenize, fn_constructor_args=(str(model_dir), cfg.data.max_length),
-                                  batch_size=256, concurrency=1)
+                                  batch_size=64, concurrency=1)
     tokenized.write_parquet(str(train_dir), mode="overwrite")
     train_tok = ray.data.read_parquet(str(train_dir))
     n_train = train_tok.count()

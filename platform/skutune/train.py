@@ -81,9 +81,28 @@ def _autocast(device, mode):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def train_loop_per_worker(config: dict) -> None:
-    from peft import set_peft_model_state_dict
+def save_checkpoint(d: Path, peft_model, opt, sched, pos: dict, history: list) -> None:
     from peft.utils import get_peft_model_state_dict
+
+    save_file(get_peft_model_state_dict(peft_model), str(d / "adapter_model.safetensors"))
+    peft_model.peft_config["default"].save_pretrained(str(d))
+    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "position": pos}, d / STATE_FILE)
+    (d / LOG_FILE).write_text("".join(json.dumps(h) + "\n" for h in history))
+
+
+def load_checkpoint(d: Path, peft_model, opt, sched) -> tuple[dict, list]:
+    """Restore adapter, optimizer and scheduler in place; return (position, loss history)."""
+    from peft import set_peft_model_state_dict
+
+    set_peft_model_state_dict(peft_model, load_file(str(d / "adapter_model.safetensors")))
+    state = torch.load(d / STATE_FILE, weights_only=False)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    history = [json.loads(line) for line in (d / LOG_FILE).read_text().splitlines()]
+    return state["position"], history
+
+
+def train_loop_per_worker(config: dict) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cfg = parse_config(config["cfg"])
@@ -106,12 +125,7 @@ def train_loop_per_worker(config: dict) -> None:
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as d:
-            set_peft_model_state_dict(model, load_file(str(Path(d) / "adapter_model.safetensors")))
-            state = torch.load(Path(d) / STATE_FILE, weights_only=False)
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            pos = state["position"]
-            history = [json.loads(line) for line in (Path(d) / LOG_FILE).read_text().splitlines()]
+            pos, history = load_checkpoint(Path(d), model, opt, sched)
         if rank == 0:
             print(f"resumed from checkpoint at epoch {pos['epoch']} step {pos['step']}", flush=True)
 
@@ -145,15 +159,9 @@ def train_loop_per_worker(config: dict) -> None:
         metrics = {"epoch": epoch, "step": pos["step"], "loss": float(np.mean(losses)) if losses else float("nan"),
                    "tokens_per_s": tokens * world / max(1e-9, time.time() - start)}
         with tempfile.TemporaryDirectory() as d:
-            ckpt = None
-            if rank == 0:
-                inner = model.module if hasattr(model, "module") else model
-                save_file(get_peft_model_state_dict(inner), str(Path(d) / "adapter_model.safetensors"))
-                inner.peft_config["default"].save_pretrained(d)
-                torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "position": pos}, Path(d) / STATE_FILE)
-                (Path(d) / LOG_FILE).write_text("".join(json.dumps(h) + "\n" for h in history))
-                ckpt = ray.train.Checkpoint.from_directory(d)
-            ray.train.report(metrics, checkpoint=ckpt)
+            if rank == 0:  # the adapter is replicated: one copy is the checkpoint
+                save_checkpoint(Path(d), model.module if hasattr(model, "module") else model, opt, sched, pos, history)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d) if rank == 0 else None)
         if pos["step"] >= total:
             break
 
