@@ -28,7 +28,8 @@ demo: model
 	$(PY) jobs/demo.py --config $(CONFIG)
 
 test: model
-	$(PY) -m pytest -q -m "not gpu and not slow"
+	$(PY) -m pytest -q -m "not gpu and not slow and not jobsubmit"
+	$(PY) -m pytest -q -m jobsubmit
 
 test-slow: model
 	$(PY) -m pytest -q -m slow

@@ -1,4 +1,7 @@
-"""`ray job submit --working-dir .` against a real local head node, as users run it."""
+"""`ray job submit --working-dir .` against a real local head node, as users run it.
+
+Run in its own pytest process (see the Makefile): beside another local Ray started by the
+rest of the suite, the head's job agent came up late and `ray stop` would stop both."""
 
 import os
 import subprocess
@@ -9,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+
+pytestmark = pytest.mark.jobsubmit
 
 RAY = str(Path(sys.executable).parent / "ray")
 DASHBOARD = 8275
@@ -32,6 +37,7 @@ def test_submit_curate_and_train_tiny(head, tmp_path):
     address = f"http://127.0.0.1:{DASHBOARD}"
     proc = subprocess.run([RAY, "job", "submit", "--address", address, "--submission-id", sub, "--working-dir", ".", "--", "bash", "-c", entry],
                           cwd=REPO, env=head, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     status = JobSubmissionClient(address).get_job_status(sub)  # `ray job submit` waits for the end
