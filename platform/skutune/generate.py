@@ -6,7 +6,6 @@ batch, with the KV cache reused across steps (`generate`'s default).
 
 import contextlib
 import os
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -60,6 +59,3 @@ def generate_all(tok, model, prompts: list[str], batch_size: int, max_new_tokens
     bar.close()
     return answers
 
-
-def adapter_exists(path) -> bool:
-    return (Path(path) / "adapter_config.json").exists()
