@@ -7,15 +7,21 @@ per request with `@serve.multiplexed` (LRU per replica), answers enriched from t
 
 import asyncio
 import datetime as dt
+import json
 import os
 import time
 from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, HTTPException
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
+from skutune.config import ModelConfig
+from skutune.generate import generate_batch, load_model, render
+from skutune.model_import import resolve_model_dir
+from skutune.schemas import SCHEMAS, parse_answer
 from skutune.serving import ADAPTER_ID, BASE, adapter_path, list_adapters, product_cards
 
 MAX_ADAPTERS_PER_REPLICA = 8  # LRU: the least recently used adapter is unloaded beyond this
@@ -56,14 +62,6 @@ class _LoadedAdapter:
 @serve.ingress(api)
 class SearchService:
     def __init__(self, args: dict):
-        import json
-
-        import torch
-
-        from skutune.config import ModelConfig
-        from skutune.generate import load_model
-        from skutune.model_import import resolve_model_dir
-
         self.args = AppArgs.model_validate(args)
         torch.set_num_threads(self.args.threads or os.cpu_count() or 1)
         self.tok, self.base = load_model(resolve_model_dir(ModelConfig(path=self.args.model)))
@@ -87,8 +85,6 @@ class SearchService:
         return _LoadedAdapter(self.peft, adapter_id)
 
     def _generate(self, prompt: str, adapter: str | None) -> str:
-        from skutune.generate import generate_batch
-
         if adapter is None:
             if self.peft is None:
                 return generate_batch(self.tok, self.base, [prompt], self.args.max_new_tokens)[0]
@@ -108,15 +104,10 @@ class SearchService:
     @api.get("/v1/schemas")
     async def schemas(self) -> dict:
         """The published JSON Schema of every task's answer."""
-        from skutune.schemas import SCHEMAS
-
         return SCHEMAS
 
     @api.post("/v1/search")
     async def search(self, req: SearchRequest) -> dict:
-        from skutune.generate import render
-        from skutune.schemas import parse_answer
-
         start = time.time()
         adapter = None if req.adapter == BASE else (await self.get_adapter(req.adapter)).name
         prompt = render(self.tok, req.query, req.region, (req.date or dt.date.today()).isoformat())
