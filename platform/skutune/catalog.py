@@ -314,6 +314,7 @@ def _skus(fam: Family, rank: int) -> list[dict]:
         title_ja = f"サムスン {size}{fam.name_ja}" + ("" if cat_ja in fam.name_ja else f" {cat_ja}")
         rows.append({
             "sku": "-".join([fam.code, *codes]),
+            "brand": "Samsung",
             "family": fam.code,
             "family_name": fam.name,
             "category": fam.category,
@@ -323,6 +324,7 @@ def _skus(fam: Family, rank: int) -> list[dict]:
             "prices": {r: local_price(price, r) for r in fam.regions},
             "regions": list(fam.regions),
             "attributes": attrs,
+            "tags": list(fam.tags),
             "faq": _faq(fam, attrs),
             "popularity": rank,
         })

@@ -2,15 +2,17 @@
 
 An example is a dict: id, kind, task, split, template, query, region, date, target (the JSON
 answer), relevant (every catalog SKU that is a right answer), constraints (what a right
-answer must satisfy). Targets list up to three relevant SKUs, cheapest first in the region.
+answer must satisfy), parse (the query understood in catalog terms, `understand.py`).
+Targets list up to three relevant SKUs, cheapest first in the region.
 """
 
 import datetime as dt
 import random
 
 from skutune import intents as I
-from skutune.catalog import REGIONS, SYMBOL, build_catalog, families
+from skutune.catalog import CURRENCY, REGIONS, SYMBOL, build_catalog, families
 from skutune.schemas import task_for
+from skutune.understand import build_parse
 
 KINDS = ("model_code", "colloquial", "feature", "vague", "budget", "typo", "competitor",
          "comparison", "regional", "seasonal", "qa", "policy")
@@ -34,20 +36,22 @@ def _random_date(rng, lo="2026-01-01", hi="2026-12-31"):
 class _Builder:
     def __init__(self, catalog, seed):
         self.catalog = catalog
+        self.by_sku = {r["sku"]: r for r in catalog}
         self.rng = random.Random(seed)
         self.out = []
 
-    def search(self, kind, split, template, query, region, pred, date=None, constraints=None):
+    def search(self, kind, split, template, query, region, pred, date=None, constraints=None, spec=None, **extra):
         rows = _in_region(self.catalog, region, pred)
         if not rows:
             return None
         ranked = _ranked(rows, region)
-        return self.add(kind, split, template, query, region, {"skus": ranked[:TOP_K]}, ranked, date, constraints)
+        return self.add(kind, split, template, query, region, {"skus": ranked[:TOP_K]}, ranked, date, constraints, spec, **extra)
 
-    def add(self, kind, split, template, query, region, target, relevant, date=None, constraints=None):
+    def add(self, kind, split, template, query, region, target, relevant, date=None, constraints=None, spec=None, parse=None, **extra):
+        parse = parse or build_parse(kind, query, region, [self.by_sku[s] for s in relevant], spec, **extra)
         ex = {"kind": kind, "task": task_for(kind), "split": split, "template": template, "query": query, "region": region,
               "date": date or _random_date(self.rng), "target": target, "relevant": relevant,
-              "constraints": {"region": region, **(constraints or {})} if relevant else {}}
+              "constraints": {"region": region, **(constraints or {})} if relevant else {}, "parse": parse}
         self.out.append(ex)
         return ex
 
@@ -69,28 +73,28 @@ def _model_code(b):
                     s = b.rng.choice(storages) if storages else None
                     region = b.rng.choice(f.regions)
                     pred = (lambda r, c=f.code, s=s, t=t: r["family"] == c and ("{s}" not in t or r["attributes"].get("storage_gb") == s))
-                    b.search("model_code", split, t, t.format(a=alias, s=s), region, pred)
+                    b.search("model_code", split, t, t.format(a=alias, s=s), region, pred, spec={"storage_gb": s} if "{s}" in t else None)
 
 
 def _phrase_table(b, kind, table):
-    for train, test, pred in table:
+    for train, test, pred, spec in table:
         for split, phrasings in (("train", train), ("test", test)):
             for q in phrasings:
                 regions = _regions_of([r for r in b.catalog if pred(r)])
                 for region in regions:
-                    b.search(kind, split, q, q, region, pred)
+                    b.search(kind, split, q, q, region, pred, spec=spec)
 
 
 def _feature(b):
     for category, ((nouns_train, nouns_test), feats) in I.FEATURES.items():
-        for f_i, (train, test, pred) in enumerate(feats):
+        for train, test, pred, spec in feats:
             full = (lambda r, c=category, p=pred: r["category"] == c and p(r))
             for split, phr, nouns in (("train", train, nouns_train), ("test", test, nouns_test)):
                 for p_i, feat in enumerate(phr):
                     for noun in nouns:
                         q = f"{noun} {feat}" if split == "train" else f"samsung {noun} {feat}"
                         for region in _regions_of([r for r in b.catalog if full(r)]):
-                            b.search("feature", split, q, q, region, full)
+                            b.search("feature", split, q, q, region, full, spec=spec)
 
 
 BUDGET_TEMPLATES = {"train": ["{noun} under {sym}{amt}", "{need}{noun} below {sym}{amt}"],
@@ -116,7 +120,8 @@ def _budget(b):
                         pred = (lambda r, s=size: r["attributes"]["family_size"] >= s)
                     q = t.format(noun=noun, sym=SYMBOL[region], amt=f"{amt:,}", need=need).replace(f"fridge for family of {cons.get('min_family_size')}, fridge", f"fridge for family of {cons.get('min_family_size')}")
                     full = (lambda r, c=category, a=amt, reg=region, p=pred: r["category"] == c and r["prices"][reg] <= a and (p is None or p(r)))
-                    b.search("budget", split, t, q, region, full, constraints=cons)
+                    spec = {"price_max": amt, "currency": CURRENCY[region]} | ({"family_size_min": cons["min_family_size"]} if pred else {})
+                    b.search("budget", split, t, q, region, full, constraints=cons, spec=spec)
 
 
 def _typo(b, source):
@@ -128,7 +133,8 @@ def _typo(b, source):
             continue
         for i in hits:
             tokens[i] = b.rng.choice(words[tokens[i].lower()])
-        b.add("typo", ex["split"], "typo:" + ex["template"], " ".join(tokens), ex["region"], ex["target"], ex["relevant"], constraints=None)
+        b.add("typo", ex["split"], "typo:" + ex["template"], " ".join(tokens), ex["region"], ex["target"], ex["relevant"],
+              parse=ex["parse"])  # the parse of the correctly spelled query: understanding fixes the typo
 
 
 def _competitor(b):
@@ -152,14 +158,14 @@ def _comparison(b):
                         continue
                     skus = [p[0] for p in per_fam]
                     b.add("comparison", split, t, t.format(a=a, b=other), region,
-                          {"compare": [left, right], "skus": skus}, [s for p in per_fam for s in p])
+                          {"compare": [left, right], "skus": skus}, [s for p in per_fam for s in p], compare=[left, right])
 
 
 def _regional(b):
-    for region, train, test, pred in I.REGIONAL:
+    for region, train, test, pred, spec in I.REGIONAL:
         for split, phr in (("train", train), ("test", test)):
             for q in phr:
-                b.search("regional", split, q, q, region, pred)
+                b.search("regional", split, q, q, region, pred, spec=spec)
 
 
 def _seasonal(b):
@@ -174,7 +180,7 @@ def _seasonal(b):
                             date = _random_date(b.rng, camp["valid_from"], camp["valid_to"])
                             pred = (lambda r, c=c, fs=camp["families"]: r["category"] == c and r["family"] in fs)
                             b.search("seasonal", split, t, t.format(n=name, noun=I.NOUNS[c]), region, pred,
-                                     date=date, constraints={"campaign": camp["id"]})
+                                     date=date, constraints={"campaign": camp["id"]}, campaign=camp["id"])
 
 
 def _qa(b):
@@ -187,7 +193,7 @@ def _qa(b):
                     region = b.rng.choice(f.regions)
                     ranked = _ranked([r for r in rows if region in r["regions"]], region)
                     b.add("qa", split, t, t.format(f=f.name), region,
-                          {"answer": fact["a"], "skus": ranked[:1]}, ranked, constraints={"answer": fact["value"]})
+                          {"answer": fact["a"], "skus": ranked[:1]}, ranked, constraints={"answer": fact["value"]}, topic=fact["topic"])
 
 
 def _policy(b):
@@ -195,7 +201,7 @@ def _policy(b):
         for split, phr in (("train", train), ("test", test)):
             for q in phr:
                 for region in REGIONS:
-                    b.add("policy", split, q, q, region, {"refusal": reason}, [])
+                    b.add("policy", split, q, q, region, {"refusal": reason}, [], refusal=reason)
 
 
 def build_examples(seed: int = 13, catalog=None) -> list[dict]:

@@ -32,8 +32,8 @@ def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | N
     return tok, model.to(device).eval()
 
 
-def render(tok, query: str, region: str, date: str) -> str:
-    return tok.apply_chat_template(prompt_messages(query, region, date), tokenize=False, add_generation_prompt=True)
+def render(tok, query: str, region: str, date: str, target: str = "answer") -> str:
+    return tok.apply_chat_template(prompt_messages(query, region, date, target), tokenize=False, add_generation_prompt=True)
 
 
 @torch.inference_mode()
