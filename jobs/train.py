@@ -25,12 +25,12 @@ manifest = json.loads(manifest_path.read_text())
 model_dir = resolve_model_dir(cfg.model)
 
 init_ray(cfg.train.num_workers * cfg.train.cpus_per_worker)
-train_ds = ray.data.read_parquet(str(run_dir / "data" / "train"))
+train_ds = ray.data.read_parquet(str(run_dir / "data" / "train" / cfg.train.target))
 trainer = build_trainer(cfg, model_dir, train_ds)
 result = trainer.fit()
 
 with result.checkpoint.as_directory() as ckpt:
-    meta = {"base_model": str(model_dir), "method": cfg.method.model_dump(), "task": cfg.train.task,
+    meta = {"base_model": str(model_dir), "method": cfg.method.model_dump(), "task": cfg.train.task, "target": cfg.train.target,
             "data_manifest_hash": manifest["hash"], "metrics": result.metrics or {}, "run": cfg.run.name}
     adapter = export_adapter(Path(ckpt), run_dir / "adapters" / cfg.train.task, meta)
 print(f"final metrics: {json.dumps(result.metrics)}")

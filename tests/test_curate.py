@@ -12,7 +12,7 @@ from conftest import tiny_config
 from skutune.catalog import build_catalog
 from skutune.curate import run_curate
 from skutune.examples import build_examples, sample_split
-from skutune.prompts import answer_text
+from skutune.prompts import SYSTEMS, answer_text
 
 
 def _write_jsonl(path, lines):
@@ -81,16 +81,19 @@ def test_csv_catalog_with_column_mapping(tmp_path, ray_local, tiny_model_dir):
     assert manifest["examples"]["rows_out"] + sum(manifest["examples"]["removed"].values()) == len(examples)
 
 
-def test_only_assistant_tokens_carry_labels(tiny_curated, tiny_model_dir):
+@pytest.mark.parametrize("target", ["answer", "parse"])
+def test_only_assistant_tokens_carry_labels(tiny_curated, tiny_model_dir, target):
     cfg, manifest = tiny_curated
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    table = pq.read_table(cfg.output_dir() / "data" / "train")
+    table = pq.read_table(cfg.output_dir() / "data" / "train" / target)
     examples = {json.loads(line)["id"]: json.loads(line) for line in (cfg.output_dir() / "raw" / "examples.jsonl").read_text().splitlines()}
     assert table.num_rows == manifest["examples"]["train"] > 0
+    system = SYSTEMS[target]
     for row in table.to_pylist():
         ids, labels = row["input_ids"], row["labels"]
         assert len(ids) == len(labels)
         first = next(i for i, y in enumerate(labels) if y != -100)
         assert all(y == -100 for y in labels[:first]) and labels[first:] == ids[first:]
-        assert tok.decode(ids[first:]) == answer_text(examples[row["id"]]["target"]) + tok.eos_token
-        assert "<|im_start|>assistant" in tok.decode(ids[:first])
+        expected = examples[row["id"]]["target" if target == "answer" else "parse"]
+        assert tok.decode(ids[first:]) == answer_text(expected) + tok.eos_token
+        assert "<|im_start|>assistant" in tok.decode(ids[:first]) and system in tok.decode(ids[:first])

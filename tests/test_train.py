@@ -11,7 +11,7 @@ from skutune.train import LOG_FILE, build_trainer, export_adapter
 
 
 def _fit(cfg, model_dir, ray):
-    ds = ray.data.read_parquet(str(cfg.output_dir() / "data" / "train"))
+    ds = ray.data.read_parquet(str(cfg.output_dir() / "data" / "train" / cfg.train.target))
     return build_trainer(cfg, model_dir, ds).fit()
 
 

@@ -79,12 +79,30 @@ class TrainConfig(_Strict):
     checkpoints_to_keep: int = Field(2, ge=1)
     max_failures: int = Field(0, ge=-1)
     task: str = "search"  # the adapter's name in the serve registry
+    # what the adapter learns: "answer" = closed-book SKUs; "parse" = query understanding,
+    # which grounded search executes against the catalog index
+    target: Literal["answer", "parse"] = "answer"
+
+
+class IndexConfig(_Strict):
+    """The catalog index grounded search retrieves from (jobs/index.py)."""
+    dir: str | None = None  # default: <run>/index
+    catalog: str | None = None  # JSONL of catalog rows; default: the curated <run>/data/catalog.jsonl
+    actors: int = Field(1, ge=1)  # MiniLM encoders in the Ray Data actor pool
+    ann_min_rows: int = Field(20000, ge=1)  # below this, dense search is exact; from it, faiss IVF
+    nprobe: int = Field(32, ge=1)  # IVF lists visited per query: recall against latency
 
 
 class EvalConfig(_Strict):
-    systems: list[Literal["base", "tuned", "bm25", "dense"]] = ["base", "tuned", "bm25", "dense"]
+    # closed_book: the model answers with SKUs from memory; grounded: the model parses, the index answers
+    systems: list[Literal["base", "closed_book", "grounded", "grounded_rerank", "bm25", "dense"]] = [
+        "base", "closed_book", "grounded", "bm25", "dense"]
+    closed_book_adapter: str = "search"  # adapter names under <run>/adapters
+    understand_adapter: str = "understand"
     batch_size: int = Field(16, ge=1)
     max_new_tokens: int = Field(64, ge=1)
+    parse_max_new_tokens: int = Field(128, ge=1)
+    fresh_skus: int = Field(1000, ge=1)  # jobs/fresh_skus.py: SKUs added after training
 
 
 class ServeConfig(_Strict):
@@ -101,6 +119,7 @@ class JobConfig(_Strict):
     data: DataConfig = DataConfig()
     method: MethodConfig = MethodConfig()
     train: TrainConfig = TrainConfig()
+    index: IndexConfig = IndexConfig()
     eval: EvalConfig = EvalConfig()
     serve: ServeConfig = ServeConfig()
 
@@ -108,6 +127,12 @@ class JobConfig(_Strict):
         from skutune.paths import runs_dir
 
         return Path(self.run.output_dir).resolve() if self.run.output_dir else runs_dir() / self.run.name
+
+    def index_dir(self) -> Path:
+        return Path(self.index.dir).resolve() if self.index.dir else self.output_dir() / "index"
+
+    def adapter_dir(self, name: str) -> Path:
+        return self.output_dir() / "adapters" / name
 
 
 def _describe(err: ValidationError, path) -> str:

@@ -21,12 +21,15 @@ import ray
 from pydantic import ValidationError
 
 from skutune.catalog import build_catalog
+from skutune.coldstart import synth_queries
 from skutune.config import JobConfig
 from skutune.examples import build_examples, sample_split
+from skutune.paths import write_jsonl
 from skutune.prompts import normalize_query, training_messages
 from skutune.records import CatalogRow, ExampleRow
 
 log = logging.getLogger(__name__)
+TARGETS = ("answer", "parse")  # closed-book answers; query understanding (grounded search)
 
 
 def write_bundled(cfg: JobConfig, raw_dir: Path) -> tuple[Path, Path]:
@@ -64,8 +67,8 @@ def _parse(row_json: str, columns: dict[str, str]):
     if not isinstance(obj, dict):
         raise ValueError("row is not a JSON object")
     obj = {columns.get(k, k): v for k, v in obj.items()}
-    for key in ("prices", "attributes", "faq", "regions", "target", "relevant", "constraints"):
-        if isinstance(obj.get(key), str):  # CSV cells hold nested fields as JSON text
+    for key in ("prices", "attributes", "faq", "regions", "tags", "target", "relevant", "constraints", "parse"):
+        if isinstance(obj.get(key), str) and obj[key].lstrip()[:1] in ("{", "["):  # CSV cells hold nested fields as JSON text
             obj[key] = json.loads(obj[key])
     return obj
 
@@ -111,16 +114,18 @@ def dedup_exact(ds: ray.data.Dataset) -> ray.data.Dataset:
 
 class Tokenize:
     """Chat template -> input_ids, with labels = -100 everywhere but the assistant answer
-    (its tokens and the closing end-of-turn token)."""
+    (its tokens and the closing end-of-turn token). `target`: "answer" (closed-book SKUs)
+    or "parse" (query understanding for grounded search)."""
 
-    def __init__(self, model_dir: str, max_length: int):
+    def __init__(self, model_dir: str, max_length: int, target: str = "answer"):
         from transformers import AutoTokenizer
 
         self.tok = AutoTokenizer.from_pretrained(model_dir)
         self.max_length = max_length
+        self.target = target
 
     def encode(self, example: dict) -> tuple[list[int], list[int]]:
-        messages = training_messages(example)
+        messages = training_messages(example, self.target)
         prompt = self.tok.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
         full = self.tok.apply_chat_template(messages, tokenize=False)
         if not full.startswith(prompt):
@@ -146,16 +151,6 @@ class Tokenize:
         return pa.table({k: pa.array(v, type=ints if k in ("input_ids", "labels") else pa.string()) for k, v in out.items()})
 
 
-def _write_jsonl(path: Path, rows) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        n = 0
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-            n += 1
-    return n
-
-
 def _split_by_error(validated: ray.data.Dataset, source: str, quarantine: Path):
     """(good rows dataset, counts of quarantined rows by reason); bad rows go to the file."""
     bad = validated.filter(lambda r: r["error"] != "").take_all()
@@ -179,7 +174,8 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     if cfg.data.source == "bundled":
         catalog_path, examples_path = write_bundled(cfg, cfg.output_dir() / "raw")
     else:
-        catalog_path, examples_path = Path(cfg.data.catalog_path), Path(cfg.data.examples_path)
+        catalog_path = Path(cfg.data.catalog_path)
+        examples_path = Path(cfg.data.examples_path) if cfg.data.examples_path else cfg.output_dir() / "raw" / "coldstart.jsonl"
     quarantine = out / "quarantine.jsonl"
     quarantine.write_text("")
 
@@ -191,8 +187,10 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     catalog = [json.loads(r["row_json"]) for r in dedup_exact(cat_good).take_all()]
     catalog.sort(key=lambda r: r["sku"])
     cat_removed = {"duplicate sku": cat_good.count() - len(catalog)}
-    _write_jsonl(out / "catalog.jsonl", catalog)
+    write_jsonl(out / "catalog.jsonl", catalog)
     known = {r["sku"] for r in catalog}
+    if cfg.data.source == "files" and not cfg.data.examples_path:  # cold start: queries generated from the catalog
+        write_jsonl(examples_path, synth_queries(catalog, seed=cfg.data.seed))
 
     # examples: validate against the catalog, quarantine, dedup, then tokenize the train split
     ex_raw = read_rows(examples_path, cfg.data.example_columns)
@@ -204,15 +202,18 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     train = unique.filter(lambda r: r["key"].startswith("train|"))
     test_rows = [json.loads(r["row_json"]) for r in unique.filter(lambda r: r["key"].startswith("test|")).take_all()]
     test_rows.sort(key=lambda r: r["id"])
-    n_test = _write_jsonl(out / "test.jsonl", test_rows)
+    n_test = write_jsonl(out / "test.jsonl", test_rows)
 
-    train_dir = out / "train"
-    tokenized = train.map_batches(Tokenize, fn_constructor_args=(str(model_dir), cfg.data.max_length),
-                                  batch_size=64, concurrency=1)
-    tokenized.write_parquet(str(train_dir), mode="overwrite")
-    train_tok = ray.data.read_parquet(str(train_dir))
-    n_train = train_tok.count()
-    n_tokens = int(train_tok.map_batches(lambda t: pa.table({"n": pa.compute.list_value_length(t["input_ids"])}), batch_format="pyarrow").sum("n") or 0)
+    train_dir, n_tokens = out / "train", {}
+    for target in TARGETS:  # one tokenized set per training target; jobs/train.py picks one
+        rows = train if target == "answer" else train.filter(lambda r: json.loads(r["row_json"]).get("parse") is not None)
+        tokenized = rows.map_batches(Tokenize, fn_constructor_args=(str(model_dir), cfg.data.max_length, target),
+                                     batch_size=64, concurrency=1)
+        tokenized.write_parquet(str(train_dir / target), mode="overwrite")
+        lengths = ray.data.read_parquet(str(train_dir / target)).map_batches(
+            lambda t: pa.table({"n": pa.compute.list_value_length(t["input_ids"])}), batch_format="pyarrow")
+        n_tokens[target] = int(lengths.sum("n") or 0)
+    n_train = train.count()
 
     manifest = {
         "catalog": {"rows_in": cat_in, "rows_out": len(catalog), "quarantined": dict(cat_bad), "removed": cat_removed},
@@ -226,6 +227,6 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
         lost = m["rows_in"] - m["rows_out"] - sum(m["quarantined"].values()) - sum(m["removed"].values())
         if lost:
             raise RuntimeError(f"curate lost {lost} {part} rows: {m}")
-    manifest["hash"] = _digest([*train_dir.glob("*.parquet"), out / "test.jsonl", out / "catalog.jsonl"])
+    manifest["hash"] = _digest([*train_dir.glob("*/*.parquet"), out / "test.jsonl", out / "catalog.jsonl"])
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

@@ -114,7 +114,7 @@ def _budget(b):
                     step = 5000 if region == "IN" else 100
                     amt = int((anchor["prices"][region] // step + 1) * step)
                     need, cons, pred = "", {"max_price": amt}, None
-                    if category == "refrigerator" and b.rng.random() < 0.6:
+                    if category == "refrigerator" and "{need}" in t and b.rng.random() < 0.6:  # only where the query says so
                         size = b.rng.choice([2, 3, 4, 5])
                         need, cons["min_family_size"] = f"fridge for family of {size}, ", size
                         pred = (lambda r, s=size: r["attributes"]["family_size"] >= s)

@@ -2,11 +2,66 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import re
 
-from skutune.catalog import REGIONS
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from skutune.catalog import CURRENCY, REGIONS
 from skutune.examples import KINDS
 from skutune.schemas import is_valid, task_for
+
+
+REGION_OF_CURRENCY = {c: r for r, c in CURRENCY.items()}
+
+
+def _number(text):
+    """"₹44,990" -> 44990.0; "345 L" -> 345; anything else unchanged."""
+    if not isinstance(text, str):
+        return text
+    m = re.fullmatch(r"\s*[A-Za-z₹$€£.]{0,4}\s*(-?[\d,]*\.?\d+)\s*(?:L|kg|mm|cm|in|inch|W|Hz|mAh|GB|TB|MP|ton|Ton|\"|%)?\s*", text)
+    if not m:
+        return text
+    num = float(m.group(1).replace(",", ""))
+    return int(num) if num.is_integer() else num
+
+
+def _value(text: str):
+    """An attribute value from a blob: yes/no -> bool, "345 L" -> 345, else the text."""
+    return {"yes": True, "no": False}.get(text.lower(), _number(text))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Z0-9]+", "-", str(text).upper()).strip("-")
+
+
+def normalise_scraped(v: dict) -> dict:
+    """Scraped catalogs: blank rows, SKU ids in any case, category paths ("Home > Kitchen >
+    Refrigerators"), one price as text ("₹44,990") with its currency, attribute blobs
+    ("Capacity: 345 L | Door: Double Door"), no family. Normalised here, or rejected with a reason."""
+    if all(x in (None, "", [], {}) for x in v.values()):
+        raise ValueError("blank row")
+    v = dict(v)
+    if isinstance(v.get("sku"), str):
+        v["sku"] = v["sku"].strip().upper()  # "sc00001-64-wh" -> "SC00001-64-WH"; bad characters still fail
+    if isinstance(v.get("category"), str) and ">" in v["category"]:
+        v["category"] = v["category"].split(">")[-1].strip().lower()
+    if "prices" not in v and v.get("price") not in (None, ""):
+        region = REGION_OF_CURRENCY.get(str(v.get("currency") or "").upper())
+        if region is None:
+            raise ValueError(f"unknown currency {v.get('currency')!r}")
+        v["prices"] = {region: _number(v["price"])}
+        v.setdefault("regions", [region])
+    if isinstance(v.get("attributes"), str):
+        pairs = [p.split(":", 1) for p in re.split(r"[|;\n]", v["attributes"]) if ":" in p]
+        v["attributes"] = {re.sub(r"\W+", "_", k.strip().lower()).strip("_"): _value(x.strip()) for k, x in pairs}
+    if v.get("title") and not v.get("title_en"):
+        v["title_en"] = v["title"]
+    if v.get("family_name") and not v.get("family"):
+        v["family"] = _slug(v["family_name"])
+    if v.get("sku") and not v.get("family"):
+        v["family"] = v["sku"]
+        v.setdefault("family_name", v.get("title") or v["sku"])
+    return v
 
 
 class CatalogRow(BaseModel):
@@ -21,9 +76,17 @@ class CatalogRow(BaseModel):
     prices: dict[str, float]
     regions: list[Literal[REGIONS]] = Field(min_length=1)
     attributes: dict = {}
+    brand: str = ""
+    tags: list[str] = []  # use cases ("gaming", "students"): what `use` in a query parse matches
     faq: list[dict] = []
     rating: float | None = Field(None, ge=0, le=5)
     popularity: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scraped(cls, v):
+        """Accept what scraped catalogs look like (see `normalise_scraped`)."""
+        return normalise_scraped(v) if isinstance(v, dict) else v
 
     @field_validator("prices")
     @classmethod
@@ -46,6 +109,7 @@ class ExampleRow(BaseModel):
     target: dict
     relevant: list[str] = []
     constraints: dict = {}
+    parse: dict | None = None  # the understanding target (understand.py); None: not labelled
 
     def check(self, known_skus: set[str]) -> str | None:
         """A reason this example cannot be trained or scored on, or None."""
