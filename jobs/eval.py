@@ -1,20 +1,27 @@
-"""Evaluate: base model vs tuned adapter vs BM25 vs dense retrieval on the held-out test set.
+"""Evaluate: base model, closed-book adapter, grounded search (understanding adapter + catalog
+index), BM25 and dense retrieval, on the same held-out test set.
 
     python jobs/eval.py --config jobs/configs/demo.yaml
 
-Writes runs/<name>/eval.json, eval.md (tables) and predictions.jsonl (every answer, scored).
+Writes runs/<name>/eval.json, eval.md (tables) and predictions.jsonl (every answer, scored;
+grounded rows also carry the parse and the filters applied and relaxed).
 """
 
 from skutune.cli import job_args, setup
 from skutune.model_import import resolve_model_dir
 
 cfg = setup(job_args(__doc__))  # config is validated here, before any model loads
+needs = {"closed_book": [cfg.eval.closed_book_adapter], "grounded": [cfg.eval.understand_adapter],
+         "grounded_rerank": [cfg.eval.understand_adapter]}
+for system in cfg.eval.systems:
+    for name in needs.get(system, []):
+        if not (cfg.adapter_dir(name) / "adapter_config.json").exists():
+            raise SystemExit(f"{system} needs the adapter {cfg.adapter_dir(name)}: train it with jobs/train.py first")
+    if system.startswith("grounded") and not (cfg.index_dir() / "CURRENT").exists():
+        raise SystemExit(f"{system} needs the catalog index {cfg.index_dir()}: run jobs/index.py first")
 model_dir = resolve_model_dir(cfg.model)
-adapter_dir = cfg.output_dir() / "adapters" / cfg.train.task
-if "tuned" in cfg.eval.systems and not (adapter_dir / "adapter_config.json").exists():
-    raise SystemExit(f"no adapter at {adapter_dir}: run jobs/train.py --config <same config> first")
 
 from skutune.evaluate import run_eval  # noqa: E402  (heavy imports after the config check)
 
-report = run_eval(cfg, model_dir, adapter_dir)
+report = run_eval(cfg, model_dir)
 print((cfg.output_dir() / "eval.md").read_text())

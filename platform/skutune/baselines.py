@@ -5,7 +5,7 @@ catalog text as the grounded index (`index.doc_text`)."""
 
 import numpy as np
 
-from skutune.index import doc_text, load_encoder
+from skutune.index import doc_text, encode, load_encoder
 
 
 class _Retriever:
@@ -41,10 +41,10 @@ class Dense(_Retriever):
     def __init__(self, catalog):
         super().__init__(catalog)
         self.model = load_encoder()
-        self.emb = self.model.encode([doc_text(r) for r in catalog], normalize_embeddings=True, batch_size=64)
+        self.emb = encode(self.model, [doc_text(r) for r in catalog])
 
     def search(self, queries, regions, k=5):
-        q = self.model.encode(list(queries), normalize_embeddings=True, batch_size=64)
+        q = encode(self.model, queries)
         return [self._top(self.emb @ v, region, k) for v, region in zip(q, regions)]
 
 

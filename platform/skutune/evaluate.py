@@ -1,46 +1,89 @@
-"""Score base model, tuned model and classic retrievers on the same held-out test set."""
+"""Score every system on the same held-out test set: the base model, the tuned model answering
+from memory (closed_book), the tuned model parsing for the catalog index (grounded, optionally
+with the model's listwise rerank), and the classic retrievers BM25 and dense."""
 
 import json
 import logging
+import time
 from pathlib import Path
 
 from skutune.baselines import BASELINES
 from skutune.config import JobConfig
 from skutune.generate import generate_all, load_model, render
 from skutune.metrics import METRICS, score_example, summarize
+from skutune.paths import load_jsonl
 from skutune.schemas import parse_answer
 
 log = logging.getLogger(__name__)
+GROUNDED = ("grounded", "grounded_rerank")
 
 
-def load_jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+class Systems:
+    """Loads what each system needs once: models, the index, the retrievers."""
+
+    def __init__(self, cfg: JobConfig, model_dir: Path, catalog_rows: list[dict]):
+        self.cfg, self.model_dir, self.catalog_rows = cfg, model_dir, catalog_rows
+        self._grounded = None
+
+    def grounded(self):
+        if self._grounded is None:
+            from skutune.grounded import GroundedSearch, Reranker
+            from skutune.retrieval import CatalogIndex
+
+            index = CatalogIndex.load(self.cfg.index_dir(), nprobe=self.cfg.index.nprobe)
+            tok, model = load_model(self.model_dir, self.cfg.adapter_dir(self.cfg.eval.understand_adapter))
+            self._grounded = tok, model, GroundedSearch(index, index.meta.get("campaigns", ())), Reranker(tok, model)
+        return self._grounded
+
+    def predict(self, system: str, examples: list[dict]) -> list[dict]:
+        """Per example: the raw `output` text, plus `parse`, `applied`, `relaxed` for grounded."""
+        if system in BASELINES:
+            return [{"output": json.dumps(a)} for a in BASELINES[system](self.catalog_rows).answers(examples)]
+        if system in GROUNDED:
+            from skutune.grounded import parse_queries
+
+            tok, model, search, reranker = self.grounded()
+            parses = parse_queries(tok, model, [e["query"] for e in examples], [e["region"] for e in examples],
+                                   [e["date"] for e in examples], self.cfg.eval.batch_size, self.cfg.eval.parse_max_new_tokens)
+            out = []
+            for e, (parse, valid) in zip(examples, parses):
+                r = search.search(e["query"], parse, e["region"], reranker=reranker if system == "grounded_rerank" else None)
+                out.append({"output": json.dumps(r["answer"], ensure_ascii=False), "parse": parse, "parse_valid": valid,
+                            "applied": r["applied"], "relaxed": r["relaxed"], "retrieval_ms": r["retrieval_ms"]})
+            return out
+        adapter = self.cfg.adapter_dir(self.cfg.eval.closed_book_adapter) if system == "closed_book" else None
+        tok, model = load_model(self.model_dir, adapter)
+        prompts = [render(tok, e["query"], e["region"], e["date"]) for e in examples]
+        return [{"output": t} for t in generate_all(tok, model, prompts, self.cfg.eval.batch_size, self.cfg.eval.max_new_tokens, desc=f"eval {system}")]
 
 
-def predict(system: str, cfg: JobConfig, model_dir: Path, adapter_dir: Path, examples, catalog_rows) -> list[str]:
-    """Raw text answers of one system for every example."""
-    if system in BASELINES:
-        return [json.dumps(a) for a in BASELINES[system](catalog_rows).answers(examples)]
-    tok, model = load_model(model_dir, adapter_dir if system == "tuned" else None)
-    prompts = [render(tok, e["query"], e["region"], e["date"]) for e in examples]
-    return generate_all(tok, model, prompts, cfg.eval.batch_size, cfg.eval.max_new_tokens, desc=f"eval {system}")
+def score_systems(systems: Systems, names, examples: list[dict], catalog: dict) -> tuple[dict, list[dict]]:
+    """Metrics per system (overall and by kind, with ms per query) and every scored prediction."""
+    report, predictions = {}, []
+    for system in names:
+        start = time.perf_counter()
+        preds = systems.predict(system, examples)
+        ms = 1000 * (time.perf_counter() - start) / max(1, len(examples))
+        scores = [score_example(e, parse_answer(p["output"]), catalog, system not in BASELINES) for e, p in zip(examples, preds)]
+        report[system] = summarize(examples, scores) | {"ms_per_query": round(ms, 1)}
+        if system in GROUNDED:
+            report[system]["parse_valid"] = sum(p["parse_valid"] for p in preds) / max(1, len(preds))
+            report[system]["hallucinated_skus"] = sum(s["_skus_unknown"] for s in scores)
+        predictions += [{"system": system, "id": e["id"], "kind": e["kind"], "query": e["query"], **p, **s}
+                        for e, p, s in zip(examples, preds, scores)]
+        log.info("%s: %s", system, {m: report[system][m] for m in ("json_valid", "hit_at_1", "hit_at_5", "ms_per_query")})
+    return report, predictions
 
 
-def run_eval(cfg: JobConfig, model_dir: Path, adapter_dir: Path) -> dict:
+def run_eval(cfg: JobConfig, model_dir: Path) -> dict:
     data = cfg.output_dir() / "data"
     examples = load_jsonl(data / "test.jsonl")
     catalog_rows = load_jsonl(data / "catalog.jsonl")
-    catalog = {r["sku"]: r for r in catalog_rows}
-    systems, predictions = {}, []
-    for system in cfg.eval.systems:
-        texts = predict(system, cfg, model_dir, adapter_dir, examples, catalog_rows)
-        generative = system not in BASELINES
-        scores = [score_example(e, parse_answer(t), catalog, generative) for e, t in zip(examples, texts)]
-        systems[system] = summarize(examples, scores)
-        predictions += [{"system": system, "id": e["id"], "kind": e["kind"], "query": e["query"], "output": t, **s}
-                        for e, t, s in zip(examples, texts, scores)]
-        log.info("%s: %s", system, {m: systems[system][m] for m in ("json_valid", "hit_at_1", "hit_at_5")})
-    report = {"systems": systems, "n_examples": len(examples), "adapter": str(adapter_dir), "model": str(model_dir)}
+    systems, predictions = score_systems(Systems(cfg, model_dir, catalog_rows), cfg.eval.systems, examples,
+                                         {r["sku"]: r for r in catalog_rows})
+    report = {"systems": systems, "n_examples": len(examples), "model": str(model_dir),
+              "adapters": {"closed_book": str(cfg.adapter_dir(cfg.eval.closed_book_adapter)),
+                           "understand": str(cfg.adapter_dir(cfg.eval.understand_adapter))}}
     out = cfg.output_dir()
     (out / "eval.json").write_text(json.dumps(report, indent=2))
     (out / "predictions.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions))
@@ -54,8 +97,10 @@ def _fmt(v) -> str:
 
 def markdown_table(report: dict) -> str:
     systems = report["systems"]
-    lines = ["| system | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(_fmt(s[m]) for m in METRICS) + " |" for name, s in systems.items()]
+    cols = (*METRICS, "ms_per_query")
+    lines = ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(_fmt(s[m]) if m != "ms_per_query" else f"{s[m]:.0f}" for m in cols) + " |"
+              for name, s in systems.items()]
     kinds = list(next(iter(systems.values()))["by_kind"])
     lines += ["", "hit@1 by query kind (qa/comparison: the product asked about; policy: no SKU applies)", "",
               "| kind | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]

@@ -53,7 +53,9 @@ def _numeric(col: np.ndarray) -> np.ndarray:
 def filters_for(index, parse: dict, region: str, campaigns: dict) -> list[tuple[str, np.ndarray]]:
     """(label, mask) per hard filter the parse asks for, most trusted first."""
     out = []
-    if parse.get("category") in set(index.category):
+    # A named product outranks the model's guess of its category: for a product the model
+    # has never seen ("bespoke c10 prime") that guess is often wrong, and the name is enough.
+    if parse.get("category") in set(index.category) and not parse.get("product"):
         out.append((f"category={parse['category']}", index.category == parse["category"]))
     if parse.get("brand") and parse["brand"].lower() in set(index.brand):
         out.append((f"brand={parse['brand']}", index.brand == parse["brand"].lower()))
@@ -139,7 +141,14 @@ class GroundedSearch:
             result["answer"] = {"compare": parse["compare"], "skus": skus}
         else:
             mask, result["applied"], result["relaxed"] = apply_filters(idx, parse, region, self.campaigns)
-            text = " ".join(x for x in (parse.get("product"), parse.get("query") or normalize_query(query)) if x)
+            product = parse.get("product")
+            codes = idx.model_codes(query)
+            if product and codes and not codes & idx.model_codes(product):
+                # The query names a catalog model the parse's product does not: the model is
+                # guessing from memory (a SKU added after training). The catalog knows better.
+                result["relaxed"].append(f"product={product}")
+                product = None
+            text = " ".join(x for x in (product, parse.get("query") or normalize_query(query)) if x)
             ranked = self._ranked(text, mask) if mask.any() else []
             if reranker is not None and ranked:
                 top = ranked[:k]

@@ -2,14 +2,16 @@
 a filter mask, and reciprocal rank fusion of the two."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
-from skutune.index import current_version, load_encoder, sku_id
+from skutune.index import current_version, encode, load_encoder, sku_id
 
 RRF_K = 60  # the usual reciprocal rank fusion constant (Cormack et al.)
-EXACT_DENSE_MAX = 50000  # masked sets up to this size are scored exactly, not through the ANN index
+EXACT_DENSE_MAX = 50000
+SPEC = re.compile(r"^\d+(\.\d+)?(gb|tb|mm|mp|hz|l|kg|w|wh|mah|g|k|in|ch|p)$")  # sizes and specs, not model codes  # masked sets up to this size are scored exactly, not through the ANN index
 
 
 class CatalogIndex:
@@ -65,8 +67,14 @@ class CatalogIndex:
             self._columns[key] = col
         return self._columns[key]
 
+    def model_codes(self, text: str) -> set[str]:
+        """Catalog model codes the text names: index tokens mixing letters and digits ("s24",
+        "qn90d", "b10"), but not specs ("256gb", "5g", "4k")."""
+        tokens = set(re.findall(r"\b\w\w+\b", text.lower()))
+        return {t for t in tokens if re.search(r"[a-z]", t) and re.search(r"\d", t) and not SPEC.match(t) and t in self.bm25.vocab_dict}
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        return self.encoder.encode(list(texts), normalize_embeddings=True, batch_size=64)
+        return encode(self.encoder, texts)
 
     def bm25_top(self, text: str, n: int, mask: np.ndarray) -> list[int]:
         tokens = self._bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]

@@ -50,10 +50,12 @@ def _family(rng: random.Random, i: int, prefix: str) -> tuple[str, str, str, dic
     return code, category, name, attrs, axis, rng.randrange(lo, hi, 1000) - 10, regions
 
 
-def synth_catalog(n_skus: int, seed: int = 0, prefix: str = "N") -> list[dict]:
-    """`n_skus` new SKUs (exactly), deterministic for a seed; family codes start with `prefix`."""
+def synth_catalog(n_skus: int, seed: int = 0, prefix: str = "N", first_family: int = 0) -> list[dict]:
+    """`n_skus` new SKUs (exactly), deterministic for a seed; family codes start with `prefix`.
+    Family names depend on the family number only: catalogs meant to be searched together
+    (a catalog and the SKUs added to it later) take disjoint ranges via `first_family`."""
     rng = random.Random(seed)
-    rows, i = [], 0
+    rows, i = [], first_family
     while len(rows) < n_skus:
         code, category, name, attrs, (axis, values, step), price, regions = _family(rng, i, prefix)
         colours = rng.sample(sorted(COLOURS), 2)
