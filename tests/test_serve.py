@@ -1,4 +1,5 @@
-"""The Serve app over real HTTP: two adapters answer differently, bad requests get 4xx JSON."""
+"""The Serve app over real HTTP: two adapters answer differently, grounded mode answers from
+the catalog index and follows its live version, bad requests get 4xx JSON."""
 
 import json
 
@@ -20,28 +21,37 @@ def _random_adapter(model_dir, out, seed):
     peft.save_pretrained(out)
 
 
+class _App(str):
+    """The app's base URL; `.dir` holds its adapters, catalog and index."""
+
+
 @pytest.fixture(scope="module")
 def app(ray_local, tiny_model_dir, tmp_path_factory):
     from ray import serve
 
     from serve.app import build_app
     from skutune.catalog import build_catalog
+    from skutune.index import build_index
 
     d = tmp_path_factory.mktemp("serve")
     for name, seed in (("typo", 1), ("comparison", 2)):
         _random_adapter(tiny_model_dir, d / "adapters" / name, seed)
     (d / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in build_catalog()))
+    build_index(build_catalog(), d / "index")
     serve.start(http_options={"host": "127.0.0.1", "port": PORT})
     serve.run(build_app({"model": str(tiny_model_dir), "adapters_dir": str(d / "adapters"), "catalog": str(d / "catalog.jsonl"),
-                         "max_new_tokens": 12, "threads": 1}), name="skutune-test", route_prefix="/")
-    yield f"http://127.0.0.1:{PORT}"
+                         "index": str(d / "index"), "understand_adapter": "typo", "max_new_tokens": 12, "parse_max_new_tokens": 16,
+                         "threads": 1}), name="skutune-test", route_prefix="/")
+    url = _App(f"http://127.0.0.1:{PORT}")
+    url.dir = d
+    yield url
     serve.delete("skutune-test")
 
 
 def test_health_and_adapter_list(app):
     assert requests.get(f"{app}/healthz", timeout=30).json()["status"] == "ok"
     assert requests.get(f"{app}/v1/adapters", timeout=30).json()["adapters"] == ["base", "comparison", "typo"]
-    assert set(requests.get(f"{app}/v1/schemas", timeout=30).json()) == {"search", "compare", "qa", "refusal"}
+    assert set(requests.get(f"{app}/v1/schemas", timeout=30).json()) == {"search", "compare", "qa", "refusal", "parse"}
 
 
 def test_two_adapters_give_different_answers(app):
@@ -70,3 +80,36 @@ def test_unknown_adapter_is_404_json(app, adapter):
 def test_malformed_body_is_422_json(app, body):
     r = requests.post(f"{app}/v1/search", data=body, headers={"content-type": "application/json"}, timeout=60)
     assert r.status_code == 422 and "detail" in r.json()
+
+
+def _grounded(app, **body):
+    r = requests.post(f"{app}/v1/search", json={"mode": "grounded", "region": "IN", **body}, timeout=120)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_grounded_answers_from_the_index_and_follows_new_versions(app):
+    from skutune.catalog import build_catalog
+    from skutune.index import build_index
+    from skutune.synth import synth_catalog
+
+    out = _grounded(app, query="samsung fridge under ₹50,000")
+    assert out["mode"] == "grounded" and out["adapter"] == "typo" and out["index_version"] == "v0001"
+    assert out["constraints_applied"][0] == "region=IN" and isinstance(out["parse_valid"], bool)
+    assert out["results"] and out["dropped_count"] == 0  # every grounded SKU comes from the catalog
+    assert _grounded(app, query="tv", rerank=True, k=3)["results"]
+
+    new = synth_catalog(4, seed=8, prefix="LIVE", first_family=777)  # names no bundled product has
+    build_index(build_catalog() + new, app.dir / "index")
+    out = _grounded(app, query=new[0]["family_name"], region=new[0]["regions"][0])
+    assert out["index_version"] == "v0002" and out["results"][0]["sku"].startswith("LIVE")
+
+
+def test_grounded_without_an_index_is_503_json(app):
+    current = app.dir / "index" / "CURRENT"
+    current.rename(current.with_name("CURRENT.off"))
+    try:
+        r = requests.post(f"{app}/v1/search", json={"mode": "grounded", "query": "tv"}, timeout=60)
+        assert r.status_code == 503 and "jobs/index.py" in r.json()["detail"]
+    finally:
+        current.with_name("CURRENT.off").rename(current)
