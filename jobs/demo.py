@@ -1,10 +1,11 @@
-"""The whole loop on one machine: model import -> curate -> train -> eval -> serve.
+"""The whole loop on one machine: model import -> curate -> index -> train (closed-book
+search adapter, query-understanding adapter) -> eval -> fresh SKUs -> serve.
 
     python jobs/demo.py --config jobs/configs/demo.yaml      (what `make demo` runs)
 
 Each stage runs as its own job script, exactly as `ray job submit` would run it. Then the
-Serve app comes up with the trained adapter, the notes' example queries go over HTTP, and
-runs/<name>/summary.json gets base vs tuned vs BM25 vs dense.
+Serve app comes up with both adapters, the notes' example queries go over HTTP in both
+modes, and runs/<name>/summary.json gets every system's metrics side by side.
 """
 
 import json
@@ -45,17 +46,21 @@ if run_dir.exists():
 stages, t0 = {}, time.time()
 
 
-def stage(name, script):
-    print(f"\n=== {name}: python {script} --config {args.config}", flush=True)
+def stage(name, script, *sets):
+    sets = [*args.set, *sets]
+    print(f"\n=== {name}: python {script} --config {args.config}" + "".join(f" --set {s}" for s in sets), flush=True)
     start = time.time()
-    subprocess.run([sys.executable, script, "--config", args.config, *sum((["--set", s] for s in args.set), [])], check=True)
+    subprocess.run([sys.executable, script, "--config", args.config, *sum((["--set", s] for s in sets), [])], check=True)
     stages[name] = round(time.time() - start, 1)
     print(f"=== {name} done in {stages[name]}s", flush=True)
 
 
 stage("curate", "jobs/curate.py")
-stage("train", "jobs/train.py")
+stage("index", "jobs/index.py")
+stage("train search", "jobs/train.py", "train.task=search", "train.target=answer")
+stage("train understand", "jobs/train.py", "train.task=understand", "train.target=parse")
 stage("eval", "jobs/eval.py")
+stage("fresh skus", "jobs/fresh_skus.py")
 
 print("\n=== serve: one base model, adapters multiplexed per request", flush=True)
 start = time.time()
@@ -66,28 +71,35 @@ from skutune.cluster import init_ray  # noqa: E402
 
 init_ray()
 serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
-serve.run(build_app({"model": cfg.model.path, "adapters_dir": str(run_dir / "adapters"),
+serve.run(build_app({"model": cfg.model.path, "adapters_dir": str(run_dir / "adapters"), "index": str(cfg.index_dir()),
                      "catalog": str(run_dir / "data" / "catalog.jsonl"), "max_new_tokens": cfg.serve.max_new_tokens}),
           name="skutune", route_prefix="/")
 url = f"http://{cfg.serve.host}:{cfg.serve.port}/v1/search"
 answers = []
 for query, region, date in QUERIES:
     row = {"query": query, "region": region}
-    for adapter in ("base", cfg.train.task):
-        r = requests.post(url, json={"query": query, "adapter": adapter, "region": region, "date": date}, timeout=300)
+    for name, body in (("base", {"adapter": "base"}), ("closed_book", {"mode": "closed_book"}), ("grounded", {"mode": "grounded"})):
+        r = requests.post(url, json={"query": query, "region": region, "date": date, **body}, timeout=300)
         r.raise_for_status()
         out = r.json()
-        row[adapter] = {"raw": out["raw"], "results": [c["title"] for c in out["results"]], "dropped": out["dropped_skus"]}
+        row[name] = {"raw": out["raw"], "results": [c["title"] for c in out["results"]], "dropped": out["dropped_skus"],
+                     **{k: out[k] for k in ("parse", "constraints_applied", "constraints_relaxed") if k in out}}
     answers.append(row)
-    print(f"\n> [{region}] {query}\n  base : {row['base']['raw'][:110]!r}\n  tuned: {row[cfg.train.task]['raw']}"
-          + "".join(f"\n         - {t}" for t in row[cfg.train.task]["results"][:3]), flush=True)
+    g = row["grounded"]
+    print(f"\n> [{region}] {query}\n  base       : {row['base']['raw'][:110]!r}\n  closed-book: {row['closed_book']['raw']}"
+          + "".join(f"\n      - {t}" for t in row["closed_book"]["results"][:3])
+          + f"\n  grounded   : parse {json.dumps(g['parse'], ensure_ascii=False)}\n      applied {g['constraints_applied']}"
+          + (f" relaxed {g['constraints_relaxed']}" if g["constraints_relaxed"] else "")
+          + "".join(f"\n      - {t}" for t in g["results"][:3]), flush=True)
 serve.shutdown()
 stages["serve"] = round(time.time() - start, 1)
 
 report = json.loads((run_dir / "eval.json").read_text())
-summary = {"systems": report["systems"], "stages_s": stages, "wall_time_s": round(time.time() - t0, 1),
+fresh = json.loads((run_dir / "fresh_eval.json").read_text())
+summary = {"systems": report["systems"], "fresh_skus": fresh, "stages_s": stages, "wall_time_s": round(time.time() - t0, 1),
            "n_test_examples": report["n_examples"], "served_examples": answers}
 (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
 print("\n" + (run_dir / "eval.md").read_text())
+print("SKUs added after training (jobs/fresh_skus.py):\n" + (run_dir / "fresh_eval.md").read_text())
 print(f"stages (s): {stages}; total {summary['wall_time_s']}s")
 print(f"summary: {run_dir / 'summary.json'}  metrics: {', '.join(METRICS)}")
