@@ -78,3 +78,11 @@ def test_incremental_update_embeds_only_what_changed_and_is_searchable(ray_local
     got = GroundedSearch(index).search(parse["query"], parse, parse["region"])
     assert got["answer"]["skus"][0] in {r["sku"] for r in new if r["family"] == target["family"]}
     json.dumps(got)  # a result is plain JSON
+
+
+def test_a_campaign_named_in_the_query_filters_even_if_the_parse_missed_it(bundled_index):
+    parse = {"intent": "search", "region": "IN", "query": "what fridge is cheaper this diwali", "category": "refrigerator"}
+    got = GroundedSearch(bundled_index, CAMPAIGNS).search(parse["query"], parse, "IN")
+    assert "campaign=diwali" in got["applied"] and "campaign" not in got["parse"]
+    diwali = next(c for c in CAMPAIGNS if c["id"] == "diwali")["families"]
+    assert all(bundled_index.by_sku[s]["family"] in diwali for s in got["answer"]["skus"])

@@ -29,11 +29,11 @@ def head():
     subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True)
 
 
-def test_submit_curate_and_train_tiny(head, tmp_path):
+def test_submit_curate_index_and_train_tiny(head, tmp_path):
     out = tmp_path / "run"
     sub = f"skutune-test-{uuid.uuid4().hex[:6]}"
     cfg = f"--config jobs/configs/tiny.yaml --set run.output_dir={out} --set train.epochs=1"
-    entry = f"{sys.executable} jobs/curate.py {cfg} && {sys.executable} jobs/train.py {cfg}"
+    entry = " && ".join(f"{sys.executable} jobs/{job}.py {cfg}" for job in ("curate", "index", "train"))
     address = f"http://127.0.0.1:{DASHBOARD}"
     proc = subprocess.run([RAY, "job", "submit", "--address", address, "--submission-id", sub, "--working-dir", ".", "--", "bash", "-c", entry],
                           cwd=REPO, env=head, capture_output=True, text=True, timeout=600)
@@ -43,3 +43,4 @@ def test_submit_curate_and_train_tiny(head, tmp_path):
     status = JobSubmissionClient(address).get_job_status(sub)  # `ray job submit` waits for the end
     assert proc.returncode == 0 and status == JobStatus.SUCCEEDED, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (out / "adapters" / "search" / "adapter_model.safetensors").exists()
+    assert (out / "index" / "CURRENT").read_text() == "v0001"

@@ -122,6 +122,24 @@ class GroundedSearch:
         self.index, self.pool = index, pool
         self.campaigns = {c["id"]: c for c in campaigns}
 
+    def _ungrounded_product(self, query: str, parse: dict) -> list[str]:
+        """A named product must be grounded in the catalog. If the parse invents one (no such
+        family) or the query names a catalog model code the product does not share, the model
+        is guessing from memory, typically about a SKU added after training: its product and
+        the category that came with it are dropped (and reported), and the query's own words
+        retrieve. Returns the dropped filters."""
+        product = parse.get("product")
+        if not product:
+            return []
+        codes = self.index.model_codes(query)
+        if product.lower() in self.index.family_names and not (codes and not codes & self.index.model_codes(product)):
+            return []
+        return [f"product={product}"] + ([f"category={parse['category']}"] if parse.get("category") else [])
+
+    def _campaign_named(self, query: str) -> str | None:
+        text = f" {normalize_query(query)} "
+        return next((c["id"] for c in self.campaigns.values() if any(f" {n} " in text for n in c.get("names", ()))), None)
+
     def _ranked(self, text: str, mask: np.ndarray) -> list[int]:
         return self.index.hybrid(text, self.index.encode([text])[0], mask, self.pool)
 
@@ -140,15 +158,15 @@ class GroundedSearch:
             skus = list(dict.fromkeys(rows[p]["sku"] for top in tops for p in top))
             result["answer"] = {"compare": parse["compare"], "skus": skus}
         else:
+            named = self._campaign_named(query)
+            if named and not parse.get("campaign"):
+                parse = {**parse, "campaign": named}  # campaign names are catalog vocabulary: the query's words win
+            guess = self._ungrounded_product(query, parse)
+            if guess:
+                parse = {k: v for k, v in parse.items() if k not in ("product", "category")}
             mask, result["applied"], result["relaxed"] = apply_filters(idx, parse, region, self.campaigns)
-            product = parse.get("product")
-            codes = idx.model_codes(query)
-            if product and codes and not codes & idx.model_codes(product):
-                # The query names a catalog model the parse's product does not: the model is
-                # guessing from memory (a SKU added after training). The catalog knows better.
-                result["relaxed"].append(f"product={product}")
-                product = None
-            text = " ".join(x for x in (product, parse.get("query") or normalize_query(query)) if x)
+            result["relaxed"] += guess
+            text = " ".join(x for x in (parse.get("product"), parse.get("query") or normalize_query(query)) if x)
             ranked = self._ranked(text, mask) if mask.any() else []
             if reranker is not None and ranked:
                 top = ranked[:k]

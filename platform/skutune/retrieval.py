@@ -37,6 +37,7 @@ class CatalogIndex:
         self.category = self._column(lambda r: r["category"])
         self.family = self._column(lambda r: r["family"])
         self.brand = self._column(lambda r: (r.get("brand") or "").lower())
+        self.family_names = {r["family_name"].lower() for r in self.rows}
 
     @classmethod
     def load(cls, index_dir, **kw) -> "CatalogIndex":
