@@ -4,13 +4,15 @@ the products it was trained around, with no retraining.
     python jobs/fresh_skus.py --config jobs/configs/demo.yaml [--set eval.fresh_skus=1000]
 
 1. `eval.fresh_skus` new SKUs (new model names, synth.py) join the curated catalog.
-2. The index is updated incrementally (only the new SKUs are embedded) and goes live.
+2. A copy of the run's index (runs/<name>/index_fresh, so the run's own index keeps the
+   curated catalog) is updated incrementally: only the new SKUs are embedded.
 3. Model-name queries, and misspelt ones, about the new families and about the trained-on
    families (same templates, coldstart.py) are scored for every system.
 Writes runs/<name>/fresh_eval.json, fresh_eval.md and fresh_predictions.jsonl.
 """
 
 import json
+import shutil
 import time
 
 from skutune.cli import job_args, setup
@@ -30,18 +32,23 @@ fresh = synth_catalog(cfg.eval.fresh_skus, seed=cfg.run.seed + 1, prefix="NEW")
 write_jsonl(run_dir / "data" / "catalog_fresh.jsonl", seen + fresh)
 
 from skutune.evaluate import Systems, score_systems  # noqa: E402  (heavy imports after the checks)
-from skutune.index import build_index  # noqa: E402
+from skutune.index import build_index, current_version  # noqa: E402
 from skutune.intents import CAMPAIGNS  # noqa: E402
 
+fresh_dir = run_dir / "index_fresh"
+shutil.rmtree(fresh_dir, ignore_errors=True)
+live = current_version(cfg.index_dir())
+shutil.copytree(live, fresh_dir / live.name)
+(fresh_dir / "CURRENT").write_text(live.name)
 init_ray(cfg.index.actors)
 start = time.time()
-meta = build_index(seen + fresh, cfg.index_dir(), actors=cfg.index.actors, ann_min_rows=cfg.index.ann_min_rows, campaigns=CAMPAIGNS)
+meta = build_index(seen + fresh, fresh_dir, actors=cfg.index.actors, ann_min_rows=cfg.index.ann_min_rows, campaigns=CAMPAIGNS)
 searchable_s = time.time() - start
 print(f"{len(fresh)} SKUs added: index v{meta['version']:04d} live after {searchable_s:.1f}s ({meta['embedded']} embedded)")
 
 queries = {name: [e for e in synth_queries(rows, seed=cfg.run.seed, families={r["family"] for r in rows}) if e["split"] == "test"]
            for name, rows in (("fresh", fresh), ("seen", seen))}
-systems = Systems(cfg, model_dir, seen + fresh)
+systems = Systems(cfg, model_dir, seen + fresh, index_dir=fresh_dir)
 names = [s for s in cfg.eval.systems if s not in ("base", "grounded_rerank")]
 catalog = {r["sku"]: r for r in seen + fresh}
 report = {"fresh_skus": len(fresh), "index_update_s": round(searchable_s, 1), "index": {k: v for k, v in meta.items() if k != "campaigns"},

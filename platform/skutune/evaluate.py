@@ -21,8 +21,9 @@ GROUNDED = ("grounded", "grounded_rerank")
 class Systems:
     """Loads what each system needs once: models, the index, the retrievers."""
 
-    def __init__(self, cfg: JobConfig, model_dir: Path, catalog_rows: list[dict]):
+    def __init__(self, cfg: JobConfig, model_dir: Path, catalog_rows: list[dict], index_dir: Path | None = None):
         self.cfg, self.model_dir, self.catalog_rows = cfg, model_dir, catalog_rows
+        self.index_dir = index_dir or cfg.index_dir()
         self._grounded = None
 
     def grounded(self):
@@ -30,7 +31,10 @@ class Systems:
             from skutune.grounded import GroundedSearch, Reranker
             from skutune.retrieval import CatalogIndex
 
-            index = CatalogIndex.load(self.cfg.index_dir(), nprobe=self.cfg.index.nprobe)
+            index = CatalogIndex.load(self.index_dir, nprobe=self.cfg.index.nprobe)
+            if set(index.by_sku) != {r["sku"] for r in self.catalog_rows}:
+                raise RuntimeError(f"index {index.dir} holds {len(index)} SKUs, the catalog under evaluation {len(self.catalog_rows)}: "
+                                   "rebuild it with jobs/index.py so both are the same catalog")
             tok, model = load_model(self.model_dir, self.cfg.adapter_dir(self.cfg.eval.understand_adapter))
             self._grounded = tok, model, GroundedSearch(index, index.meta.get("campaigns", ())), Reranker(tok, model)
         return self._grounded

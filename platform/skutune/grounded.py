@@ -154,7 +154,9 @@ class GroundedSearch:
             result["answer"] = {"refusal": parse.get("refusal", "off_domain")}
         elif intent == "compare" and len(parse.get("compare", [])) == 2:
             mask, result["applied"], result["relaxed"] = apply_filters(idx, {"category": parse.get("category")}, region, self.campaigns)
-            tops = [self._ranked(side, mask)[:1] for side in parse["compare"]]
+            # A side the catalog does not sell ("iPhone 15 Pro Max") gets no SKU rather than a look-alike.
+            sides = [s for s in parse["compare"] if s.lower() in idx.family_names or idx.model_codes(s)] or parse["compare"][:1]
+            tops = [self._ranked(side, mask)[:1] for side in sides]
             skus = list(dict.fromkeys(rows[p]["sku"] for top in tops for p in top))
             result["answer"] = {"compare": parse["compare"], "skus": skus}
         else:
