@@ -16,6 +16,7 @@ Reports (bench_search.json, and printed):
 import argparse
 import json
 import random
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -90,8 +91,6 @@ def main():
     args = ap.parse_args()
     out = Path(args.out)
     index_dir = out / "index"
-    import shutil
-
     shutil.rmtree(index_dir, ignore_errors=True)
     report = {"skus": args.skus, "cpus": psutil.cpu_count(), "actors": args.actors}
 

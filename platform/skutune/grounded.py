@@ -46,18 +46,14 @@ def parse_queries(tok, model, queries, regions, dates, batch_size=16, max_new_to
     return out
 
 
-def _numeric(col: np.ndarray) -> np.ndarray:
-    return np.array([float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in col])
-
-
 def filters_for(index, parse: dict, region: str, campaigns: dict) -> list[tuple[str, np.ndarray]]:
     """(label, mask) per hard filter the parse asks for, most trusted first."""
     out = []
     # A named product outranks the model's guess of its category: for a product the model
     # has never seen ("bespoke c10 prime") that guess is often wrong, and the name is enough.
-    if parse.get("category") in set(index.category) and not parse.get("product"):
+    if parse.get("category") in index.categories and not parse.get("product"):
         out.append((f"category={parse['category']}", index.category == parse["category"]))
-    if parse.get("brand") and parse["brand"].lower() in set(index.brand):
+    if parse.get("brand") and parse["brand"].lower() in index.brands:
         out.append((f"brand={parse['brand']}", index.brand == parse["brand"].lower()))
     camp = campaigns.get(parse.get("campaign"))
     if camp:
@@ -71,7 +67,7 @@ def filters_for(index, parse: dict, region: str, campaigns: dict) -> list[tuple[
                 continue  # a limit in another currency is not converted: it is reported as not applied
             col = index.column(f"price:{region}")
         else:
-            col = _numeric(index.column(name))
+            col = index.column(f"num:{name}")
         with np.errstate(invalid="ignore"):
             mask = col <= value if bound == "max" else col >= value
         out.append((f"{key}={value}", np.nan_to_num(mask, nan=0).astype(bool)))

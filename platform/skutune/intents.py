@@ -23,6 +23,11 @@ def tagged(tag):
     return lambda r: tag in fams[r["family"]].tags
 
 
+def use(tag):
+    """(predicate, spec) for a use-case row: the SKUs tagged `tag`, asked for as {"use": tag}."""
+    return tagged(tag), {"use": tag}
+
+
 # kind "colloquial": everyday words for catalog products.
 COLLOQUIAL = [
     (["samsung big fridge double door", "large double door fridge", "big 2 door fridge for home", "biggest double door fridge samsung", "2 door fridge with large capacity"],
@@ -51,22 +56,22 @@ COLLOQUIAL = [
 
 # kind "vague": a need, not a product.
 VAGUE = [
-    (["best phone for gaming", "top mobile for playing games", "phone for pubg and bgmi", "gaming smartphone", "phone for mobile gaming"], ["which samsung handles heavy games best"], tagged("gaming"), {"use": "gaming"}),
-    (["best phone for night photography", "phone with best low light camera", "phone for photos at night"], ["mobile that takes great photos in the dark"], tagged("night_photography"), {"use": "night_photography"}),
+    (["best phone for gaming", "top mobile for playing games", "phone for pubg and bgmi", "gaming smartphone", "phone for mobile gaming"], ["which samsung handles heavy games best"], *use("gaming")),
+    (["best phone for night photography", "phone with best low light camera", "phone for photos at night"], ["mobile that takes great photos in the dark"], *use("night_photography")),
     (["flagship foldable", "premium folding phone", "most powerful fold phone"], ["top end samsung foldable for work"], fam("ZFD6"), {"foldable": True, "s_pen": True}),
-    (["laptop for college students", "laptop for studies", "student laptop"], ["affordable notebook for school work"], tagged("students"), {"use": "students"}),
-    (["laptop for business travel", "light laptop for office", "executive laptop for meetings"], ["thin laptop for a consultant on the road"], tagged("business"), {"use": "business"}),
-    (["phone for my grandparents", "simple phone for elderly", "basic phone for old parents"], ["easy phone for a senior citizen"], tagged("senior"), {"use": "senior"}),
-    (["phone with longest battery", "mobile that lasts two days", "big battery phone"], ["handset with the biggest battery"], tagged("battery"), {"use": "battery"}),
-    (["tablet for drawing", "tablet for digital art", "tablet for sketching"], ["tablet for illustrators with a stylus"], tagged("drawing"), {"use": "drawing"}),
-    (["tablet for kids", "cheap tablet for children", "tablet for school kids"], ["tablet for my son to watch cartoons"], tagged("kids"), {"use": "kids"}),
-    (["watch for fitness tracking", "fitness tracker samsung", "band to count steps"], ["wearable to track my workouts"], tagged("fitness"), {"use": "fitness"}),
-    (["tv for watching movies", "tv with best picture for films", "tv for movie nights"], ["cinema like tv for my home theatre"], tagged("movies"), {"use": "movies"}),
-    (["tv for watching sports", "tv for cricket matches", "tv for live sports"], ["tv for the football world cup"], tagged("sports"), {"use": "sports"}),
-    (["monitor for gaming", "high refresh gaming monitor", "gaming display"], ["screen for competitive fps games"], tagged("gaming_monitor"), {"use": "gaming_monitor"}),
-    (["monitor for work from home", "monitor for office work at home", "home office monitor"], ["display for remote work setup"], tagged("work_from_home"), {"use": "work_from_home"}),
-    (["tv that looks like a painting", "art tv for wall", "tv that shows art"], ["television that shows artwork when off"], tagged("decor"), {"use": "decor"}),
-    (["sleep tracker samsung", "track my sleep", "ring that tracks sleep"], ["wearable for monitoring sleep quality"], tagged("sleep"), {"use": "sleep"}),
+    (["laptop for college students", "laptop for studies", "student laptop"], ["affordable notebook for school work"], *use("students")),
+    (["laptop for business travel", "light laptop for office", "executive laptop for meetings"], ["thin laptop for a consultant on the road"], *use("business")),
+    (["phone for my grandparents", "simple phone for elderly", "basic phone for old parents"], ["easy phone for a senior citizen"], *use("senior")),
+    (["phone with longest battery", "mobile that lasts two days", "big battery phone"], ["handset with the biggest battery"], *use("battery")),
+    (["tablet for drawing", "tablet for digital art", "tablet for sketching"], ["tablet for illustrators with a stylus"], *use("drawing")),
+    (["tablet for kids", "cheap tablet for children", "tablet for school kids"], ["tablet for my son to watch cartoons"], *use("kids")),
+    (["watch for fitness tracking", "fitness tracker samsung", "band to count steps"], ["wearable to track my workouts"], *use("fitness")),
+    (["tv for watching movies", "tv with best picture for films", "tv for movie nights"], ["cinema like tv for my home theatre"], *use("movies")),
+    (["tv for watching sports", "tv for cricket matches", "tv for live sports"], ["tv for the football world cup"], *use("sports")),
+    (["monitor for gaming", "high refresh gaming monitor", "gaming display"], ["screen for competitive fps games"], *use("gaming_monitor")),
+    (["monitor for work from home", "monitor for office work at home", "home office monitor"], ["display for remote work setup"], *use("work_from_home")),
+    (["tv that looks like a painting", "art tv for wall", "tv that shows art"], ["television that shows artwork when off"], *use("decor")),
+    (["sleep tracker samsung", "track my sleep", "ring that tracks sleep"], ["wearable for monitoring sleep quality"], *use("sleep")),
 ]
 
 # kind "feature": attribute requests. (train phrasings, test phrasings, predicate, category nouns train/test)

@@ -38,6 +38,7 @@ class CatalogIndex:
         self.family = self._column(lambda r: r["family"])
         self.brand = self._column(lambda r: (r.get("brand") or "").lower())
         self.family_names = {r["family_name"].lower() for r in self.rows}
+        self.categories, self.brands = set(self.category), set(self.brand)  # facet values, once per version, not per query
 
     @classmethod
     def load(cls, index_dir, **kw) -> "CatalogIndex":
@@ -54,7 +55,7 @@ class CatalogIndex:
 
     def column(self, key: str) -> np.ndarray:
         """Facet columns, built on first use: `region:IN` (sold there), `price:IN`, `use:gaming`,
-        or an attribute name (object array, None where a SKU lacks it)."""
+        `num:capacity_l` (floats), or an attribute name (object array, None where a SKU lacks it)."""
         if key not in self._columns:
             kind, _, arg = key.partition(":")
             if kind == "region":
@@ -63,6 +64,9 @@ class CatalogIndex:
                 col = np.array([r["prices"].get(arg, np.nan) for r in self.rows], dtype=float)
             elif kind == "use":
                 col = np.array([arg in r.get("tags", ()) for r in self.rows])
+            elif kind == "num":  # numeric attribute, NaN where missing or not a number
+                col = np.array([float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+                                for v in self.column(arg)])
             else:
                 col = self._column(lambda r: r["attributes"].get(key))
             self._columns[key] = col
