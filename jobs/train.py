@@ -1,4 +1,4 @@
-"""Train: LoRA on the curated Parquet with Ray Train's TorchTrainer.
+"""Train: the config's method (LoRA by default) and strategy on the curated Parquet with Ray Train's TorchTrainer.
 
     python jobs/train.py --config jobs/configs/demo.yaml
     ray job submit --working-dir . -- python jobs/train.py --config jobs/configs/demo.yaml
@@ -14,7 +14,7 @@ import ray
 from skutune.cli import job_args, setup
 from skutune.cluster import init_ray
 from skutune.model_import import resolve_model_dir
-from skutune.train import build_trainer, export_adapter
+from skutune.train import build_trainer, export_artefact
 
 cfg = setup(job_args(__doc__))  # config is validated here, before Ray starts
 run_dir = cfg.output_dir()
@@ -30,8 +30,8 @@ trainer = build_trainer(cfg, model_dir, train_ds)
 result = trainer.fit()
 
 with result.checkpoint.as_directory() as ckpt:
-    meta = {"base_model": str(model_dir), "method": cfg.method.model_dump(), "task": cfg.train.task, "target": cfg.train.target,
+    meta = {"base_model": str(model_dir), "strategy": cfg.train.strategy, "task": cfg.train.task, "target": cfg.train.target,
             "data_manifest_hash": manifest["hash"], "metrics": result.metrics or {}, "run": cfg.run.name}
-    adapter = export_adapter(Path(ckpt), run_dir / "adapters" / cfg.train.task, meta)
+    adapter = export_artefact(Path(ckpt), cfg.adapter_dir(cfg.train.task), cfg, model_dir, meta)
 print(f"final metrics: {json.dumps(result.metrics)}")
 print(f"adapter: {adapter}")

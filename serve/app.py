@@ -33,7 +33,7 @@ from skutune.index import current_version
 from skutune.model_import import resolve_model_dir
 from skutune.retrieval import CatalogIndex
 from skutune.schemas import SCHEMAS, parse_answer
-from skutune.serving import ADAPTER_ID, BASE, adapter_path, list_adapters, product_cards
+from skutune.serving import ADAPTER_ID, BASE, adapter_path, list_adapters, product_cards, shares_base
 from skutune.understand import PARSE_SCHEMA
 
 MAX_ADAPTERS_PER_REPLICA = 8  # LRU: the least recently used adapter is unloaded beyond this
@@ -66,13 +66,15 @@ class SearchRequest(BaseModel):
 
 
 class _LoadedAdapter:
-    """What the multiplexed cache holds; Serve calls __del__ when it evicts the adapter."""
+    """What the multiplexed cache holds; Serve calls __del__ when it evicts the adapter.
+    A LoRA adapter lives by name in the replica's shared PeftModel; any other method's artefact
+    is a model of its own (`own`), freed with this object."""
 
-    def __init__(self, peft_model, name):
-        self.peft_model, self.name, self.live = peft_model, name, True
+    def __init__(self, peft_model, name, own=None):
+        self.peft_model, self.name, self.own, self.live = peft_model, name, own, True
 
     def __del__(self):
-        if self.live:
+        if self.live and self.own is None:
             self.live = False
             self.peft_model.delete_adapter(self.name)
 
@@ -83,7 +85,8 @@ class SearchService:
     def __init__(self, args: dict):
         self.args = AppArgs.model_validate(args)
         torch.set_num_threads(self.args.threads or os.cpu_count() or 1)
-        self.tok, self.base = load_model(resolve_model_dir(ModelConfig(path=self.args.model)))
+        self.model_dir = resolve_model_dir(ModelConfig(path=self.args.model))
+        self.tok, self.base = load_model(self.model_dir)
         self.adapters_dir = Path(self.args.adapters_dir).resolve()
         self.catalog = {r["sku"]: r for r in map(json.loads, Path(self.args.catalog).read_text().splitlines())}
         self.peft = None  # the PeftModel wrapping self.base once the first adapter loads
@@ -98,6 +101,9 @@ class SearchService:
         path = adapter_path(self.adapters_dir, adapter_id)
         if path is None:
             raise HTTPException(404, detail=f"unknown adapter {adapter_id!r}; available: {list_adapters(self.adapters_dir) + [BASE]}")
+        if not shares_base(path):
+            _, own = await asyncio.to_thread(load_model, self.model_dir, path)
+            return _LoadedAdapter(None, adapter_id, own)
         async with self.lock:
             if self.peft is None:
                 self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=adapter_id).eval()
@@ -106,18 +112,20 @@ class SearchService:
         return _LoadedAdapter(self.peft, adapter_id)
 
     @contextlib.contextmanager
-    def _active(self, adapter: str | None):
+    def _active(self, adapter: _LoadedAdapter | None):
         """The model with `adapter` active (None: the base). Callers hold the lock."""
-        if adapter is None and self.peft is None:
+        if adapter is not None and adapter.own is not None:
+            yield adapter.own
+        elif adapter is None and self.peft is None:
             yield self.base
         elif adapter is None:
             with self.peft.disable_adapter():
                 yield self.peft
         else:
-            self.peft.set_adapter(adapter)
+            self.peft.set_adapter(adapter.name)
             yield self.peft
 
-    def _generate(self, prompt: str, adapter: str | None, max_new_tokens: int) -> str:
+    def _generate(self, prompt: str, adapter: _LoadedAdapter | None, max_new_tokens: int) -> str:
         with self._active(adapter) as model:
             return generate_batch(self.tok, model, [prompt], max_new_tokens)[0]
 
@@ -131,7 +139,7 @@ class SearchService:
             self.grounded = GroundedSearch(index, index.meta.get("campaigns", ()))
         return self.grounded
 
-    def _grounded(self, req, adapter: str | None, prompt: str) -> dict:
+    def _grounded(self, req, adapter: _LoadedAdapter | None, prompt: str) -> dict:
         search = self._index()
         text = self._generate(prompt, adapter, self.args.parse_max_new_tokens)
         parse = parse_answer(text)
@@ -160,7 +168,7 @@ class SearchService:
         start = time.time()
         grounded = req.mode == "grounded"
         adapter_id = req.adapter or (self.args.understand_adapter if grounded else "search")
-        adapter = None if adapter_id == BASE else (await self.get_adapter(adapter_id)).name
+        adapter = None if adapter_id == BASE else await self.get_adapter(adapter_id)
         date = (req.date or dt.date.today()).isoformat()
         prompt = render(self.tok, req.query, req.region, date, target="parse" if grounded else "answer")
         out = {"query": req.query, "mode": req.mode, "adapter": adapter_id, "region": req.region}

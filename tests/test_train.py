@@ -7,7 +7,7 @@ from pathlib import Path
 from safetensors import safe_open
 
 from conftest import tiny_config
-from skutune.train import LOG_FILE, build_trainer, export_adapter
+from skutune.train import LOG_FILE, build_trainer, export_artefact
 
 
 def _fit(cfg, model_dir, ray):
@@ -22,8 +22,8 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
     result = _fit(cfg, tiny_model_dir, ray_local)
     with result.checkpoint.as_directory() as d:
         history = [json.loads(line) for line in open(f"{d}/{LOG_FILE}")]
-        adapter = export_adapter(Path(d), tmp_path / "adapter",
-                                 {"base_model": str(tiny_model_dir), "method": "lora", "data_manifest_hash": manifest["hash"]})
+        adapter = export_artefact(Path(d), tmp_path / "adapter", cfg, tiny_model_dir,
+                                  {"base_model": str(tiny_model_dir), "data_manifest_hash": manifest["hash"]})
     steps = [h["step"] for h in history]
     assert steps == list(range(1, len(steps) + 1))
     first, last = history[:3], history[-3:]
@@ -32,7 +32,7 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
 
     with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as f:
         meta = f.metadata()
-        assert meta["data_manifest_hash"] == manifest["hash"] and meta["method"] == "lora"
+        assert meta["data_manifest_hash"] == manifest["hash"] and json.loads(meta["method"])["name"] == "lora"
         assert any("lora_A" in k for k in f.keys())
     assert json.loads((adapter / "skutune.json").read_text())["base_model"] == str(tiny_model_dir)
 

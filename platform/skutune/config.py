@@ -5,10 +5,10 @@ starts, so a typo never silently falls back to a default.
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -54,17 +54,70 @@ class DataConfig(_Strict):
     seed: int = 13
 
 
-class MethodConfig(_Strict):
-    name: Literal["lora"] = "lora"
+LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class FullMethod(_Strict):
+    """Every weight trains; shard it with train.strategy fsdp2, zero2 or zero3."""
+    name: Literal["full"]
+
+
+class LoraMethod(_Strict):
+    """LoRA; DoRA adds a trained magnitude per output; QLoRA puts the frozen base in 4-bit NF4."""
+    name: Literal["lora", "dora", "qlora"] = "lora"
     r: int = Field(16, ge=1)
     alpha: int = 32
     dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    target_modules: list[str] = LINEAR
+    compute_dtype: Literal["bfloat16", "float32"] = "bfloat16"  # qlora: dtype the 4-bit weights are computed in
+
+
+class IA3Method(_Strict):
+    """Learned rescaling vectors on keys, values and the MLP's input to down_proj."""
+    name: Literal["ia3"]
+    target_modules: list[str] = ["k_proj", "v_proj", "down_proj"]
+    feedforward_modules: list[str] = ["down_proj"]
+
+
+class PromptLearningMethod(_Strict):
+    """prefix: trained key/value vectors in every layer; prompt: trained input embeddings."""
+    name: Literal["prefix", "prompt"]
+    num_virtual_tokens: int = Field(16, ge=1)
+    init_text: str | None = None  # prompt: initialise the soft prompt from this text's embeddings
+
+
+class BottleneckMethod(_Strict):
+    name: Literal["bottleneck"]
+    size: int = Field(32, ge=1)  # the bottleneck width
+    placement: Literal["houlsby", "pfeiffer"] = "houlsby"  # after attention and MLP, or after the MLP only
+
+
+class BitFitMethod(_Strict):
+    name: Literal["bitfit"]
+    modules: list[str] = LINEAR  # linear layers that get a (zero-initialised) trainable bias
+
+
+class HybridMethod(_Strict):
+    name: Literal["hybrid"]
+    r: int = Field(16, ge=1)
+    alpha: int = 32
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = LINEAR
+    num_virtual_tokens: int = Field(16, ge=1)
+    train: Literal["both", "lora", "prefix"] = "both"  # which part trains; the other stays frozen
+
+
+MethodConfig = Annotated[Union[FullMethod, LoraMethod, IA3Method, PromptLearningMethod, BottleneckMethod, BitFitMethod,
+                               HybridMethod], Field(discriminator="name")]
+METHOD_CONFIG = TypeAdapter(MethodConfig)
+SHARDED = ("fsdp2", "zero2", "zero3")
 
 
 class TrainConfig(_Strict):
     num_workers: int = Field(1, ge=1)
     use_gpu: bool | Literal["auto"] = "auto"
+    # ddp: replicate the model; fsdp2 / zero2 / zero3: shard a full fine-tune across workers
+    strategy: Literal["ddp", "fsdp2", "zero2", "zero3"] = "ddp"
     cpus_per_worker: float = Field(1, gt=0)
     threads_per_worker: int | None = None  # torch threads on CPU; default: machine cores / workers
     epochs: int = Field(1, ge=1)
@@ -117,11 +170,26 @@ class JobConfig(_Strict):
     run: RunConfig
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
-    method: MethodConfig = MethodConfig()
+    method: MethodConfig = LoraMethod()
     train: TrainConfig = TrainConfig()
     index: IndexConfig = IndexConfig()
     eval: EvalConfig = EvalConfig()
     serve: ServeConfig = ServeConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults_to_lora(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("method"), dict) and "name" not in data["method"]:
+            data = {**data, "method": {"name": "lora", **data["method"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _method_fits_strategy(self):
+        if self.train.strategy in SHARDED and self.method.name != "full":
+            why = ("its 4-bit bitsandbytes weights cannot be flattened into shards" if self.method.name == "qlora" else
+                   "sharding is for full fine-tunes; a PEFT method's trainable state is small and replicated with ddp")
+            raise ValueError(f"method '{self.method.name}' cannot train with strategy '{self.train.strategy}': {why}")
+        return self
 
     def output_dir(self) -> Path:
         from skutune.paths import runs_dir
@@ -138,11 +206,14 @@ class JobConfig(_Strict):
 def _describe(err: ValidationError, path) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"])
+        loc = list(e["loc"])
+        if loc[:1] == ["method"] and len(loc) > 2:  # drop the union's tag: method.lora.r -> method.r
+            del loc[1]
+        key = ".".join(str(p) for p in loc)
         if e["type"] == "extra_forbidden":
             lines.append(f"{path}: unknown key '{key}'")
         else:
-            lines.append(f"{path}: {key}: {e['msg']}")
+            lines.append(f"{path}: {key + ': ' if key else ''}{e['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 

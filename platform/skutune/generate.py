@@ -14,22 +14,34 @@ from skutune.prompts import prompt_messages
 
 
 def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | None = None):
-    """Base model (+ LoRA adapter, merged for speed unless serving several adapters)."""
+    """Base model, or base + any method's artefact (methods.load_tuned). LoRA-style adapters
+    on a full-precision base are merged for speed."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from skutune.methods import load_tuned
 
     if threads:
         torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(model_dir)
     tok.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    if adapter_dir is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter_dir))
-        if merge:
+    if adapter_dir is None:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    else:
+        model = load_tuned(model_dir, adapter_dir)
+        if merge and mergeable(model):
             model = model.merge_and_unload()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return tok, model.to(device).eval()
+    if not getattr(model, "is_loaded_in_4bit", False):  # 4-bit weights are placed when loaded
+        model = model.to("cuda" if torch.cuda.is_available() else "cpu")
+    return tok, model.eval()
+
+
+def mergeable(model) -> bool:
+    """LoRA, DoRA and IA3 fold into the base weights (not on a 4-bit base: that would requantise)."""
+    from peft import PeftModel, PeftType
+
+    if not isinstance(model, PeftModel) or getattr(model, "is_loaded_in_4bit", False):
+        return False
+    return model.peft_config["default"].peft_type in (PeftType.LORA, PeftType.IA3)
 
 
 def render(tok, query: str, region: str, date: str, target: str = "answer") -> str:

@@ -1,14 +1,14 @@
-"""The Ray Train side of SFT: the per-worker loop, the trainer, and the adapter export.
+"""The Ray Train side of SFT: the per-worker loop, the trainer, and the artefact export.
 
-Each worker reads its shard with `get_dataset_shard`, trains the method's parameters, and
-at every epoch end rank 0 reports a checkpoint (adapter + optimizer + scheduler + position).
+Each worker builds the model with the config's method (methods/), hands it to the config's
+strategy (strategies.py: ddp, fsdp2, zero2, zero3), reads its shard with `get_dataset_shard`,
+and at every epoch end reports a checkpoint (the strategy's state + the position and loss log).
 A rerun under the same run name finds the run's checkpoints in storage and resumes.
 """
 
 import contextlib
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -24,10 +24,11 @@ from ray.data.collate_fn import NumpyBatchCollateFn
 from safetensors.torch import load_file, save_file
 
 from skutune.config import JobConfig, parse_config
-from skutune.methods import apply_method
+from skutune.methods import META_FILE, build_model, parameter_counts
+from skutune.strategies import STRATEGIES, checkpoint_to_artefact, steps_total
 
 log = logging.getLogger(__name__)
-STATE_FILE = "trainer_state.pt"
+POSITION_FILE = "position.json"
 LOG_FILE = "train_log.jsonl"
 
 
@@ -65,45 +66,24 @@ def sft_loss(model, batch: dict) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
 
 
-def _lr_lambda(warmup: int, total: int):
-    """Linear warm-up, then linear decay to zero at the last step."""
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return factor
-
-
 def _autocast(device, mode):
     if mode != "bf16":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def save_checkpoint(d: Path, peft_model, opt, sched, pos: dict, history: list) -> None:
-    from peft.utils import get_peft_model_state_dict
-
-    save_file(get_peft_model_state_dict(peft_model), str(d / "adapter_model.safetensors"))
-    peft_model.peft_config["default"].save_pretrained(str(d))
-    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "position": pos}, d / STATE_FILE)
+def _save_position(d: Path, pos: dict, history: list) -> None:
+    (d / POSITION_FILE).write_text(json.dumps(pos))
     (d / LOG_FILE).write_text("".join(json.dumps(h) + "\n" for h in history))
 
 
-def load_checkpoint(d: Path, peft_model, opt, sched) -> tuple[dict, list]:
-    """Restore adapter, optimizer and scheduler in place; return (position, loss history)."""
-    from peft import set_peft_model_state_dict
-
-    set_peft_model_state_dict(peft_model, load_file(str(d / "adapter_model.safetensors")))
-    state = torch.load(d / STATE_FILE, weights_only=False)
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
+def _load_position(d: Path) -> tuple[dict, list]:
     history = [json.loads(line) for line in (d / LOG_FILE).read_text().splitlines()]
-    return state["position"], history
+    return json.loads((d / POSITION_FILE).read_text()), history
 
 
 def train_loop_per_worker(config: dict) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     cfg = parse_config(config["cfg"])
     ctx = ray.train.get_context()
@@ -114,25 +94,27 @@ def train_loop_per_worker(config: dict) -> None:
     torch.manual_seed(cfg.run.seed)
 
     tok = AutoTokenizer.from_pretrained(config["model_dir"])
-    model = apply_method(AutoModelForCausalLM.from_pretrained(config["model_dir"], dtype=torch.float32), cfg.method)
-    params = [p for p in model.parameters() if p.requires_grad]
-    steps_per_epoch = math.ceil(config["n_train"] / (cfg.train.batch_size * world))
-    total = min(steps_per_epoch * cfg.train.epochs, cfg.train.max_steps or 10**12)
-    opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.train.warmup_steps, total))
+    model = build_model(config["model_dir"], cfg.method)
+    counts = parameter_counts(model)
+    total = steps_total(config["n_train"], cfg, world)
+    engine = STRATEGIES[cfg.train.strategy](model, cfg, total, device)
+    local = engine.local_parameters()
+    if rank == 0:
+        print(f"method {cfg.method.name} strategy {cfg.train.strategy}: {counts['trainable']:,} of {counts['total']:,} "
+              f"parameters train ({counts['trainable_pct']:.3f}%); this worker holds {local:,}", flush=True)
 
     pos, history = {"epoch": 0, "step": 0}, []
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as d:
-            pos, history = load_checkpoint(Path(d), model, opt, sched)
+            engine.load(Path(d))
+            pos, history = _load_position(Path(d))
         if rank == 0:
             print(f"resumed from checkpoint at epoch {pos['epoch']} step {pos['step']}", flush=True)
 
-    model = ray.train.torch.prepare_model(model)
     shard = ray.train.get_dataset_shard("train")
     for epoch in range(pos["epoch"], cfg.train.epochs):
-        model.train()
+        engine.model.train()
         start, tokens, losses = time.time(), 0, []
         batches = shard.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=LeftPadCollate(tok.pad_token_id))
         for batch in batches:
@@ -140,16 +122,13 @@ def train_loop_per_worker(config: dict) -> None:
                 break
             batch = {k: v.to(device) for k, v in batch.items()}
             with _autocast(device, cfg.train.mixed_precision):
-                loss = sft_loss(model, batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
+                loss = sft_loss(engine.model, batch)
+            engine.backward(loss)
+            engine.step()
             pos["step"] += 1
             tokens += int(batch["attention_mask"].sum())
             losses.append(loss.item())
-            history.append({"step": pos["step"], "epoch": epoch, "loss": losses[-1], "lr": sched.get_last_lr()[0]})
+            history.append({"step": pos["step"], "epoch": epoch, "loss": losses[-1], "lr": engine.lr()})
             if rank == 0 and (pos["step"] % cfg.train.log_every == 0 or pos["step"] == total):
                 rate = tokens * world / (time.time() - start)
                 eta = (total - pos["step"]) * (time.time() - start) / max(1, len(losses))
@@ -157,13 +136,25 @@ def train_loop_per_worker(config: dict) -> None:
                       f"loss {np.mean(losses[-cfg.train.log_every:]):.4f} {rate:.0f} tok/s eta {eta:.0f}s", flush=True)
         pos["epoch"] = epoch + 1
         metrics = {"epoch": epoch, "step": pos["step"], "loss": float(np.mean(losses)) if losses else float("nan"),
-                   "tokens_per_s": tokens * world / max(1e-9, time.time() - start)}
+                   "tokens_per_s": tokens * world / max(1e-9, time.time() - start), "tokens": tokens * world,
+                   "trainable_params": counts["trainable"], "total_params": counts["total"],
+                   "local_params_fraction": local / counts["total"], "peak_memory_bytes": peak_memory(device)}
         with tempfile.TemporaryDirectory() as d:
-            if rank == 0:  # the adapter is replicated: one copy is the checkpoint
-                save_checkpoint(Path(d), model.module if hasattr(model, "module") else model, opt, sched, pos, history)
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d) if rank == 0 else None)
+            wrote = engine.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
+            if rank == 0:
+                _save_position(Path(d), pos, history)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d) if wrote else None)
         if pos["step"] >= total:
             break
+
+
+def peak_memory(device) -> int:
+    """Peak bytes: CUDA's allocator peak on GPU, the process's peak RSS on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.TorchTrainer:
@@ -181,14 +172,16 @@ def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.
     )
 
 
-def export_adapter(checkpoint_dir: Path, out_dir: Path, meta: dict) -> Path:
-    """Copy the final adapter out of the checkpoint as a servable PEFT directory, with the
-    run's metadata both in `skutune.json` and in the safetensors header."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = load_file(str(checkpoint_dir / "adapter_model.safetensors"))
-    save_file(weights, str(out_dir / "adapter_model.safetensors"),
-              metadata={"format": "pt", **{k: json.dumps(v) if not isinstance(v, str) else v for k, v in meta.items()}})
-    shutil.copy(checkpoint_dir / "adapter_config.json", out_dir / "adapter_config.json")
-    shutil.copy(checkpoint_dir / LOG_FILE, out_dir / LOG_FILE)
-    (out_dir / "skutune.json").write_text(json.dumps(meta, indent=2))
+def export_artefact(checkpoint_dir: Path, out_dir: Path, cfg: JobConfig, model_dir, meta: dict) -> Path:
+    """The final checkpoint as a servable artefact (any method, any strategy), with the run's
+    metadata both in `skutune.json` and in the weights' safetensors header."""
+    out_dir = checkpoint_to_artefact(Path(checkpoint_dir), Path(out_dir), cfg, model_dir)
+    meta_path = out_dir / META_FILE
+    meta = {**meta, **json.loads(meta_path.read_text())}
+    meta_path.write_text(json.dumps(meta, indent=2))
+    header = {"format": "pt", **{k: json.dumps(v) if not isinstance(v, str) else v for k, v in meta.items()}}
+    for weights in out_dir.glob("*.safetensors"):
+        save_file(load_file(str(weights)), str(weights), metadata=header)
+    if (Path(checkpoint_dir) / LOG_FILE).exists():
+        shutil.copy(Path(checkpoint_dir) / LOG_FILE, out_dir / LOG_FILE)
     return out_dir
