@@ -165,7 +165,8 @@ def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.
         train_loop_config={"cfg": cfg.model_dump(), "model_dir": str(model_dir), "n_train": train_ds.count()},
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=ray.train.RunConfig(
-            name=f"train-{cfg.train.task}", storage_path=str(cfg.output_dir() / "ray"),  # one Ray Train run per adapter
+            # one Ray Train run per adapter, method and strategy: a rerun resumes only a compatible checkpoint
+            name=f"train-{cfg.train.task}-{cfg.method.name}-{cfg.train.strategy}", storage_path=str(cfg.output_dir() / "ray"),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep),
             failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures)),
         datasets={"train": train_ds},
