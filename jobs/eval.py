@@ -9,13 +9,14 @@ grounded rows also carry the parse and the filters applied and relaxed).
 
 from skutune.cli import job_args, setup
 from skutune.model_import import resolve_model_dir
+from skutune.serving import is_artefact
 
 cfg = setup(job_args(__doc__))  # config is validated here, before any model loads
 needs = {"closed_book": [cfg.eval.closed_book_adapter], "grounded": [cfg.eval.understand_adapter],
          "grounded_rerank": [cfg.eval.understand_adapter]}
 for system in cfg.eval.systems:
     for name in needs.get(system, []):
-        if not (cfg.adapter_dir(name) / "adapter_config.json").exists():
+        if not is_artefact(cfg.adapter_dir(name)):
             raise SystemExit(f"{system} needs the adapter {cfg.adapter_dir(name)}: train it with jobs/train.py first")
     if system.startswith("grounded") and not (cfg.index_dir() / "CURRENT").exists():
         raise SystemExit(f"{system} needs the catalog index {cfg.index_dir()}: run jobs/index.py first")

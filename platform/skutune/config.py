@@ -238,3 +238,38 @@ def load_config(path, overrides: dict | None = None) -> JobConfig:
             node = node.setdefault(p, {})
         node[leaf] = value
     return parse_config(data, path)
+
+
+class Variant(_Strict):
+    """One row of the method comparison: a method and the train settings it differs in."""
+    label: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    method: MethodConfig
+    train: dict = {}  # keys of the train block (strategy, num_workers, lr, ...), validated when merged
+
+
+class CompareConfig(_Strict):
+    """jobs/compare_methods.py: every variant trains on the job's data with the job's budget."""
+    job: dict  # a job config shared by every variant
+    variants: list[Variant] = Field(min_length=1)
+
+    def jobs(self, path="<compare>") -> dict[str, JobConfig]:
+        """label -> the variant's full job config, each validated (and named in errors)."""
+        out = {}
+        for v in self.variants:
+            data = {**self.job, "method": v.method.model_dump(), "train": {**self.job.get("train", {}), **v.train, "task": v.label},
+                    "eval": {**self.job.get("eval", {}), "closed_book_adapter": v.label}}
+            out[v.label] = parse_config(data, f"{path} variant {v.label}")
+        if len(out) != len(self.variants):
+            raise ConfigError(f"{path}: variant labels must be unique")
+        return out
+
+
+def load_compare_config(path) -> tuple[CompareConfig, dict[str, JobConfig]]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        compare = CompareConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+    except ValidationError as err:
+        raise ConfigError(_describe(err, path)) from None
+    return compare, compare.jobs(path)

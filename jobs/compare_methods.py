@@ -1,0 +1,69 @@
+"""Compare every tuning method on the same data and the same token budget.
+
+    python jobs/compare_methods.py --config jobs/configs/compare.yaml
+    python jobs/compare_methods.py --config jobs/configs/compare.yaml --only lora,prefix --fresh
+
+Each variant trains through the same Ray Train loop as jobs/train.py and is scored closed-book
+on the test set, plus the everyday-instruction forgetting check. Writes runs/<name>/methods.md,
+methods.json and methods.png. Each variant's row is kept in runs/<name>/results/<label>.json,
+so a rerun trains only variants without one (--fresh retrains those selected).
+"""
+
+import argparse
+import json
+import logging
+import sys
+
+from skutune.config import ConfigError, load_compare_config
+from skutune.model_import import resolve_model_dir
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--config", required=True, help="comparison config YAML (jobs/configs/compare.yaml)")
+parser.add_argument("--only", default="", help="comma-separated variant labels to (re)run; the report keeps the others' rows")
+parser.add_argument("--fresh", action="store_true", help="retrain selected variants even if a result exists")
+args = parser.parse_args()
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+try:
+    compare, jobs = load_compare_config(args.config)  # every variant validated before Ray starts
+except ConfigError as err:
+    sys.exit(f"config error: {err}")
+unknown = set(filter(None, args.only.split(","))) - set(jobs)
+if unknown:
+    sys.exit(f"--only: no variant named {sorted(unknown)}; variants: {list(jobs)}")
+selected = set(filter(None, args.only.split(","))) or set(jobs)
+
+from skutune.cluster import init_ray  # noqa: E402  (heavy imports after the config check)
+from skutune.compare import evaluate_variant, train_variant, write_report  # noqa: E402
+from skutune.curate import run_curate  # noqa: E402
+from skutune.paths import load_jsonl  # noqa: E402
+
+first = next(iter(jobs.values()))
+out, model_dir = first.output_dir(), resolve_model_dir(first.model)
+init_ray(max(c.train.num_workers * c.train.cpus_per_worker for c in jobs.values()))
+if not (out / "data" / "manifest.json").exists():
+    run_curate(first, model_dir)
+examples, catalog = load_jsonl(out / "data" / "test.jsonl"), load_jsonl(out / "data" / "catalog.jsonl")
+results = out / "results"
+results.mkdir(parents=True, exist_ok=True)
+
+if not (results / "_base.json").exists():
+    (results / "_base.json").write_text(json.dumps(evaluate_variant(first, model_dir, examples, catalog, "base")))
+base = json.loads((results / "_base.json").read_text())
+
+rows = []
+for label, cfg in jobs.items():
+    path = results / f"{label}.json"
+    if label in selected and (args.fresh or not path.exists()):
+        print(f"=== {label}: method {cfg.method.name}, strategy {cfg.train.strategy}, {cfg.train.num_workers} worker(s)", flush=True)
+        row = {"label": label, "method": cfg.method.name, "strategy": cfg.train.strategy, "workers": cfg.train.num_workers,
+               **train_variant(cfg, model_dir), **evaluate_variant(cfg, model_dir, examples, catalog, "closed_book")}
+        path.write_text(json.dumps(row, indent=2))
+    if path.exists():
+        rows.append(json.loads(path.read_text()))
+
+t = first.train
+budget = (f"Budget per method: {t.max_steps} optimizer steps of {t.batch_size} examples (full fine-tunes: 2 workers x "
+          f"{jobs['full-ddp'].train.batch_size if 'full-ddp' in jobs else t.batch_size}), scored on {len(examples)} test queries.")
+write_report(out, rows, base, budget)
+print((out / "methods.md").read_text())
+print(f"wrote {out / 'methods.md'}, {out / 'methods.json'}, {out / 'methods.png'}")
