@@ -9,31 +9,27 @@ methods.json and methods.png. Each variant's row is kept in runs/<name>/results/
 so a rerun trains only variants without one (--fresh retrains those selected).
 """
 
-import argparse
 import json
-import logging
 import sys
 
-from skutune.config import ConfigError, load_compare_config
+from skutune.cli import config_or_exit, new_parser, start_logging
+from skutune.config import load_compare_config
 from skutune.model_import import resolve_model_dir
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser = new_parser(__doc__)
 parser.add_argument("--config", required=True, help="comparison config YAML (jobs/configs/compare.yaml)")
 parser.add_argument("--only", default="", help="comma-separated variant labels to (re)run; the report keeps the others' rows")
 parser.add_argument("--fresh", action="store_true", help="retrain selected variants even if a result exists")
 args = parser.parse_args()
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-try:
-    compare, jobs = load_compare_config(args.config)  # every variant validated before Ray starts
-except ConfigError as err:
-    sys.exit(f"config error: {err}")
+start_logging()
+compare, jobs = config_or_exit(load_compare_config, args.config)  # every variant validated before Ray starts
 unknown = set(filter(None, args.only.split(","))) - set(jobs)
 if unknown:
     sys.exit(f"--only: no variant named {sorted(unknown)}; variants: {list(jobs)}")
 selected = set(filter(None, args.only.split(","))) or set(jobs)
 
 from skutune.cluster import init_ray  # noqa: E402  (heavy imports after the config check)
-from skutune.compare import evaluate_variant, train_variant, write_report  # noqa: E402
+from skutune.compare import evaluate_adapter, train_variant, write_report  # noqa: E402
 from skutune.curate import run_curate  # noqa: E402
 from skutune.paths import load_jsonl  # noqa: E402
 
@@ -47,7 +43,7 @@ results = out / "results"
 results.mkdir(parents=True, exist_ok=True)
 
 if not (results / "_base.json").exists():
-    (results / "_base.json").write_text(json.dumps(evaluate_variant(first, model_dir, examples, catalog, "base")))
+    (results / "_base.json").write_text(json.dumps(evaluate_adapter(first, model_dir, examples, catalog, None)))
 base = json.loads((results / "_base.json").read_text())
 
 rows = []
@@ -56,7 +52,7 @@ for label, cfg in jobs.items():
     if label in selected and (args.fresh or not path.exists()):
         print(f"=== {label}: method {cfg.method.name}, strategy {cfg.train.strategy}, {cfg.train.num_workers} worker(s)", flush=True)
         row = {"label": label, "method": cfg.method.name, "strategy": cfg.train.strategy, "workers": cfg.train.num_workers,
-               **train_variant(cfg, model_dir), **evaluate_variant(cfg, model_dir, examples, catalog, "closed_book")}
+               **train_variant(cfg, model_dir), **evaluate_adapter(cfg, model_dir, examples, catalog, label)}
         path.write_text(json.dumps(row, indent=2))
     if path.exists():
         rows.append(json.loads(path.read_text()))

@@ -9,12 +9,11 @@ Rerunning with the same run name resumes from the run's latest checkpoint.
 import json
 from pathlib import Path
 
-import ray
 
 from skutune.cli import job_args, setup
 from skutune.cluster import init_ray
 from skutune.model_import import resolve_model_dir
-from skutune.train import build_trainer, export_artefact
+from skutune.train import build_trainer, export_artefact, training_dataset
 
 cfg = setup(job_args(__doc__))  # config is validated here, before Ray starts
 run_dir = cfg.output_dir()
@@ -25,7 +24,7 @@ manifest = json.loads(manifest_path.read_text())
 model_dir = resolve_model_dir(cfg.model)
 
 init_ray(cfg.train.num_workers * cfg.train.cpus_per_worker)
-train_ds = ray.data.read_parquet(str(run_dir / "data" / "train" / cfg.train.target))
+train_ds = training_dataset(cfg)
 trainer = build_trainer(cfg, model_dir, train_ds)
 result = trainer.fit()
 

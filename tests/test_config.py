@@ -6,19 +6,43 @@ import pytest
 import yaml
 
 from conftest import CONFIGS, REPO, python_exe
-from skutune.config import ConfigError, load_config
+from skutune.config import ConfigError, load_compare_config, load_config
 
-SHIPPED = sorted(CONFIGS.rglob("*.yaml"))
+COMPARE = CONFIGS / "compare.yaml"  # a list of method variants, not one job
+SHIPPED = sorted(p for p in CONFIGS.rglob("*.yaml") if p != COMPARE)
+TASK_ADAPTERS = {"search", "typo", "comparison", "seasonal-diwali", "seasonal-back-to-school", "seasonal-galaxy-unpacked",
+                 "regional-in", "regional-eu"}
 
 
 def test_configs_are_shipped():
     assert {p.name for p in SHIPPED} >= {"demo.yaml", "tiny.yaml"}
+    assert {p.stem for p in (CONFIGS / "adapters").glob("*.yaml")} == TASK_ADAPTERS
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_every_shipped_config_loads(path):
     cfg = load_config(path)
     assert cfg.run.name
+    if path.parent.name == "adapters":  # one shared run; the task names the adapter
+        assert cfg.run.name == "adapters" and cfg.train.task == path.stem
+
+
+def test_method_comparison_config_has_every_method():
+    from skutune.methods import METHODS
+
+    _, jobs = load_compare_config(COMPARE)
+    assert {c.method.name for c in jobs.values()} == set(METHODS)
+    assert {c.train.strategy for c in jobs.values() if c.method.name == "full"} == {"ddp", "fsdp2", "zero2", "zero3"}
+    assert len({c.train.max_steps * c.train.batch_size * c.train.num_workers for c in jobs.values()}) == 1  # one token budget
+
+
+def test_method_keys_are_checked_per_method_and_strategy(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'method.r'"):
+        load_config(CONFIGS / "tiny.yaml", {"method": {"name": "prefix", "r": 8}})
+    with pytest.raises(ConfigError, match="method 'qlora' cannot train with strategy 'zero3': its 4-bit"):
+        load_config(CONFIGS / "tiny.yaml", {"method": {"name": "qlora"}, "train.strategy": "zero3"})
+    with pytest.raises(ConfigError, match="unknown kind"):
+        load_config(CONFIGS / "tiny.yaml", {"train.slice": {"kinds": ["typos"]}})
 
 
 def test_unknown_key_names_key_and_file(tmp_path):

@@ -21,6 +21,21 @@ def _random_adapter(model_dir, out, seed):
     peft.save_pretrained(out)
 
 
+def _random_artefact(model_dir, out, method: dict, seed):
+    """A non-LoRA artefact (its own model in the replica) whose method state is random, not identity."""
+    from skutune.config import METHOD_CONFIG
+    from skutune.methods import build_model, save_artefact
+
+    torch.manual_seed(seed)
+    cfg = METHOD_CONFIG.validate_python(method)
+    model = build_model(model_dir, cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.normal_(0, 0.5)
+    save_artefact(model, out, cfg)
+
+
 class _App(str):
     """The app's base URL; `.dir` holds its adapters, catalog and index."""
 
@@ -36,6 +51,8 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
     d = tmp_path_factory.mktemp("serve")
     for name, seed in (("typo", 1), ("comparison", 2)):
         _random_adapter(tiny_model_dir, d / "adapters" / name, seed)
+    _random_artefact(tiny_model_dir, d / "adapters" / "regional", {"name": "bottleneck", "size": 8}, 3)
+    _random_artefact(tiny_model_dir, d / "adapters" / "seasonal", {"name": "prefix", "num_virtual_tokens": 4}, 4)
     (d / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in build_catalog()))
     build_index(build_catalog(), d / "index")
     serve.start(http_options={"host": "127.0.0.1", "port": PORT})
@@ -50,21 +67,21 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
 
 def test_health_and_adapter_list(app):
     assert requests.get(f"{app}/healthz", timeout=30).json()["status"] == "ok"
-    assert requests.get(f"{app}/v1/adapters", timeout=30).json()["adapters"] == ["base", "comparison", "typo"]
+    assert requests.get(f"{app}/v1/adapters", timeout=30).json()["adapters"] == ["base", "comparison", "regional", "seasonal", "typo"]
     assert set(requests.get(f"{app}/v1/schemas", timeout=30).json()) == {"search", "compare", "qa", "refusal", "parse"}
 
 
 def test_two_adapters_give_different_answers(app):
     body = {"query": "samzung fridg", "region": "IN", "date": "2026-10-25"}
     raw = {}
-    for adapter in ("typo", "comparison", "base", "typo"):
+    for adapter in ("typo", "regional", "comparison", "seasonal", "base", "typo", "regional"):
         r = requests.post(f"{app}/v1/search", json={**body, "adapter": adapter}, timeout=120)
         assert r.status_code == 200, r.text
         out = r.json()
         assert out["adapter"] == adapter and isinstance(out["results"], list) and out["dropped_count"] == len(out["dropped_skus"])
         raw.setdefault(adapter, out["raw"])
         assert raw[adapter] == out["raw"]  # greedy: the same adapter answers the same after others ran
-    assert len({raw["typo"], raw["comparison"], raw["base"]}) == 3
+    assert len(set(raw.values())) == 5  # LoRA (shared base), bottleneck and prefix (own models) all differ
 
 
 @pytest.mark.parametrize("adapter", ["nope", "../adapters", "typo/../../etc"])

@@ -10,12 +10,11 @@ import torch
 
 from conftest import tiny_config
 from skutune.methods import load_tuned
-from skutune.train import LOG_FILE, build_trainer, export_artefact
+from skutune.train import LOG_FILE, build_trainer, export_artefact, training_dataset
 
 
 def _fit(cfg, model_dir, ray):
-    ds = ray.data.read_parquet(str(cfg.output_dir() / "data" / "train" / cfg.train.target))
-    return build_trainer(cfg, model_dir, ds).fit()
+    return build_trainer(cfg, model_dir, training_dataset(cfg)).fit()
 
 
 def _history(result) -> list[dict]:

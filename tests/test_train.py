@@ -7,12 +7,11 @@ from pathlib import Path
 from safetensors import safe_open
 
 from conftest import tiny_config
-from skutune.train import LOG_FILE, build_trainer, export_artefact
+from skutune.train import LOG_FILE, build_trainer, export_artefact, training_dataset
 
 
 def _fit(cfg, model_dir, ray):
-    ds = ray.data.read_parquet(str(cfg.output_dir() / "data" / "train" / cfg.train.target))
-    return build_trainer(cfg, model_dir, ds).fit()
+    return build_trainer(cfg, model_dir, training_dataset(cfg)).fit()
 
 
 def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, ray_local, tmp_path):
@@ -43,3 +42,19 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
         history2 = [json.loads(line) for line in open(f"{d}/{LOG_FILE}")]
     assert history2[: len(history)] == history  # the first three epochs were not redone
     assert [h["epoch"] for h in history2[len(history):]] == [3] * (len(history2) - len(history)) and len(history2) > len(history)
+
+
+def test_task_adapter_slices_select_only_their_rows(tiny_curated, ray_local):
+    cfg, _ = tiny_curated
+    everything = training_dataset(cfg).take_all()
+
+    def sliced(**slice_):
+        return training_dataset(tiny_config(cfg.output_dir(), **{"train.slice": slice_})).take_all()
+
+    typo = sliced(kinds=["typo"])
+    assert typo and {r["kind"] for r in typo} == {"typo"} and len(typo) == sum(r["kind"] == "typo" for r in everything)
+    assert sum(len(sliced(regions=[r])) for r in ("IN", "EU", "US")) == len(everything)
+    seasonal = [r for r in everything if r["kind"] == "seasonal"]
+    for campaign in {r["campaign"] for r in seasonal}:
+        rows = sliced(kinds=["seasonal"], campaigns=[campaign])
+        assert {r["campaign"] for r in rows} == {campaign} and len(rows) == sum(r["campaign"] == campaign for r in seasonal)

@@ -10,8 +10,26 @@ import yaml
 from skutune.config import ConfigError, JobConfig, load_config
 
 
+def new_parser(doc: str) -> argparse.ArgumentParser:
+    """A job's parser: its module docstring (usage examples included) is the --help text."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def start_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def config_or_exit(load, *args):
+    """`load(*args)`, or exit with status 2 and the config error on stderr (before Ray starts)."""
+    try:
+        return load(*args)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
 def job_args(doc: str, argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = new_parser(doc)
     parser.add_argument("--config", required=True, help="job config YAML (see jobs/configs/)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.epochs=2 (repeatable)")
@@ -19,15 +37,11 @@ def job_args(doc: str, argv=None) -> argparse.Namespace:
 
 
 def setup(args: argparse.Namespace) -> JobConfig:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start_logging()
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             sys.exit(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key] = yaml.safe_load(value)
-    try:
-        return load_config(args.config, overrides)
-    except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
-        sys.exit(2)
+    return config_or_exit(load_config, args.config, overrides)

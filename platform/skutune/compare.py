@@ -7,13 +7,12 @@ import shutil
 import time
 from pathlib import Path
 
-import ray
 
 from skutune.config import JobConfig
 from skutune.everyday import everyday_check
 from skutune.evaluate import Systems, score_systems
 from skutune.generate import load_model
-from skutune.train import build_trainer, export_artefact
+from skutune.train import build_trainer, export_artefact, training_dataset
 
 EVAL_METRICS = ("hit_at_1", "json_valid", "hallucinated_sku_rate", "qa_accuracy", "policy_compliance")
 # The notes' table (sft-notes.md, "PEFT methods"): what each method is said to cost.
@@ -41,7 +40,7 @@ def train_variant(cfg: JobConfig, model_dir: Path) -> dict:
     run = cfg.output_dir() / "ray"
     for old in run.glob(f"train-{cfg.train.task}-*"):
         shutil.rmtree(old)
-    ds = ray.data.read_parquet(str(cfg.output_dir() / "data" / "train" / cfg.train.target))
+    ds = training_dataset(cfg)
     start = time.time()
     result = build_trainer(cfg, model_dir, ds).fit()
     wall = time.time() - start
@@ -54,10 +53,14 @@ def train_variant(cfg: JobConfig, model_dir: Path) -> dict:
             "wall_s": wall, "final_loss": m["loss"]}
 
 
-def evaluate_variant(cfg: JobConfig, model_dir: Path, examples: list[dict], catalog_rows: list[dict], system: str) -> dict:
-    """Catalog metrics of `system` (closed_book: the variant's artefact; base: no tuning) and the everyday check."""
+def evaluate_adapter(cfg: JobConfig, model_dir: Path, examples: list[dict], catalog_rows: list[dict], adapter: str | None) -> dict:
+    """Closed-book catalog metrics of an adapter under the run's adapters/ (None: the base model),
+    plus the everyday-instruction check for forgetting."""
+    system = "base" if adapter is None else "closed_book"
+    if adapter is not None:
+        cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"closed_book_adapter": adapter})})
     report, _ = score_systems(Systems(cfg, model_dir, catalog_rows), [system], examples, {r["sku"]: r for r in catalog_rows})
-    tok, model = load_model(model_dir, cfg.adapter_dir(cfg.eval.closed_book_adapter) if system == "closed_book" else None)
+    tok, model = load_model(model_dir, None if adapter is None else cfg.adapter_dir(adapter))
     everyday = everyday_check(tok, model)
     return {**{k: report[system][k] for k in EVAL_METRICS}, "ms_per_query": report[system]["ms_per_query"],
             "everyday_acc": everyday["everyday_acc"], "everyday_nll": everyday["everyday_nll"]}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -113,6 +113,29 @@ METHOD_CONFIG = TypeAdapter(MethodConfig)
 SHARDED = ("fsdp2", "zero2", "zero3")
 
 
+class SliceConfig(_Strict):
+    """The part of the data a task adapter is for; an empty list selects everything."""
+    kinds: list[str] = []  # query kinds (examples.KINDS), e.g. [typo]
+    regions: list[Literal["IN", "EU", "US"]] = []
+    campaigns: list[str] = []  # seasonal campaign ids (intents.CAMPAIGNS), e.g. [diwali]
+
+    @field_validator("kinds", "campaigns")
+    @classmethod
+    def _known(cls, values: list[str], info):
+        from skutune.examples import KINDS
+        from skutune.intents import CAMPAIGNS
+
+        known = KINDS if info.field_name == "kinds" else [c["id"] for c in CAMPAIGNS]
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise ValueError(f"unknown {info.field_name[:-1]} {unknown}; one of {list(known)}")
+        return values
+
+    def selects(self, row: dict) -> bool:
+        return ((not self.kinds or row["kind"] in self.kinds) and (not self.regions or row["region"] in self.regions)
+                and (not self.campaigns or (row.get("campaign") or row.get("constraints", {}).get("campaign")) in self.campaigns))
+
+
 class TrainConfig(_Strict):
     num_workers: int = Field(1, ge=1)
     use_gpu: bool | Literal["auto"] = "auto"
@@ -135,6 +158,7 @@ class TrainConfig(_Strict):
     # what the adapter learns: "answer" = closed-book SKUs; "parse" = query understanding,
     # which grounded search executes against the catalog index
     target: Literal["answer", "parse"] = "answer"
+    slice: SliceConfig = SliceConfig()  # train (and evaluate) on this part of the data only
 
 
 class IndexConfig(_Strict):

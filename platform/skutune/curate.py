@@ -138,14 +138,15 @@ class Tokenize:
         return ids, labels
 
     def __call__(self, batch):
-        out = {"input_ids": [], "labels": [], "kind": [], "id": []}
+        out = {"input_ids": [], "labels": [], "kind": [], "id": [], "region": [], "campaign": []}
         for row_json in batch["row_json"]:
             ex = json.loads(row_json)
             ids, labels = self.encode(ex)
             out["input_ids"].append(ids)
             out["labels"].append(labels)
-            out["kind"].append(ex["kind"])
-            out["id"].append(ex["id"])
+            for key in ("kind", "id", "region"):  # what a task adapter's slice selects on
+                out[key].append(ex[key])
+            out["campaign"].append(ex.get("constraints", {}).get("campaign", ""))
         # Arrow list columns, not numpy tensors: rows have different lengths.
         ints = pa.list_(pa.int32())
         return pa.table({k: pa.array(v, type=ints if k in ("input_ids", "labels") else pa.string()) for k, v in out.items()})

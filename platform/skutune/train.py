@@ -157,6 +157,14 @@ def peak_memory(device) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
+    """The curated, tokenized rows of the config's target, restricted to its slice."""
+    ds = ray.data.read_parquet(str(cfg.output_dir() / "data" / "train" / cfg.train.target))
+    if cfg.train.slice != type(cfg.train.slice)():
+        ds = ds.filter(cfg.train.slice.selects)
+    return ds
+
+
 def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.TorchTrainer:
     use_gpu = torch.cuda.is_available() if cfg.train.use_gpu == "auto" else cfg.train.use_gpu
     resources = {"CPU": cfg.train.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})
