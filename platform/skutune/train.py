@@ -115,6 +115,7 @@ def train_loop_per_worker(config: dict) -> None:
     shard = ray.train.get_dataset_shard("train")
     for epoch in range(pos["epoch"], cfg.train.epochs):
         engine.model.train()
+        reset_peak_memory(device)
         start, tokens, losses = time.time(), 0, []
         batches = shard.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=LeftPadCollate(tok.pad_token_id))
         for batch in batches:
@@ -138,7 +139,7 @@ def train_loop_per_worker(config: dict) -> None:
         metrics = {"epoch": epoch, "step": pos["step"], "loss": float(np.mean(losses)) if losses else float("nan"),
                    "tokens_per_s": tokens * world / max(1e-9, time.time() - start), "tokens": tokens * world,
                    "trainable_params": counts["trainable"], "total_params": counts["total"],
-                   "local_params_fraction": local / counts["total"], "peak_memory_bytes": peak_memory(device)}
+                   "local_params_fraction": local / counts["total"], "peak_memory_bytes": peak_memory(device)}  # before saving
         with tempfile.TemporaryDirectory() as d:
             wrote = engine.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
             if rank == 0:
@@ -148,10 +149,23 @@ def train_loop_per_worker(config: dict) -> None:
             break
 
 
+def reset_peak_memory(device) -> None:
+    """Start a new peak: the training steps' own, not model loading's or checkpoint saving's."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")  # Linux: resets the process's peak RSS (VmHWM)
+
+
 def peak_memory(device) -> int:
-    """Peak bytes: CUDA's allocator peak on GPU, the process's peak RSS on CPU."""
+    """Peak bytes since the last reset: CUDA's allocator peak on GPU, the process's peak RSS on CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
