@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-
 from skutune.cluster import init_ray
 from skutune.coldstart import synth_queries
 from skutune.config import ModelConfig
@@ -31,6 +30,7 @@ from skutune.index import build_index
 from skutune.model_import import resolve_model_dir
 from skutune.paths import runs_dir
 from skutune.retrieval import CatalogIndex
+from skutune.serving import is_artefact
 from skutune.synth import synth_catalog
 
 
@@ -121,7 +121,7 @@ def main():
 
     from skutune.generate import load_model
 
-    adapter = Path(args.understand_adapter) if Path(args.understand_adapter, "adapter_config.json").exists() else None
+    adapter = Path(args.understand_adapter) if is_artefact(Path(args.understand_adapter)) else None
     tok, model = load_model(resolve_model_dir(ModelConfig()), adapter)
     reranker = Reranker(tok, model)
     few = examples[: args.rerank_queries]
