@@ -57,9 +57,10 @@ for label, cfg in jobs.items():
     if path.exists():
         rows.append(json.loads(path.read_text()))
 
-t = first.train
-budget = (f"Budget per method: {t.max_steps} optimizer steps of {t.batch_size} examples (full fine-tunes: 2 workers x "
-          f"{jobs['full-ddp'].train.batch_size if 'full-ddp' in jobs else t.batch_size}), scored on {len(examples)} test queries.")
+steps = {c.train.max_steps * c.train.batch_size * c.train.num_workers for c in jobs.values()}
+budget = (f"Budget per method: {' or '.join(map(str, sorted(steps)))} training examples (optimizer steps x examples per step, "
+          f"the same for every method), {sum(r['tokens'] for r in rows) // max(1, len(rows))} tokens on average; "
+          f"scored closed-book on {len(examples)} test queries.")
 write_report(out, rows, base, budget)
 print((out / "methods.md").read_text())
 print(f"wrote {out / 'methods.md'}, {out / 'methods.json'}, {out / 'methods.png'}")

@@ -19,12 +19,14 @@ CASES = {  # method config, learning rate
     "qlora": ({"name": "qlora", "r": 4, "alpha": 8, "compute_dtype": "float32"}, 3e-2),
     "ia3": ({"name": "ia3"}, 1e-1),
     "prefix": ({"name": "prefix", "num_virtual_tokens": 8}, 1e-1),
+    "prefix-text-init": ({"name": "prefix", "num_virtual_tokens": 8, "init_text": "Answer with catalog SKUs."}, 3e-2),
     "prompt": ({"name": "prompt", "num_virtual_tokens": 8, "init_text": "Answer with catalog SKUs in JSON."}, 1e-1),
     "bottleneck-houlsby": ({"name": "bottleneck", "size": 8, "placement": "houlsby"}, 3e-2),
     "bottleneck-pfeiffer": ({"name": "bottleneck", "size": 8, "placement": "pfeiffer"}, 3e-2),
     "bitfit": ({"name": "bitfit"}, 1e-1),
     "hybrid": ({"name": "hybrid", "r": 4, "alpha": 8, "num_virtual_tokens": 8}, 3e-2),
-    "hybrid-prefix-only": ({"name": "hybrid", "r": 4, "alpha": 8, "num_virtual_tokens": 8, "train": "prefix"}, 1e-1),
+    "hybrid-prefix-only": ({"name": "hybrid", "r": 4, "alpha": 8, "num_virtual_tokens": 8, "train": "prefix",
+                            "init_text": "Answer with catalog SKUs."}, 1e-1),
 }
 
 
@@ -111,3 +113,29 @@ def bits(p) -> bytes:
 def sft_logits(model, batch):
     return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"],
                  logits_to_keep=8).logits.float()
+
+
+def test_prefix_from_text_is_that_text_and_generation_uses_it(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from skutune.generate import generate_batch, load_model
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    text = tok.decode(tok("Answer with catalog SKUs as JSON only please", add_special_tokens=False)["input_ids"][:8])
+    cfg = METHOD_CONFIG.validate_python({"name": "prefix", "num_virtual_tokens": 8, "init_text": text})
+    model = build_model(tiny_model_dir, cfg).eval()
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    prefix_ids = tok(text, add_special_tokens=False)["input_ids"]
+    x = tok("samzung fridge 345 litre", add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        tuned = model(input_ids=x, attention_mask=torch.ones_like(x)).logits
+        reference = base(input_ids=torch.cat([torch.tensor([prefix_ids]), x], dim=1)).logits[:, len(prefix_ids):]
+    assert len(prefix_ids) == 8 and torch.allclose(tuned, reference, atol=1e-4)  # the prefix is exactly that text, cached
+
+    # Greedy generation of a prefix model must see the prefix: it continues as the base does after the text.
+    save_artefact(model, tmp_path / "prefix", cfg)
+    tok, reloaded = load_model(tiny_model_dir, tmp_path / "prefix")
+    prompt = "samzung fridge 345 litre"
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        first = reloaded(input_ids=x, attention_mask=torch.ones_like(x)).logits[0, -1].argmax().item()
+    assert tok(generate_batch(tok, reloaded, [prompt], 3)[0], add_special_tokens=False)["input_ids"][0] == first

@@ -49,7 +49,8 @@ def train_variant(cfg: JobConfig, model_dir: Path) -> dict:
     m = result.metrics
     return {"trainable": m["trainable_params"], "total": m["total_params"],
             "trainable_pct": 100 * m["trainable_params"] / m["total_params"], "artefact_mib": dir_bytes(artefact) / 2**20,
-            "peak_memory_gib": m["peak_memory_bytes"] / 2**30, "tokens_per_s": m["tokens_per_s"], "tokens": m["tokens"],
+            "held_per_worker": m["local_params_fraction"], "peak_memory_gib": m["peak_memory_bytes"] / 2**30,
+            "tokens_per_s": m["tokens_per_s"], "tokens": m["tokens"],
             "wall_s": wall, "final_loss": m["loss"]}
 
 
@@ -71,16 +72,16 @@ def _f(v, spec=".2f") -> str:
 
 
 def markdown(rows: list[dict], base: dict, budget: str) -> str:
-    head = ("| method | strategy | workers | trainable | % of total | artefact MiB | peak mem GiB | train tok/s | wall s | "
+    head = ("| method | strategy | workers | trainable | % of total | params held per worker | artefact MiB | peak RSS GiB | train tok/s | wall s | "
             "hit@1 | JSON valid | halluc. SKU | QA acc | policy | everyday acc (Δ base) | everyday NLL (Δ base) |")
     lines = [budget, "", head, "|" + "---|" * (head.count("|") - 1)]
-    lines.append(f"| base (untuned) | – | – | 0 | 0 | – | – | – | – | {_f(base['hit_at_1'])} | {_f(base['json_valid'])} | "
+    lines.append(f"| base (untuned) | – | – | 0 | 0 | – | – | – | – | – | {_f(base['hit_at_1'])} | {_f(base['json_valid'])} | "
                  f"{_f(base['hallucinated_sku_rate'])} | {_f(base['qa_accuracy'])} | {_f(base['policy_compliance'])} | "
                  f"{_f(base['everyday_acc'])} | {_f(base['everyday_nll'])} |")
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['strategy']} | {r['workers']} | {r['trainable']:,} | {_f(r['trainable_pct'], '.3f')} | "
-            f"{_f(r['artefact_mib'], '.2f')} | {_f(r['peak_memory_gib'])} | {r['tokens_per_s']:.0f} | {r['wall_s']:.0f} | "
+            f"{_f(r.get('held_per_worker'))} | {_f(r['artefact_mib'], '.2f')} | {_f(r['peak_memory_gib'])} | {r['tokens_per_s']:.0f} | {r['wall_s']:.0f} | "
             f"{_f(r['hit_at_1'])} | {_f(r['json_valid'])} | {_f(r['hallucinated_sku_rate'])} | {_f(r['qa_accuracy'])} | "
             f"{_f(r['policy_compliance'])} | {_f(r['everyday_acc'])} ({r['everyday_acc'] - base['everyday_acc']:+.2f}) | "
             f"{_f(r['everyday_nll'])} ({r['everyday_nll'] - base['everyday_nll']:+.2f}) |")

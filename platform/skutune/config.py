@@ -83,7 +83,9 @@ class PromptLearningMethod(_Strict):
     """prefix: trained key/value vectors in every layer; prompt: trained input embeddings."""
     name: Literal["prefix", "prompt"]
     num_virtual_tokens: int = Field(16, ge=1)
-    init_text: str | None = None  # prompt: initialise the soft prompt from this text's embeddings
+    # prompt: start the soft prompt as this text's embeddings; prefix: as the keys and values the
+    # base computes for it in every layer (recommended: random prefixes swamp a small model)
+    init_text: str | None = None
 
 
 class BottleneckMethod(_Strict):
@@ -104,6 +106,7 @@ class HybridMethod(_Strict):
     dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = LINEAR
     num_virtual_tokens: int = Field(16, ge=1)
+    init_text: str | None = None  # the prefix starts as this text's keys and values (see PromptLearningMethod)
     train: Literal["both", "lora", "prefix"] = "both"  # which part trains; the other stays frozen
 
 

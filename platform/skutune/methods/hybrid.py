@@ -12,12 +12,15 @@ from pathlib import Path
 from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model, inject_adapter_in_model
 
 from skutune.methods.named_state import restore_named, save_named
+from skutune.methods.peft_methods import init_prefix_from_text
 
 
 def apply(model, cfg):
     lora = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=list(cfg.target_modules))
     model = inject_adapter_in_model(lora, model)
     model = get_peft_model(model, PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=cfg.num_virtual_tokens))
+    if cfg.init_text:
+        init_prefix_from_text(model, cfg.init_text)
     for name, p in model.named_parameters():
         if "lora_" in name:
             p.requires_grad_(cfg.train in ("both", "lora"))

@@ -45,7 +45,32 @@ def ia3(model, cfg):
 
 
 def prefix(model, cfg):
-    return get_peft_model(model, PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=cfg.num_virtual_tokens))
+    peft_model = get_peft_model(model, PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=cfg.num_virtual_tokens))
+    if cfg.init_text:
+        init_prefix_from_text(peft_model, cfg.init_text)
+    return peft_model
+
+
+@torch.no_grad()
+def init_prefix_from_text(peft_model, text: str) -> None:
+    """Start the prefix as the keys and values the base computes for `text` (repeated to fill
+    the virtual tokens), as Li & Liang (2021) suggest. peft's default N(0, 1) vectors sit in
+    every layer's attention at full strength and swamp a small model: the loss starts far above
+    the base's and does not recover in a short run."""
+    from transformers import AutoTokenizer
+
+    n = peft_model.peft_config["default"].num_virtual_tokens
+    base = peft_model.get_base_model()
+    ids = AutoTokenizer.from_pretrained(base.config._name_or_path)(text, add_special_tokens=False)["input_ids"]
+    ids = (ids * (n // max(1, len(ids)) + 1))[:n]
+    device = next(base.parameters()).device
+    with peft_model.disable_adapter():
+        cache = base(input_ids=torch.tensor([ids], device=device), use_cache=True).past_key_values
+    rows = []  # peft's layout per virtual token: [layer0 key, layer0 value, layer1 key, ...], each heads x head_dim
+    for layer in cache.layers:
+        rows += [layer.keys[0].permute(1, 0, 2).reshape(n, -1), layer.values[0].permute(1, 0, 2).reshape(n, -1)]
+    embedding = peft_model.prompt_encoder["default"].embedding
+    embedding.weight.copy_(torch.cat(rows, dim=1).to(embedding.weight.dtype))
 
 
 def prompt(model, cfg):
