@@ -21,7 +21,8 @@ from skutune.model_import import resolve_model_dir
 parser = new_parser(__doc__)
 parser.add_argument("--configs", required=True, help="folder of adapter configs (jobs/configs/adapters)")
 parser.add_argument("--general", default="search", help="task name of the general adapter the others are compared with")
-parser.add_argument("--only", default="", help="comma-separated task names to (re)train; the report keeps the others' rows")
+parser.add_argument("--only", default="", help="comma-separated task names to retrain and rescore; without it, "
+                    "only adapters with no result yet are trained (results: runs/<name>/results/)")
 args = parser.parse_args()
 start_logging()
 configs = {c.train.task: c for c in (config_or_exit(load_config, p) for p in sorted(Path(args.configs).glob("*.yaml")))}
@@ -31,7 +32,10 @@ general = configs.pop(args.general)
 shared = {c.output_dir() for c in configs.values()} | {general.output_dir()}
 if len(shared) != 1 or any(c.data != general.data or c.model != general.model for c in configs.values()):
     sys.exit(f"every config in {args.configs} must share run, model and data blocks (one curated data set)")
-only = set(filter(None, args.only.split(","))) or {args.general, *configs}
+only = set(filter(None, args.only.split(",")))  # retrain and rescore these; others only if they have no result yet
+unknown = only - {args.general, *configs}
+if unknown:
+    sys.exit(f"--only: no adapter named {sorted(unknown)}; adapters: {[args.general, *configs]}")
 
 from skutune.cluster import init_ray  # noqa: E402  (heavy imports after the config check)
 from skutune.compare import evaluate_adapter, train_variant  # noqa: E402
