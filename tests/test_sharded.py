@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from skutune.methods import load_tuned
+from skutune.methods import build_model, load_tuned
 from skutune.train import LOG_FILE, build_trainer, export_artefact, training_dataset
 
 
@@ -49,6 +49,6 @@ def test_sharded_full_finetune_resumes_and_exports(strategy, tiny_curated, tiny_
         out = export_artefact(Path(d), tmp_path / "full", more, tiny_model_dir, {"task": "search"})
     assert (out / "model.safetensors").exists() and (out / "config.json").exists()
     model = load_tuned(tiny_model_dir, out)
-    base = load_tuned.__globals__["build_model"](tiny_model_dir, more.method)
+    base = build_model(tiny_model_dir, more.method)
     changed = [n for (n, p), (_, q) in zip(model.named_parameters(), base.named_parameters()) if not torch.equal(p, q)]
     assert len(changed) > 10  # trained weights, not the base's

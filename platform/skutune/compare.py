@@ -7,7 +7,6 @@ import shutil
 import time
 from pathlib import Path
 
-
 from skutune.config import JobConfig
 from skutune.everyday import everyday_check
 from skutune.evaluate import Systems, score_systems
@@ -72,7 +71,8 @@ def _f(v, spec=".2f") -> str:
 
 
 def markdown(rows: list[dict], base: dict, budget: str) -> str:
-    head = ("| method | strategy | workers | trainable | % of total | params held per worker | artefact MiB | peak RSS GiB | train tok/s | wall s | "
+    head = ("| method | strategy | workers | trainable | % of total | params held per worker | artefact MiB | peak RSS GiB | "
+            "train tok/s | wall s | "
             "hit@1 | JSON valid | halluc. SKU | QA acc | policy | everyday acc (Δ base) | everyday NLL (Δ base) |")
     lines = [budget, "", head, "|" + "---|" * (head.count("|") - 1)]
     lines.append(f"| base (untuned) | – | – | 0 | 0 | – | – | – | – | – | {_f(base['hit_at_1'])} | {_f(base['json_valid'])} | "

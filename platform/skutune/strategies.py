@@ -160,8 +160,8 @@ STRATEGIES = {
 }
 
 
-def consolidate(checkpoint_dir: Path, strategy: str, model) -> dict | None:
-    """A sharded checkpoint as one state dict of `model`'s keys (None: ddp, already an artefact)."""
+def consolidate(checkpoint_dir: Path, strategy: str, model) -> dict:
+    """A sharded (fsdp2 / zero2 / zero3) checkpoint as one state dict of `model`'s keys."""
     checkpoint_dir = Path(checkpoint_dir)
     if strategy == "fsdp2":
         import torch.distributed.checkpoint as dcp
@@ -169,11 +169,9 @@ def consolidate(checkpoint_dir: Path, strategy: str, model) -> dict | None:
         state = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight" or not model.config.tie_word_embeddings}
         dcp.load({"model": state}, checkpoint_id=str(checkpoint_dir / "dcp"), no_dist=True)
         return state
-    if strategy in ("zero2", "zero3"):
-        from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
-        return get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=DeepSpeedZero.TAG)
-    return None
+    return get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=DeepSpeedZero.TAG)
 
 
 def checkpoint_to_artefact(checkpoint_dir: Path, out_dir: Path, cfg, model_dir) -> Path:

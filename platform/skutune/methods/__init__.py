@@ -1,7 +1,7 @@
 """Tuning methods behind one explicit dispatch table.
 
-A method is five plain functions (`Method`): how to load the base for it, how to turn the base
-into the model to train, and how to save, restore and describe the artefact. Every artefact is a
+A method is four plain functions (`Method`): how to load the base for it, how to turn the base
+into the model to train, and how to save and restore its artefact. Every artefact is a
 directory with `skutune.json` (the method's config) beside the method's own files, so
 `load_tuned(base_dir, artefact_dir)` rebuilds any of them the same way: base -> apply -> restore.
 """
@@ -19,21 +19,20 @@ class Method(NamedTuple):
     apply: Callable  # (model, cfg) -> model to train; only the method's parameters require grad
     save: Callable  # (model, dir) -> None: the method's state (not the frozen base)
     restore: Callable  # (model, dir) -> None: load what `save` wrote into an applied model
-    owned: Callable  # (model) -> {name: tensor}: the state the method adds or changes
     load_base: Callable = None  # (model_dir, cfg) -> base model; default: fp32 weights
 
 
 METHODS = {
-    "full": Method(full.apply, full.save, full.restore, full.owned),
-    "lora": Method(peft_methods.lora, peft_methods.save, peft_methods.restore, peft_methods.owned),
-    "dora": Method(peft_methods.lora, peft_methods.save, peft_methods.restore, peft_methods.owned),
-    "qlora": Method(peft_methods.qlora, peft_methods.save, peft_methods.restore, peft_methods.owned, peft_methods.load_4bit),
-    "ia3": Method(peft_methods.ia3, peft_methods.save, peft_methods.restore, peft_methods.owned),
-    "prefix": Method(peft_methods.prefix, peft_methods.save, peft_methods.restore, peft_methods.owned),
-    "prompt": Method(peft_methods.prompt, peft_methods.save, peft_methods.restore, peft_methods.owned),
-    "bottleneck": Method(bottleneck.apply, bottleneck.save, bottleneck.restore, bottleneck.owned),
-    "bitfit": Method(bitfit.apply, bitfit.save, bitfit.restore, bitfit.owned),
-    "hybrid": Method(hybrid.apply, hybrid.save, hybrid.restore, hybrid.owned),
+    "full": Method(full.apply, full.save, full.restore),
+    "lora": Method(peft_methods.lora, peft_methods.save, peft_methods.restore),
+    "dora": Method(peft_methods.lora, peft_methods.save, peft_methods.restore),
+    "qlora": Method(peft_methods.qlora, peft_methods.save, peft_methods.restore, peft_methods.load_4bit),
+    "ia3": Method(peft_methods.ia3, peft_methods.save, peft_methods.restore),
+    "prefix": Method(peft_methods.prefix, peft_methods.save, peft_methods.restore),
+    "prompt": Method(peft_methods.prompt, peft_methods.save, peft_methods.restore),
+    "bottleneck": Method(bottleneck.apply, bottleneck.save, bottleneck.restore),
+    "bitfit": Method(bitfit.apply, bitfit.save, bitfit.restore),
+    "hybrid": Method(hybrid.apply, hybrid.save, hybrid.restore),
 }
 META_FILE = "skutune.json"
 
@@ -68,11 +67,11 @@ def parameter_counts(model) -> dict:
     return {"trainable": trainable, "total": total, "trainable_pct": 100.0 * trainable / max(1, total)}
 
 
-def save_artefact(model, out_dir: Path, cfg, meta: dict | None = None) -> Path:
+def save_artefact(model, out_dir: Path, cfg) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     get_method(cfg.name).save(model, out_dir)
-    (out_dir / META_FILE).write_text(json.dumps({**(meta or {}), "method": cfg.model_dump()}, indent=2))
+    (out_dir / META_FILE).write_text(json.dumps({"method": cfg.model_dump()}, indent=2))
     return out_dir
 
 

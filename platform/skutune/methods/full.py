@@ -11,10 +11,6 @@ def apply(model, cfg):
     return model
 
 
-def owned(model) -> dict:
-    return model.state_dict()
-
-
 def save(model, out_dir: Path) -> None:
     model.save_pretrained(str(out_dir), safe_serialization=True)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from peft import (IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, PromptTuningInit, TaskType,
-                  get_peft_model, get_peft_model_state_dict, prepare_model_for_kbit_training, set_peft_model_state_dict)
+                  get_peft_model, prepare_model_for_kbit_training, set_peft_model_state_dict)
 from safetensors.torch import load_file
 
 WEIGHTS = "adapter_model.safetensors"
@@ -80,10 +80,6 @@ def prompt(model, cfg):
         init = {"prompt_tuning_init": PromptTuningInit.TEXT, "prompt_tuning_init_text": cfg.init_text,
                 "tokenizer_name_or_path": model.config._name_or_path}
     return get_peft_model(model, PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=cfg.num_virtual_tokens, **init))
-
-
-def owned(model) -> dict:
-    return get_peft_model_state_dict(model)
 
 
 def save(model, out_dir: Path) -> None:
