@@ -9,7 +9,8 @@ from skutune.config import METHOD_CONFIG
 from skutune.curate import Tokenize
 from skutune.examples import build_examples
 from skutune.methods import build_model, load_tuned, parameter_counts, save_artefact
-from skutune.train import LeftPadCollate, sft_loss
+from skutune.batches import LeftPadCollate
+from skutune.step import mean_target_loss
 
 LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 CASES = {  # method config, learning rate
@@ -80,12 +81,12 @@ def test_method_trains_only_its_parameters_and_reloads(case, tiny_model_dir, bat
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     with torch.no_grad():  # bitsandbytes repacks 4-bit weights for its CPU kernel on first use
-        sft_loss(model, batch)
+        mean_target_loss(model, batch)
     frozen = {n: bits(p) for n, p in model.named_parameters() if not p.requires_grad}
     opt = torch.optim.AdamW(trainable, lr=lr)
     losses = []
     for _ in range(12):
-        loss = sft_loss(model, batch)
+        loss = mean_target_loss(model, batch)
         loss.backward()
         opt.step()
         opt.zero_grad()

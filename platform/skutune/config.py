@@ -114,6 +114,7 @@ MethodConfig = Annotated[Union[FullMethod, LoraMethod, IA3Method, PromptLearning
                                HybridMethod], Field(discriminator="name")]
 METHOD_CONFIG = TypeAdapter(MethodConfig)
 SHARDED = ("fsdp2", "zero2", "zero3")
+PROMPT_LEARNING = ("prefix", "prompt", "hybrid")  # methods whose virtual tokens are per row
 
 
 class SliceConfig(_Strict):
@@ -147,14 +148,23 @@ class TrainConfig(_Strict):
     cpus_per_worker: float = Field(1, gt=0)
     threads_per_worker: int | None = None  # torch threads on CPU; default: machine cores / workers
     epochs: int = Field(1, ge=1)
-    max_steps: int | None = None  # stop early (per run, across epochs)
-    batch_size: int = Field(16, ge=1)
+    max_steps: int | None = None  # stop early (optimizer steps per run, across epochs)
+    batch_size: int = Field(16, ge=1)  # rows per micro-batch per worker: examples, or packed rows with packing
+    grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step; the loss is normalised by target tokens
+    # padding-free packing: examples best-fit into rows of pack_length tokens; attention stays inside each example
+    packing: bool = False
+    pack_length: int = Field(1024, ge=16)
     lr: float = Field(2e-3, gt=0)
     warmup_steps: int = 10
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     log_every: int = Field(10, ge=1)
-    mixed_precision: Literal["bf16", "no"] = "bf16"  # bf16 autocast; on CPU it is ~2x faster here
+    mixed_precision: Literal["bf16", "no"] = "bf16"  # bf16 autocast where the device has it; on CPU it is ~2x faster here
+    gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, more compute
+    compile: bool = False  # torch.compile each decoder layer
+    liger: bool = False  # Liger's fused RMSNorm / SwiGLU / RoPE kernels (CUDA only: pip install '.[gpu]')
+    # attention kernel; auto: varlen flash attention on CUDA when flash_attn is installed, else SDPA
+    attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     checkpoints_to_keep: int = Field(2, ge=1)
     max_failures: int = Field(0, ge=-1)
     task: str = "search"  # the adapter's name in the serve registry
@@ -216,6 +226,12 @@ class JobConfig(_Strict):
             why = ("its 4-bit bitsandbytes weights cannot be flattened into shards" if self.method.name == "qlora" else
                    "sharding is for full fine-tunes; a PEFT method's trainable state is small and replicated with ddp")
             raise ValueError(f"method '{self.method.name}' cannot train with strategy '{self.train.strategy}': {why}")
+        if self.train.packing and self.method.name in PROMPT_LEARNING:
+            raise ValueError(f"method '{self.method.name}' cannot train with train.packing: its virtual tokens belong to one "
+                             "example per row; set train.packing: false")
+        if self.train.packing and self.train.pack_length < self.data.max_length:
+            raise ValueError(f"train.pack_length ({self.train.pack_length}) must hold the longest example "
+                             f"(data.max_length {self.data.max_length})")
         return self
 
     def output_dir(self) -> Path:

@@ -42,7 +42,8 @@ def _correct(answer: str, words) -> bool:
 
 @torch.inference_mode()
 def everyday_check(tok, model, batch_size: int = 20, max_new_tokens: int = 32) -> dict:
-    from skutune.train import LeftPadCollate, sft_loss
+    from skutune.batches import LeftPadCollate
+    from skutune.step import mean_target_loss
 
     chats = [[{"role": "user", "content": q}] for q, _, _ in EVERYDAY]
     prompts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
@@ -55,4 +56,4 @@ def everyday_check(tok, model, batch_size: int = 20, max_new_tokens: int = 32) -
         labels.append([-100] * len(p) + a)
     batch = {k: v.to(model.device) for k, v in LeftPadCollate(tok.pad_token_id)({"input_ids": ids, "labels": labels}).items()}
     return {"everyday_acc": sum(_correct(a, w) for a, (_, w, _) in zip(answers, EVERYDAY)) / len(EVERYDAY),
-            "everyday_nll": float(sft_loss(model, batch)), "everyday_answers": answers}
+            "everyday_nll": float(mean_target_loss(model, batch)), "everyday_answers": answers}

@@ -6,8 +6,9 @@
 - zero2 / zero3: DeepSpeed ZeRO; stage 2 shards gradients and optimizer state, stage 3 also the
   parameters; checkpoints are DeepSpeed's own.
 
-An engine owns the model, optimizer and scheduler: `backward(loss)`, `step()`, `save(dir)` and
-`load(dir)`. Sharded engines write one file set per worker into the same checkpoint directory
+An engine owns the model, optimizer and scheduler: `backward(loss, boundary)` per micro-batch
+(boundary: the last one of an optimizer step), `step()` per optimizer step (returns the gradient
+norm before clipping), `save(dir)` and `load(dir)`. Sharded engines write one file set per worker into the same checkpoint directory
 (Ray Train merges the workers' directories). `consolidate` turns a finished checkpoint into a
 plain model state dict on the driver, without a process group.
 """
@@ -47,14 +48,15 @@ class DDP:
         self.opt, self.sched = _optimizer(self.params, cfg, total)
         self.model = ray.train.torch.prepare_model(model, move_to_device=getattr(model, "is_loaded_in_4bit", False) is False)
 
-    def backward(self, loss):
-        loss.backward()
+    def backward(self, loss, boundary: bool):
+        loss.backward()  # gradients add up across the micro-batches of a step
 
-    def step(self):
-        torch.nn.utils.clip_grad_norm_(self.params, self.cfg.train.grad_clip)
+    def step(self) -> float:
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.train.grad_clip)
         self.opt.step()
         self.sched.step()
         self.opt.zero_grad(set_to_none=True)
+        return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # fsdp2: a DTensor
 
     def lr(self) -> float:
         return self.sched.get_last_lr()[0]
@@ -126,18 +128,21 @@ class DeepSpeedZero(DDP):
 
         self.cfg, self.module, self.stage = cfg, model, stage
         opt, sched = _optimizer([p for p in model.parameters() if p.requires_grad], cfg, total)
-        config = {"train_micro_batch_size_per_gpu": cfg.train.batch_size, "gradient_accumulation_steps": 1,
+        config = {"train_micro_batch_size_per_gpu": cfg.train.batch_size, "gradient_accumulation_steps": cfg.train.grad_accum,
                   "gradient_clipping": cfg.train.grad_clip, "zero_optimization": {"stage": stage},
                   "zero_allow_untested_optimizer": True,  # torch's AdamW: DeepSpeed's fused Adam needs CUDA
                   "steps_per_print": 10**9, "wall_clock_breakdown": False}
         self.model, self.opt, _, self.sched = deepspeed.initialize(model=model, optimizer=opt, lr_scheduler=sched,
                                                                    config=config, dist_init_required=False)
 
-    def backward(self, loss):
-        self.model.backward(loss)
+    def backward(self, loss, boundary: bool):
+        self.model.backward(loss, scale_wrt_gas=False)  # the loss is already normalised by target tokens
+        if not boundary:
+            self.model.step()  # DeepSpeed counts micro-steps; it updates only at the accumulation boundary
 
-    def step(self):
+    def step(self) -> float:
         self.model.step()  # clips, steps optimizer and scheduler, zeroes gradients
+        return float(self.model.get_global_grad_norm() or 0.0)
 
     def local_parameters(self) -> int:
         if self.stage == 3:
@@ -190,5 +195,7 @@ def checkpoint_to_artefact(checkpoint_dir: Path, out_dir: Path, cfg, model_dir) 
     return save_artefact(model, out_dir, cfg.method)
 
 
-def steps_total(n_train: int, cfg, world: int) -> int:
-    return min(math.ceil(n_train / (cfg.train.batch_size * world)) * cfg.train.epochs, cfg.train.max_steps or 10**12)
+def steps_total(n_rows: int, cfg, world: int) -> int:
+    """Optimizer steps of the run: rows (examples, or packed rows) over rows per step, per epoch."""
+    per_step = cfg.train.batch_size * cfg.train.grad_accum * world
+    return min(math.ceil(n_rows / per_step) * cfg.train.epochs, cfg.train.max_steps or 10**12)

@@ -20,56 +20,17 @@ import ray
 import ray.train
 import ray.train.torch
 import torch
-from ray.data.collate_fn import NumpyBatchCollateFn
 from safetensors.torch import load_file, save_file
 
+from skutune.batches import collate_for, pack_dataset
 from skutune.config import JobConfig, parse_config
 from skutune.methods import META_FILE, build_model, parameter_counts
+from skutune.step import apply_speedups, train_step
 from skutune.strategies import STRATEGIES, checkpoint_to_artefact, steps_total
 
 log = logging.getLogger(__name__)
 POSITION_FILE = "position.json"
 LOG_FILE = "train_log.jsonl"
-
-
-class LeftPadCollate(NumpyBatchCollateFn):
-    """Left-pad a batch of token lists, so every answer ends at the last position.
-    Padded positions get label -100 and position ids restart at each row's first token."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, batch: dict) -> dict:
-        ids, labels = batch["input_ids"], batch["labels"]
-        width = max(len(x) for x in ids)
-        out = {"input_ids": np.full((len(ids), width), self.pad_id, dtype=np.int64),
-               "labels": np.full((len(ids), width), -100, dtype=np.int64),
-               "attention_mask": np.zeros((len(ids), width), dtype=np.int64)}
-        for i, (x, y) in enumerate(zip(ids, labels)):
-            out["input_ids"][i, width - len(x):] = x
-            out["labels"][i, width - len(y):] = y
-            out["attention_mask"][i, width - len(x):] = 1
-        out["position_ids"] = np.clip(out["attention_mask"].cumsum(-1) - 1, 0, None)
-        return {k: torch.from_numpy(v) for k, v in out.items()}
-
-
-def sft_loss(model, batch: dict) -> torch.Tensor:
-    """Mean cross-entropy over answer tokens. Rows are left-padded, so only the last `keep`
-    positions need logits: the 49k-wide LM head runs over answers, not over prompts."""
-    labels = batch["labels"]
-    width = labels.shape[1]
-    first = (labels != -100).int().argmax(dim=1)  # first answer position per row
-    keep = min(width, int((width - first).max()) + 1)
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   position_ids=batch["position_ids"], logits_to_keep=keep).logits
-    targets = labels[:, width - keep + 1:]
-    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
-
-
-def _autocast(device, mode):
-    if mode != "bf16":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _save_position(d: Path, pos: dict, history: list) -> None:
@@ -83,20 +44,29 @@ def _load_position(d: Path) -> tuple[dict, list]:
 
 
 def train_loop_per_worker(config: dict) -> None:
-    from transformers import AutoTokenizer
-
+    """Ray Train's entry on each worker: the shared loop fed by this worker's dataset shard."""
     cfg = parse_config(config["cfg"])
     ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    device = ray.train.torch.get_device()
+    shard = ray.train.get_dataset_shard("train")
+    run_loop(cfg, config["model_dir"], config["n_rows"], ctx.get_world_rank(), ctx.get_world_size(), ray.train.torch.get_device(),
+             lambda collate: shard.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=collate),
+             ray.train.get_checkpoint(), ray.train.report)
+
+
+def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, device, batches, checkpoint, report) -> None:
+    """The training loop: `batches(collate)` yields this worker's micro-batches for one epoch,
+    `report(metrics, checkpoint=...)` receives each epoch's metrics and checkpoint. Ray Train
+    passes its shard and `ray.train.report`; jobs/bench_train.py runs the same loop without Ray."""
+    from transformers import AutoTokenizer
+
     if device.type == "cpu":
         torch.set_num_threads(cfg.train.threads_per_worker or max(1, (os.cpu_count() or 1) // world))
     torch.manual_seed(cfg.run.seed)
 
-    tok = AutoTokenizer.from_pretrained(config["model_dir"])
-    model = build_model(config["model_dir"], cfg.method)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = apply_speedups(build_model(model_dir, cfg.method), cfg.train, device)
     counts = parameter_counts(model)
-    total = steps_total(config["n_train"], cfg, world)
+    total = steps_total(n_rows, cfg, world)
     engine = STRATEGIES[cfg.train.strategy](model, cfg, total, device)
     local = engine.local_parameters()
     if rank == 0:
@@ -104,7 +74,6 @@ def train_loop_per_worker(config: dict) -> None:
               f"parameters train ({counts['trainable_pct']:.3f}%); this worker holds {local:,}", flush=True)
 
     pos, history = {"epoch": 0, "step": 0}, []
-    checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as d:
             engine.load(Path(d))
@@ -112,41 +81,50 @@ def train_loop_per_worker(config: dict) -> None:
         if rank == 0:
             print(f"resumed from checkpoint at epoch {pos['epoch']} step {pos['step']}", flush=True)
 
-    shard = ray.train.get_dataset_shard("train")
+    collate = collate_for(cfg, tok.pad_token_id)
     for epoch in range(pos["epoch"], cfg.train.epochs):
         engine.model.train()
         reset_peak_memory(device)
         start, tokens, losses = time.time(), 0, []
-        batches = shard.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=LeftPadCollate(tok.pad_token_id))
-        for batch in batches:
+        for window in _windows(batches(collate), cfg.train.grad_accum):
             if pos["step"] >= total:
                 break
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with _autocast(device, cfg.train.mixed_precision):
-                loss = sft_loss(engine.model, batch)
-            engine.backward(loss)
-            engine.step()
+            out = train_step(engine, [{k: v.to(device) for k, v in b.items()} for b in window], world, device,
+                             cfg.train.mixed_precision)
             pos["step"] += 1
-            tokens += int(batch["attention_mask"].sum())
-            losses.append(loss.item())
-            history.append({"step": pos["step"], "epoch": epoch, "loss": losses[-1], "lr": engine.lr()})
+            tokens += out["tokens"]
+            losses.append(out["loss"])
+            history.append({"step": pos["step"], "epoch": epoch, "lr": engine.lr(), **out})
             if rank == 0 and (pos["step"] % cfg.train.log_every == 0 or pos["step"] == total):
                 rate = tokens * world / (time.time() - start)
                 eta = (total - pos["step"]) * (time.time() - start) / max(1, len(losses))
                 print(f"step {pos['step']}/{total} ({100 * pos['step'] // total}%) epoch {epoch} "
                       f"loss {np.mean(losses[-cfg.train.log_every:]):.4f} {rate:.0f} tok/s eta {eta:.0f}s", flush=True)
         pos["epoch"] = epoch + 1
+        seconds = max(1e-9, time.time() - start)
         metrics = {"epoch": epoch, "step": pos["step"], "loss": float(np.mean(losses)) if losses else float("nan"),
-                   "tokens_per_s": tokens * world / max(1e-9, time.time() - start), "tokens": tokens * world,
+                   "tokens_per_s": tokens * world / seconds, "tokens": tokens * world, "train_seconds": seconds,
                    "trainable_params": counts["trainable"], "total_params": counts["total"],
                    "local_params_fraction": local / counts["total"], "peak_memory_bytes": peak_memory(device)}  # before saving
         with tempfile.TemporaryDirectory() as d:
             wrote = engine.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
             if rank == 0:
                 _save_position(Path(d), pos, history)
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d) if wrote else None)
+            report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d) if wrote else None)
         if pos["step"] >= total:
             break
+
+
+def _windows(batches, size: int):
+    """Micro-batches grouped into optimizer steps (the epoch's last group may be shorter)."""
+    window = []
+    for batch in batches:
+        window.append(batch)
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window
 
 
 def reset_peak_memory(device) -> None:
@@ -176,6 +154,8 @@ def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
     ds = ray.data.read_parquet(str(cfg.output_dir() / "data" / "train" / cfg.train.target))
     if cfg.train.slice != type(cfg.train.slice)():
         ds = ds.filter(cfg.train.slice.selects)
+    if cfg.train.packing:
+        ds = pack_dataset(ds.select_columns(["input_ids", "labels"]), cfg.train.pack_length)
     return ds
 
 
@@ -184,7 +164,7 @@ def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.
     resources = {"CPU": cfg.train.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})
     return ray.train.torch.TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg.model_dump(), "model_dir": str(model_dir), "n_train": train_ds.count()},
+        train_loop_config={"cfg": cfg.model_dump(), "model_dir": str(model_dir), "n_rows": train_ds.count()},
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=ray.train.RunConfig(
             # one Ray Train run per adapter, method and strategy: a rerun resumes only a compatible checkpoint
