@@ -1,5 +1,6 @@
 # make demo : install, import the embedded model, curate -> train -> eval -> serve, print the table
 # make test : install, then the test suite (fast CPU tests; -m gpu tests are skipped without a GPU)
+# make bench : training speed and memory against TRL's SFTTrainer, Ray's overhead, batched eval
 # make bench-search : grounded search at 100,000 SKUs
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ CONFIG ?= jobs/configs/demo.yaml
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install model demo test test-slow bench-search clean
+.PHONY: install model demo test test-slow bench bench-search clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,6 +35,10 @@ test: model
 
 test-slow: model
 	$(PY) -m pytest -q -m slow
+
+# skutune vs TRL on the same rows and LoRA, Ray overhead, speed switches, QLoRA memory (runs/bench/train.md)
+bench: model
+	$(PY) jobs/bench_train.py --config jobs/configs/bench.yaml
 
 # 100,000 synthetic SKUs: index build, query latency, ANN recall, incremental add (runs/bench_search/)
 bench-search: model

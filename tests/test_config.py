@@ -9,7 +9,8 @@ from conftest import CONFIGS, REPO, python_exe
 from skutune.config import ConfigError, load_compare_config, load_config
 
 COMPARE = CONFIGS / "compare.yaml"  # a list of method variants, not one job
-SHIPPED = sorted(p for p in CONFIGS.rglob("*.yaml") if p != COMPARE)
+BENCH = CONFIGS / "bench.yaml"  # a job plus the benchmark's peers
+SHIPPED = sorted(p for p in CONFIGS.rglob("*.yaml") if p not in (COMPARE, BENCH))
 TASK_ADAPTERS = {"search", "typo", "comparison", "seasonal-diwali", "seasonal-back-to-school", "seasonal-galaxy-unpacked",
                  "regional-in", "regional-eu"}
 
@@ -34,6 +35,24 @@ def test_method_comparison_config_has_every_method():
     assert {c.method.name for c in jobs.values()} == set(METHODS)
     assert {c.train.strategy for c in jobs.values() if c.method.name == "full"} == {"ddp", "fsdp2", "zero2", "zero3"}
     assert len({c.train.max_steps * c.train.batch_size * c.train.num_workers for c in jobs.values()}) == 1  # one token budget
+
+
+def test_bench_config_loads_and_names_bad_keys(tmp_path):
+    from skutune.bench import load_bench_config
+
+    bench = load_bench_config(BENCH)
+    assert bench.job_config().train.packing and not bench.job_config(packing=False).train.packing
+    bad = tmp_path / "bench.yaml"
+    bad.write_text(BENCH.read_text().replace("pack_length: 512", "pack_lenght: 512"))
+    with pytest.raises(ConfigError, match="unknown key 'train.pack_lenght'"):
+        load_bench_config(bad)
+
+
+def test_packing_settings_are_checked():
+    with pytest.raises(ConfigError, match="method 'prefix' cannot train with train.packing"):
+        load_config(CONFIGS / "tiny.yaml", {"method": {"name": "prefix"}, "train.packing": True})
+    with pytest.raises(ConfigError, match=r"train.pack_length \(100\) must hold the longest example"):
+        load_config(CONFIGS / "tiny.yaml", {"train.packing": True, "train.pack_length": 100})
 
 
 def test_method_keys_are_checked_per_method_and_strategy(tmp_path):

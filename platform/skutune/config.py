@@ -307,12 +307,17 @@ class CompareConfig(_Strict):
         return out
 
 
-def load_compare_config(path) -> tuple[CompareConfig, dict[str, JobConfig]]:
+def load_yaml_as(model: type[BaseModel], path):
+    """A YAML file validated as `model`; errors name the file and the key."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such config file")
     try:
-        compare = CompareConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+        return model.model_validate(yaml.safe_load(path.read_text()) or {})
     except ValidationError as err:
         raise ConfigError(_describe(err, path)) from None
+
+
+def load_compare_config(path) -> tuple[CompareConfig, dict[str, JobConfig]]:
+    compare = load_yaml_as(CompareConfig, path)
     return compare, compare.jobs(path)

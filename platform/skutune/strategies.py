@@ -41,12 +41,16 @@ def _optimizer(params, cfg, total: int):
 
 class DDP:
     def __init__(self, model, cfg, total: int, device):
-        import ray.train.torch
+        import torch.distributed as dist
 
+        if not getattr(model, "is_loaded_in_4bit", False):  # 4-bit weights are placed when loaded
+            model = model.to(device)
         self.cfg, self.module = cfg, model
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.opt, self.sched = _optimizer(self.params, cfg, total)
-        self.model = ray.train.torch.prepare_model(model, move_to_device=getattr(model, "is_loaded_in_4bit", False) is False)
+        self.model = model
+        if dist.is_initialized() and dist.get_world_size() > 1:  # Ray Train set up the process group
+            self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     def backward(self, loss, boundary: bool):
         loss.backward()  # gradients add up across the micro-batches of a step

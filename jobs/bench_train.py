@@ -1,0 +1,123 @@
+"""Benchmark training: skutune against TRL's SFTTrainer on the same model, rows, LoRA settings and
+token budget, plus Ray's overhead, each speed switch's effect, QLoRA's memory and batched eval.
+
+    make bench        (python jobs/bench_train.py --config jobs/configs/bench.yaml)
+
+Every system runs in a process of its own, one after another. Writes runs/bench/train.json and
+runs/bench/train.md (the README's table) and prints the table.
+"""
+
+import json
+import shutil
+import time
+
+import ray
+import torch
+
+from skutune.bench import device_peak, load_bench_config, model_flops_per_token, run_in_subprocess
+from skutune.cli import config_or_exit, new_parser, start_logging
+from skutune.model_import import resolve_model_dir
+
+parser = new_parser(__doc__)
+parser.add_argument("--config", default="jobs/configs/bench.yaml")
+parser.add_argument("--only", nargs="*", help="run only these rows (labels as in the table)")
+args = parser.parse_args()
+start_logging()
+bench = config_or_exit(load_bench_config, args.config)  # validated before anything starts
+cfg = bench.job_config()
+model_dir = resolve_model_dir(cfg.model)
+out_dir = cfg.output_dir()
+began = time.perf_counter()
+
+# 1. data: the job's curated rows, made once (Ray is shut down again so the systems start clean)
+if not (out_dir / "data" / "manifest.json").exists():
+    from skutune.cluster import init_ray
+    from skutune.curate import run_curate
+
+    init_ray(1)
+    run_curate(cfg, model_dir)
+    ray.shutdown()
+
+# 2. the machine's peak, for the FLOP/s fraction
+torch.set_num_threads(cfg.train.threads_per_worker or torch.get_num_threads())
+peak, peak_source = device_peak(cfg.train.mixed_precision)
+print(f"peak {peak / 1e9:.1f} GFLOP/s ({peak_source})", flush=True)
+
+# 3. the systems: label -> (system, job config, extra spec)
+unpacked = {"packing": False, "batch_size": bench.unpacked_batch_size}
+lora = cfg.method.model_dump()
+ROWS = {
+    "TRL SFTTrainer, unpacked": ("trl", bench.job_config(**unpacked), {"batch_size": bench.unpacked_batch_size}),
+    "TRL SFTTrainer, packed (BFD, padding-free)": ("trl", cfg, {"batch_size": cfg.train.batch_size}),
+    "skutune, packed, Ray Train (1 worker)": ("ray", cfg, {}),
+    "skutune, packed, same loop without Ray": ("loop", cfg, {}),
+    "skutune, unpacked, without Ray": ("loop", bench.job_config(**unpacked), {}),
+    "+ gradient checkpointing": ("loop", bench.job_config(gradient_checkpointing=True), {}),
+    "fp32 (no bf16 autocast)": ("loop", bench.job_config(mixed_precision="no"), {}),
+    "+ torch.compile (per layer)": ("loop", bench.job_config(compile=True), {}),
+    "full fine-tune (memory)": ("loop", bench.job_config({"name": "full"}, max_steps=bench.memory_steps), {}),
+    "QLoRA (memory)": ("loop", bench.job_config({**lora, "name": "qlora"}, max_steps=bench.memory_steps), {}),
+    "batched eval vs one at a time": ("eval", cfg, {"prompts": bench.eval_prompts, "batch_size": bench.eval_batch_size,
+                                                    "max_new_tokens": bench.eval_max_new_tokens}),
+}
+if torch.cuda.is_available():
+    ROWS["+ Liger kernels"] = ("loop", bench.job_config(liger=True), {})
+
+results = {}
+for label, (system, job, extra) in ROWS.items():
+    if args.only and label not in args.only:
+        continue
+    if system == "ray":
+        shutil.rmtree(out_dir / "ray", ignore_errors=True)  # a fresh run, never a resumed one
+    print(f"--- {label}", flush=True)
+    results[label] = run_in_subprocess(system, {"cfg": job.model_dump(), "model_dir": str(model_dir), **extra})
+    results[label]["config"] = {"system": system, "method": job.method.name, **job.train.model_dump(exclude={"slice"}), **extra}
+    print(json.dumps({k: v for k, v in results[label].items() if k not in ("config", "log_tail")}, default=str), flush=True)
+
+# 4. ratios against the peers measured above, and the table
+flops = {m: model_flops_per_token(model_dir, full=m == "full") for m in ("lora", "full")}
+
+
+def rate(label):
+    return results.get(label, {}).get("tokens_per_s")
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+base, alone = "skutune, packed, Ray Train (1 worker)", "skutune, packed, same loop without Ray"
+summary = {
+    "vs TRL unpacked (target >= 2)": ratio(rate(base), rate("TRL SFTTrainer, unpacked")),
+    "vs TRL packed (target >= 1)": ratio(rate(base), rate("TRL SFTTrainer, packed (BFD, padding-free)")),
+    "Ray overhead, tokens/s (target <= 5%)": 1 - ratio(rate(base), rate(alone)) if ratio(rate(base), rate(alone)) else None,
+    "Ray start-up seconds (fit - training loop)": (results[base]["fit_seconds"] - results[base]["train_seconds"]) if rate(base) else None,
+    "QLoRA / full peak memory (target <= 0.35)": ratio(results.get("QLoRA (memory)", {}).get("peak_memory_bytes"),
+                                                       results.get("full fine-tune (memory)", {}).get("peak_memory_bytes")),
+    "batched eval speed-up (target >= 5)": results.get("batched eval vs one at a time", {}).get("speedup"),
+}
+lines = [f"Device: {torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'}; "
+         f"peak {peak / 1e9:.1f} GFLOP/s ({peak_source}). Model {model_dir.name}, {cfg.method.name} r{cfg.method.r}, "
+         f"{cfg.train.mixed_precision}; one epoch over the same curated rows.", "",
+         "| system | tokens/s | vs skutune (no Ray) | peak memory GiB | model FLOP/s of peak | steps | loss |", "|---|---|---|---|---|---|---|"]
+for label, r in results.items():
+    if "tokens_per_s" not in r:
+        continue
+    mfu = r["tokens_per_s"] * flops["full" if r["config"]["method"] == "full" else "lora"] / peak
+    lines.append(f"| {label} | {r['tokens_per_s']:.0f} | {ratio(r['tokens_per_s'], rate(alone)) or float('nan'):.2f} | "
+                 f"{r['peak_memory_bytes'] / 2**30:.2f} | {100 * mfu:.1f}% | {r['step']} | {r['loss']:.3f} |")
+lines += ["", "| measure | value |", "|---|---|"]
+lines += [f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items()]
+if "batched eval vs one at a time" in results and "speedup" in results["batched eval vs one at a time"]:
+    e = results["batched eval vs one at a time"]
+    lines.append(f"| eval: {e['prompts']} prompts, batch {e['batch_size']} vs 1 | {e['batched_seconds']:.1f} s vs "
+                 f"{e['single_seconds']:.1f} s; same answers {100 * e['same_answers']:.0f}% |")
+failed = {k: v["error"] for k, v in results.items() if "error" in v}
+lines += [f"| FAILED: {k} | {v} |" for k, v in failed.items()]
+table = "\n".join(lines)
+
+(out_dir / "train.json").write_text(json.dumps({"peak_flops": peak, "peak_source": peak_source, "summary": summary,
+                                                 "results": results, "seconds": time.perf_counter() - began}, indent=2, default=str))
+(out_dir / "train.md").write_text(table + "\n")
+print(table)
+print(f"\nwrote {out_dir / 'train.json'} and {out_dir / 'train.md'} in {time.perf_counter() - began:.0f} s")
