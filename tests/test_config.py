@@ -43,7 +43,7 @@ def test_bench_config_loads_and_names_bad_keys(tmp_path):
     bench = load_bench_config(BENCH)
     assert bench.job_config().train.packing and not bench.job_config(packing=False).train.packing
     bad = tmp_path / "bench.yaml"
-    bad.write_text(BENCH.read_text().replace("pack_length: 512", "pack_lenght: 512"))
+    bad.write_text(BENCH.read_text().replace("pack_length: 256", "pack_lenght: 256"))
     with pytest.raises(ConfigError, match="unknown key 'train.pack_lenght'"):
         load_bench_config(bad)
 

@@ -130,32 +130,42 @@ def run_trl(cfg: JobConfig, model_dir, batch_size: int) -> dict:
     padding-free) when the job packs, else padded per batch."""
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from skutune.train import peak_memory, reset_peak_memory
+    from skutune.train import current_memory, peak_memory, reset_peak_memory
 
     torch.set_num_threads(cfg.train.threads_per_worker or os.cpu_count() or 1)
     rows = train_rows(cfg)
     data = Dataset.from_dict({k: [x.tolist() for x in v] for k, v in rows.items()})
     m, t = cfg.method, cfg.train
     lora = LoraConfig(r=m.r, lora_alpha=m.alpha, lora_dropout=m.dropout, target_modules=list(m.target_modules), task_type="CAUSAL_LM")
+    class StepClock(TrainerCallback):  # (seconds, tokens seen) at each step's end, for the steady rate
+        marks = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.marks.append((time.perf_counter(), state.num_input_tokens_seen))
+
     with tempfile.TemporaryDirectory() as out:
         args = SFTConfig(output_dir=out, per_device_train_batch_size=batch_size, num_train_epochs=t.epochs, learning_rate=t.lr,
                          warmup_steps=t.warmup_steps, max_grad_norm=t.grad_clip, weight_decay=t.weight_decay,
                          bf16=t.mixed_precision == "bf16", use_cpu=not torch.cuda.is_available(), gradient_checkpointing=False,
                          packing=t.packing, packing_strategy="bfd", max_length=t.pack_length if t.packing else cfg.data.max_length,
                          save_strategy="no", report_to="none", logging_steps=t.log_every, disable_tqdm=True,
-                         dataloader_num_workers=0, seed=cfg.run.seed)
+                         dataloader_num_workers=0, seed=cfg.run.seed, include_num_input_tokens_seen="non_padding")
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        baseline = current_memory(device)
         trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32), args=args,
-                             train_dataset=data, processing_class=AutoTokenizer.from_pretrained(str(model_dir)), peft_config=lora)
-        device = trainer.model.device
+                             train_dataset=data, processing_class=AutoTokenizer.from_pretrained(str(model_dir)), peft_config=lora,
+                             callbacks=[StepClock()])
         reset_peak_memory(device)
         out = trainer.train()
     tokens = sum(len(x) for x in rows["input_ids"]) * t.epochs
     seconds = out.metrics["train_runtime"]
-    return {"tokens": tokens, "train_seconds": seconds, "tokens_per_s": tokens / seconds, "loss": out.training_loss,
-            "peak_memory_bytes": peak_memory(device), "step": out.global_step}
+    (t0, n0), (t1, n1) = StepClock.marks[0], StepClock.marks[-1]
+    return {"tokens": tokens, "train_seconds": seconds, "tokens_per_s": tokens / seconds, "steady_tokens_per_s": (n1 - n0) / (t1 - t0),
+            "loss": out.training_loss,
+            "peak_memory_bytes": peak_memory(device), "peak_above_start_bytes": peak_memory(device) - baseline, "step": out.global_step}
 
 
 def run_eval(cfg: JobConfig, model_dir, prompts: int, batch_size: int, max_new_tokens: int) -> dict:

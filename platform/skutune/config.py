@@ -163,7 +163,8 @@ class TrainConfig(_Strict):
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, more compute
     compile: bool = False  # torch.compile each decoder layer
     liger: bool = False  # Liger's fused RMSNorm / SwiGLU / RoPE kernels (CUDA only: pip install '.[gpu]')
-    # attention kernel; auto: varlen flash attention on CUDA when flash_attn is installed, else SDPA
+    # attention kernel; auto: flash_attention_2 (varlen over packed rows) on CUDA when flash_attn is
+    # installed, else sdpa (a block-diagonal mask over packed rows)
     attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     checkpoints_to_keep: int = Field(2, ge=1)
     max_failures: int = Field(0, ge=-1)

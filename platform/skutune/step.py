@@ -54,11 +54,13 @@ def _sum_over_workers(value: float, device) -> float:
     return float(t.item())
 
 
+def uses_bf16(device, mode: str) -> bool:
+    """bf16 where asked for and the device has it (every CPU torch supports; CUDA from Ampere)."""
+    return mode == "bf16" and (device.type != "cuda" or torch.cuda.is_bf16_supported())
+
+
 def autocast(device, mode: str):
-    """bf16 autocast where the device has bf16 (every CPU torch supports; CUDA from Ampere)."""
-    if mode != "bf16" or (device.type == "cuda" and not torch.cuda.is_bf16_supported()):
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device, mode) else contextlib.nullcontext()
 
 
 def train_step(engine, micro_batches: list[dict], world: int, device, precision: str) -> dict:
@@ -80,6 +82,8 @@ def train_step(engine, micro_batches: list[dict], world: int, device, precision:
 
 
 def attention_kernel(choice: str, device) -> str:
+    """auto: flash-attn's varlen kernel on CUDA when it is installed, else SDPA (which gets a
+    block-diagonal mask for packed rows)."""
     if choice != "auto":
         return choice
     if device.type == "cuda":
@@ -90,12 +94,32 @@ def attention_kernel(choice: str, device) -> str:
     return "sdpa"
 
 
-def apply_speedups(model, train_cfg, device):
+# Autocast casts every frozen Linear weight to bf16 at every use. Storing them in bf16 once gives
+# the same numbers in less time and memory. Not for: full (trains them in fp32), qlora (4-bit),
+# dora (reads the base weight's norm in full precision).
+KEEP_FP32_BASE = ("full", "qlora", "dora")
+
+
+def frozen_linears_to_bf16(model) -> int:
+    """Cast frozen nn.Linear weights to bf16 (not the LM head, which shares the embeddings)."""
+    head = model.get_output_embeddings()
+    cast = 0
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head and not m.weight.requires_grad and m.weight.is_floating_point():
+            m.weight.data = m.weight.data.to(torch.bfloat16)
+            cast += m.weight.numel()
+    return cast
+
+
+def apply_speedups(model, cfg, device):
     """The train config's switches, applied to a built model before the strategy wraps it."""
-    kernel = attention_kernel(train_cfg.attention, device)
+    t = cfg.train
+    kernel = attention_kernel(t.attention, device)
     if kernel != "sdpa":
         model.set_attn_implementation(kernel)
-    if train_cfg.liger:
+    if uses_bf16(device, t.mixed_precision) and cfg.method.name not in KEEP_FP32_BASE:
+        frozen_linears_to_bf16(model)
+    if t.liger:
         if device.type != "cuda":
             raise RuntimeError("train.liger needs a CUDA device: Liger's kernels are written in Triton")
         from liger_kernel.transformers import _apply_liger_kernel_to_instance
@@ -103,14 +127,10 @@ def apply_speedups(model, train_cfg, device):
         # the LM head and loss stay ours: logits are computed at target tokens only
         _apply_liger_kernel_to_instance(model=getattr(model, "get_base_model", lambda: model)(),
                                         cross_entropy=False, fused_linear_cross_entropy=False)
-    if train_cfg.gradient_checkpointing:
+    if t.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if train_cfg.compile:
-        for layer in decoder_layers(model):
+    if t.compile:
+        base = getattr(model, "get_base_model", lambda: model)()
+        for layer in base.model.layers:
             layer.compile()
     return model
-
-
-def decoder_layers(model):
-    base = getattr(model, "get_base_model", lambda: model)()
-    return base.model.layers

@@ -64,7 +64,8 @@ def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, devi
     torch.manual_seed(cfg.run.seed)
 
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = apply_speedups(build_model(model_dir, cfg.method), cfg.train, device)
+    baseline = current_memory(device)  # before the model: what its weights, optimizer and activations add
+    model = apply_speedups(build_model(model_dir, cfg.method), cfg, device)
     counts = parameter_counts(model)
     total = steps_total(n_rows, cfg, world)
     engine = STRATEGIES[cfg.train.strategy](model, cfg, total, device)
@@ -85,7 +86,8 @@ def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, devi
     for epoch in range(pos["epoch"], cfg.train.epochs):
         engine.model.train()
         reset_peak_memory(device)
-        start, tokens, losses = time.time(), 0, []
+        start, tokens, losses, steps = time.time(), 0, [], []
+        last = start
         for window in _windows(batches(collate), cfg.train.grad_accum):
             if pos["step"] >= total:
                 break
@@ -94,7 +96,9 @@ def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, devi
             pos["step"] += 1
             tokens += out["tokens"]
             losses.append(out["loss"])
-            history.append({"step": pos["step"], "epoch": epoch, "lr": engine.lr(), **out})
+            steps.append((time.time() - last, out["tokens"]))  # seconds include waiting for the data
+            last = time.time()
+            history.append({"step": pos["step"], "epoch": epoch, "lr": engine.lr(), "seconds": steps[-1][0], **out})
             if rank == 0 and (pos["step"] % cfg.train.log_every == 0 or pos["step"] == total):
                 rate = tokens * world / (time.time() - start)
                 eta = (total - pos["step"]) * (time.time() - start) / max(1, len(losses))
@@ -104,8 +108,10 @@ def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, devi
         seconds = max(1e-9, time.time() - start)
         metrics = {"epoch": epoch, "step": pos["step"], "loss": float(np.mean(losses)) if losses else float("nan"),
                    "tokens_per_s": tokens * world / seconds, "tokens": tokens * world, "train_seconds": seconds,
+                   # without the epoch's first step (warm-up, compilation, the data pipeline's start)
+                   "steady_tokens_per_s": world * sum(n for _, n in steps[1:]) / max(1e-9, sum(t for t, _ in steps[1:])),
                    "trainable_params": counts["trainable"], "total_params": counts["total"],
-                   "local_params_fraction": local / counts["total"], "peak_memory_bytes": peak_memory(device)}  # before saving
+                   "local_params_fraction": local / counts["total"], "peak_memory_bytes": peak_memory(device), "peak_above_start_bytes": peak_memory(device) - baseline}  # before saving
         with tempfile.TemporaryDirectory() as d:
             wrote = engine.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
             if rank == 0:
@@ -140,13 +146,24 @@ def peak_memory(device) -> int:
     """Peak bytes since the last reset: CUDA's allocator peak on GPU, the process's peak RSS on CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
+    return _proc_status_bytes("VmHWM:")
+
+
+def current_memory(device) -> int:
+    """Bytes held now: CUDA's allocated memory, or the process's RSS (runtime and libraries included)."""
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device)
+    return _proc_status_bytes("VmRSS:")
+
+
+def _proc_status_bytes(field: str) -> int:
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) * 1024
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: the lifetime peak
 
 
 def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
@@ -162,6 +179,7 @@ def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
 def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.TorchTrainer:
     use_gpu = torch.cuda.is_available() if cfg.train.use_gpu == "auto" else cfg.train.use_gpu
     resources = {"CPU": cfg.train.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})
+    train_ds = train_ds.materialize()  # run the read, slice and packing once, not once to count and again to train
     return ray.train.torch.TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"cfg": cfg.model_dump(), "model_dir": str(model_dir), "n_rows": train_ds.count()},
