@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from skutune.methods import get_method, save_artefact
+from skutune.methods import get_method, parameter_counts, save_artefact
 
 OPTIM_FILE = "optimizer.pt"
 
@@ -66,7 +66,7 @@ class DDP:
         return self.sched.get_last_lr()[0]
 
     def local_parameters(self) -> int:
-        return sum(p.numel() for p in self.module.parameters())
+        return parameter_counts(self.module)["total"]  # every replica holds all of them (4-bit counted unpacked)
 
     def save(self, d: Path, rank: int) -> bool:
         """The method's artefact plus optimizer state, from rank 0 (every replica is the same)."""
