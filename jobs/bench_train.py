@@ -19,7 +19,7 @@ from skutune.cli import config_or_exit, new_parser, start_logging
 from skutune.model_import import resolve_model_dir
 
 parser = new_parser(__doc__)
-parser.add_argument("--config", default="jobs/configs/bench.yaml")
+parser.add_argument("--config", default="jobs/configs/bench.yaml", help="a job block (skutune's setting) plus the peers' knobs")
 parser.add_argument("--only", nargs="*", help="run only these rows (labels as in the table)")
 args = parser.parse_args()
 start_logging()
