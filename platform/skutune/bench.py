@@ -141,10 +141,13 @@ def run_trl(cfg: JobConfig, model_dir, batch_size: int) -> dict:
     m, t = cfg.method, cfg.train
     lora = LoraConfig(r=m.r, lora_alpha=m.alpha, lora_dropout=m.dropout, target_modules=list(m.target_modules), task_type="CAUSAL_LM")
     class StepClock(TrainerCallback):  # (seconds, tokens seen) at each step's end, for the steady rate
-        marks = []
+        def __init__(self):
+            self.marks = []
 
         def on_step_end(self, args, state, control, **kwargs):
             self.marks.append((time.perf_counter(), state.num_input_tokens_seen))
+
+    clock = StepClock()
 
     with tempfile.TemporaryDirectory() as out:
         args = SFTConfig(output_dir=out, per_device_train_batch_size=batch_size, num_train_epochs=t.epochs, learning_rate=t.lr,
@@ -157,12 +160,12 @@ def run_trl(cfg: JobConfig, model_dir, batch_size: int) -> dict:
         baseline = current_memory(device)
         trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32), args=args,
                              train_dataset=data, processing_class=AutoTokenizer.from_pretrained(str(model_dir)), peft_config=lora,
-                             callbacks=[StepClock()])
+                             callbacks=[clock])
         reset_peak_memory(device)
         out = trainer.train()
     tokens = sum(len(x) for x in rows["input_ids"]) * t.epochs
     seconds = out.metrics["train_runtime"]
-    (t0, n0), (t1, n1) = StepClock.marks[0], StepClock.marks[-1]
+    (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]
     return {"tokens": tokens, "train_seconds": seconds, "tokens_per_s": tokens / seconds, "steady_tokens_per_s": (n1 - n0) / (t1 - t0),
             "loss": out.training_loss,
             "peak_memory_bytes": peak_memory(device), "peak_above_start_bytes": peak_memory(device) - baseline, "step": out.global_step}

@@ -161,7 +161,7 @@ class TrainConfig(_Strict):
     log_every: int = Field(10, ge=1)
     mixed_precision: Literal["bf16", "no"] = "bf16"  # bf16 autocast where the device has it; on CPU it is ~2x faster here
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, more compute
-    compile: bool = False  # torch.compile each decoder layer; rows are padded to one width (pack_length or data.max_length)
+    compile: bool = False  # torch.compile each decoder layer; every batch is padded to one shape (batches.collate_for)
     liger: bool = False  # Liger's fused RMSNorm / SwiGLU / RoPE kernels (CUDA only: pip install '.[gpu]')
     # attention kernel; auto: flash_attention_2 (varlen over packed rows) on CUDA when flash_attn is
     # installed, else sdpa (a block-diagonal mask over packed rows)

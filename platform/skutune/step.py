@@ -100,15 +100,17 @@ def attention_kernel(choice: str, device) -> str:
 KEEP_FP32_BASE = ("full", "qlora", "dora")
 
 
-def frozen_linears_to_bf16(model) -> int:
+def frozen_linears_to_bf16(model) -> None:
     """Cast frozen nn.Linear weights to bf16 (not the LM head, which shares the embeddings)."""
     head = model.get_output_embeddings()
-    cast = 0
     for m in model.modules():
         if isinstance(m, torch.nn.Linear) and m is not head and not m.weight.requires_grad and m.weight.is_floating_point():
             m.weight.data = m.weight.data.to(torch.bfloat16)
-            cast += m.weight.numel()
-    return cast
+
+
+def _transformers_model(model):
+    """The transformers model inside a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def apply_speedups(model, cfg, device):
@@ -125,12 +127,10 @@ def apply_speedups(model, cfg, device):
         from liger_kernel.transformers import _apply_liger_kernel_to_instance
 
         # the LM head and loss stay ours: logits are computed at target tokens only
-        _apply_liger_kernel_to_instance(model=getattr(model, "get_base_model", lambda: model)(),
-                                        cross_entropy=False, fused_linear_cross_entropy=False)
+        _apply_liger_kernel_to_instance(model=_transformers_model(model), cross_entropy=False, fused_linear_cross_entropy=False)
     if t.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if t.compile:
-        base = getattr(model, "get_base_model", lambda: model)()
-        for layer in base.model.layers:
+        for layer in _transformers_model(model).model.layers:
             layer.compile()
     return model

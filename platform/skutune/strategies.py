@@ -8,8 +8,8 @@
 
 An engine owns the model, optimizer and scheduler: `backward(loss, boundary)` per micro-batch
 (boundary: the last one of an optimizer step), `step()` per optimizer step (returns the gradient
-norm before clipping), `save(dir)` and `load(dir)`. Sharded engines write one file set per worker into the same checkpoint directory
-(Ray Train merges the workers' directories). `consolidate` turns a finished checkpoint into a
+norm before clipping), `save(dir)` and `load(dir)`. Sharded engines write one file set per
+worker into the same checkpoint directory (Ray Train merges the workers' directories). `consolidate` turns a finished checkpoint into a
 plain model state dict on the driver, without a process group.
 """
 

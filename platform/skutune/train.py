@@ -86,7 +86,7 @@ def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, devi
     for epoch in range(pos["epoch"], cfg.train.epochs):
         engine.model.train()
         reset_peak_memory(device)
-        start, tokens, losses, steps = time.time(), 0, [], []
+        start, losses, steps = time.time(), [], []  # steps: (seconds, tokens) each
         last = start
         for window in _windows(batches(collate), cfg.train.grad_accum):
             if pos["step"] >= total:
@@ -94,24 +94,23 @@ def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, devi
             out = train_step(engine, [{k: v.to(device) for k, v in b.items()} for b in window], world, device,
                              cfg.train.mixed_precision)
             pos["step"] += 1
-            tokens += out["tokens"]
             losses.append(out["loss"])
             steps.append((time.time() - last, out["tokens"]))  # seconds include waiting for the data
             last = time.time()
             history.append({"step": pos["step"], "epoch": epoch, "lr": engine.lr(), "seconds": steps[-1][0], **out})
             if rank == 0 and (pos["step"] % cfg.train.log_every == 0 or pos["step"] == total):
-                rate = tokens * world / (time.time() - start)
+                rate = sum(n for _, n in steps) * world / (time.time() - start)
                 eta = (total - pos["step"]) * (time.time() - start) / max(1, len(losses))
                 print(f"step {pos['step']}/{total} ({100 * pos['step'] // total}%) epoch {epoch} "
                       f"loss {np.mean(losses[-cfg.train.log_every:]):.4f} {rate:.0f} tok/s eta {eta:.0f}s", flush=True)
         pos["epoch"] = epoch + 1
-        seconds = max(1e-9, time.time() - start)
+        seconds, tokens, peak = max(1e-9, time.time() - start), sum(n for _, n in steps), peak_memory(device)  # before saving
         metrics = {"epoch": epoch, "step": pos["step"], "loss": float(np.mean(losses)) if losses else float("nan"),
                    "tokens_per_s": tokens * world / seconds, "tokens": tokens * world, "train_seconds": seconds,
                    # without the epoch's first step (warm-up, compilation, the data pipeline's start)
                    "steady_tokens_per_s": world * sum(n for _, n in steps[1:]) / max(1e-9, sum(t for t, _ in steps[1:])),
                    "trainable_params": counts["trainable"], "total_params": counts["total"],
-                   "local_params_fraction": local / counts["total"], "peak_memory_bytes": peak_memory(device), "peak_above_start_bytes": peak_memory(device) - baseline}  # before saving
+                   "local_params_fraction": local / counts["total"], "peak_memory_bytes": peak, "peak_above_start_bytes": peak - baseline}
         with tempfile.TemporaryDirectory() as d:
             wrote = engine.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
             if rank == 0:
