@@ -56,7 +56,7 @@ def test_rows_are_conserved_and_quarantined_with_reasons(dirty):
     assert cat["rows_in"] == n_catalog + 7 and cat["rows_out"] == n_catalog
     assert sum(cat["quarantined"].values()) == 6 and cat["removed"] == {"duplicate sku": 1}
     assert exs["rows_in"] == n_good + 6 and exs["rows_out"] == n_good
-    assert sum(exs["quarantined"].values()) == 5 and exs["removed"] == {"exact duplicate": 1}
+    assert sum(exs["quarantined"].values()) == 5 and exs["removed"] == {"exact dedup: duplicate": 1}
     for part in (cat, exs):
         assert part["rows_in"] == part["rows_out"] + sum(part["quarantined"].values()) + sum(part["removed"].values())
     lines = [json.loads(line) for line in (cfg.output_dir() / "data" / "quarantine.jsonl").read_text().splitlines()]

@@ -204,10 +204,70 @@ class ServeConfig(_Strict):
     max_new_tokens: int = 64
 
 
+class NearDedupConfig(_Strict):
+    enabled: bool = True
+    threshold: float = Field(0.85, gt=0, le=1)  # estimated Jaccard similarity of character shingles of query + answer
+    num_perm: int = Field(64, ge=8)  # MinHash permutations
+    bands: int = Field(8, ge=1)  # LSH bands: rows sharing one band's hash are compared
+    shingle: int = Field(4, ge=1)  # characters per shingle
+
+    @model_validator(mode="after")
+    def _bands_divide(self):
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands})")
+        return self
+
+
+class SemanticDedupConfig(_Strict):
+    enabled: bool = True
+    threshold: float = Field(0.95, gt=0, le=1)  # MiniLM cosine similarity of two queries with the same answer
+    actors: int = Field(1, ge=1)  # MiniLM encoders in the Ray Data actor pool
+
+
+class DecontamConfig(_Strict):
+    enabled: bool = True
+    ngram: int = Field(8, ge=1)  # word n-grams; an eval query shorter than this must appear whole
+    eval_paths: list[str] = []  # more eval sets (JSONL with a "query" field) besides the curated test split
+
+
+class DistillConfig(_Strict):
+    """A teacher answers rows that have no target (zero-click log queries); the grader keeps the best."""
+    enabled: bool = False
+    teacher: str = "embedded"  # "embedded", a local model directory, or an OpenAI-compatible base URL (http://host/v1)
+    api_model: str = "teacher"  # the "model" an OpenAI-compatible server is asked for
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding its key (never the key itself)
+    candidates: int = Field(4, ge=1)  # N candidates per prompt (rejection sampling)
+    temperature: float = Field(0.8, gt=0)
+    max_new_tokens: int = Field(48, ge=1)
+    max_prompts: int = Field(32, ge=1)  # rows answered; other rows without a target are dropped, counted
+    actors: int = Field(1, ge=1)
+    batch_size: int = Field(4, ge=1)
+    seed: int = 0
+    timeout_s: float = Field(60, gt=0)
+
+
+class CurateConfig(_Strict):
+    log_path: str | None = None  # query log: JSONL, CSV or Parquet with query, sku, clicks, impressions, timestamp, region
+    log_columns: dict[str, str] = {}  # your column name -> skutune column name
+    synthetic_log_rows: int = Field(0, ge=0)  # data.source=bundled: add this many rows of a messy synthetic query log
+    min_query_chars: int = Field(2, ge=1)
+    max_query_chars: int = Field(200, ge=2)
+    languages: list[str] = ["en"]  # scripts kept (filters.language): en, hi, ja, ko, ...
+    off_domain: Literal["drop", "policy"] = "drop"  # policy: keep the query as a refusal example
+    toxic_words_path: str | None = None  # more words for the toxicity list, one per line
+    near_dedup: NearDedupConfig = NearDedupConfig()
+    semantic_dedup: SemanticDedupConfig = SemanticDedupConfig()
+    decontam: DecontamConfig = DecontamConfig()
+    grade_targets: bool = True  # drop training rows whose own target fails the catalog-grounded grader
+    distill: DistillConfig = DistillConfig()
+    partitions: int = Field(8, ge=1)  # blocks in each hash shuffle (dedup, log aggregation)
+
+
 class JobConfig(_Strict):
     run: RunConfig
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
+    curate: CurateConfig = CurateConfig()
     method: MethodConfig = LoraMethod()
     train: TrainConfig = TrainConfig()
     index: IndexConfig = IndexConfig()

@@ -1,40 +1,52 @@
-"""Curation on Ray Data: read -> typed validation -> quarantine -> exact dedup -> chat
-messages -> tokenize (map_batches, labels only on assistant tokens) -> Parquet + manifest.
+"""Curation on Ray Data, one streaming pass per stage with a Parquet checkpoint after each
+shuffle:
 
-Rows travel as JSON strings (`row_json`) until they are typed: scraped catalogs have
-ragged nested fields that Arrow cannot unify, and a broken line must be quarantined, not
-crash the read. Invariant, checked before the manifest is written:
-rows in = rows out + rows quarantined + rows removed.
+    catalog:  read -> typed validation (quarantine) -> one row per SKU
+    log:      read -> validate, scrub PII (quarantine) -> aggregate clicks per query -> examples
+    examples: read -> validate (quarantine) -> filters -> exact dedup -> near dedup (MinHash LSH)
+              -> semantic dedup (MiniLM) -> decontamination -> grade targets -> distillation with
+              rejection sampling -> tokenize (labels only on assistant tokens) -> Parquet
+
+Rows travel as JSON strings (`row_json`) until they are typed: scraped catalogs have ragged
+nested fields Arrow cannot unify, and a broken line must be quarantined, not crash the read.
+Invariant, checked before the manifest is written: rows in = rows out + quarantined + removed.
+`report.py` writes runs/<name>/curation.md from what each stage counted.
 """
 
 import hashlib
 import json
 import logging
 import random
+import shutil
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray
-from pydantic import ValidationError
 
+from skutune import dedup, report
 from skutune.catalog import build_catalog
 from skutune.coldstart import synth_queries
 from skutune.config import JobConfig
 from skutune.examples import build_examples, sample_split
 from skutune.paths import write_jsonl
-from skutune.prompts import normalize_query, training_messages
-from skutune.records import CatalogRow, ExampleRow
+from skutune.prompts import training_messages
+from skutune.querylog import aggregate_groups, synth_log, validate_log
+from skutune.records import CatalogRow
+from skutune.stages import COLUMNS, Check, eval_grams, ingest, no_target, parse_row, reason_of
+from skutune.teacher import Distill, source_and_key
 
 log = logging.getLogger(__name__)
 TARGETS = ("answer", "parse")  # closed-book answers; query understanding (grounded search)
+SAMPLES = 3  # rows shown per removal reason in the report
 
 
-def write_bundled(cfg: JobConfig, raw_dir: Path) -> tuple[Path, Path]:
-    """Materialise the bundled catalog and a per-kind sample of examples as JSONL files, so
-    bundled data goes through exactly the same reading path as a user's files."""
+def write_bundled(cfg: JobConfig, raw_dir: Path) -> tuple[Path, Path, Path | None]:
+    """Materialise the bundled catalog, a per-kind sample of examples and (if configured) a messy
+    synthetic query log as files, so bundled data takes the same reading path as a user's."""
     raw_dir.mkdir(parents=True, exist_ok=True)
     catalog = build_catalog()
     rows = build_examples(seed=cfg.data.seed, catalog=catalog)
@@ -43,7 +55,11 @@ def write_bundled(cfg: JobConfig, raw_dir: Path) -> tuple[Path, Path]:
     paths = raw_dir / "catalog.jsonl", raw_dir / "examples.jsonl"
     for path, items in zip(paths, (catalog, picked)):
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in items))
-    return paths
+    log_path = None
+    if cfg.curate.synthetic_log_rows:
+        log_path = raw_dir / "log.jsonl"
+        log_path.write_text("".join(line + "\n" for line in synth_log(catalog, cfg.curate.synthetic_log_rows, cfg.data.seed)))
+    return *paths, log_path
 
 
 def read_rows(path: str | Path, columns: dict[str, str]) -> ray.data.Dataset:
@@ -51,8 +67,7 @@ def read_rows(path: str | Path, columns: dict[str, str]) -> ray.data.Dataset:
     user's columns to skutune's. JSONL is read as text so a broken line stays a row."""
     path = str(path)
     if path.endswith((".jsonl", ".json")):
-        ds = ray.data.read_text(path)
-        return ds.map(lambda r: {"row_json": r["text"]})
+        return ray.data.read_text(path).map_batches(lambda b: {"row_json": b["text"]}, batch_format="numpy")
     ds = ray.data.read_csv(path) if path.endswith(".csv") else ray.data.read_parquet(path)
 
     def to_json(row):
@@ -62,54 +77,19 @@ def read_rows(path: str | Path, columns: dict[str, str]) -> ray.data.Dataset:
     return ds.map(to_json)
 
 
-def _parse(row_json: str, columns: dict[str, str]):
-    obj = json.loads(row_json)
-    if not isinstance(obj, dict):
-        raise ValueError("row is not a JSON object")
-    obj = {columns.get(k, k): v for k, v in obj.items()}
-    for key in ("prices", "attributes", "faq", "regions", "tags", "target", "relevant", "constraints", "parse"):
-        if isinstance(obj.get(key), str) and obj[key].lstrip()[:1] in ("{", "["):  # CSV cells hold nested fields as JSON text
-            obj[key] = json.loads(obj[key])
-    return obj
-
-
-def _reason(err: Exception) -> str:
-    if isinstance(err, ValidationError):
-        e = err.errors()[0]
-        return f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}"
-    if isinstance(err, json.JSONDecodeError):
-        return "not valid JSON"
-    return str(err)
+def checkpoint(ds: ray.data.Dataset, path: Path) -> ray.data.Dataset:
+    """Write a stage's output and read it back: later stages stream from disk instead of
+    recomputing the lineage, and memory stays bounded whatever the data size."""
+    ds.write_parquet(str(path), mode="overwrite")
+    return ray.data.read_parquet(str(path))
 
 
 def validate_catalog(row, columns):
     try:
-        rec = CatalogRow.model_validate(_parse(row["row_json"], columns))
+        rec = CatalogRow.model_validate(parse_row(row["row_json"], columns))
         return {"key": rec.sku, "row_json": rec.model_dump_json(), "error": ""}
     except (ValueError, TypeError) as err:
-        return {"key": "", "row_json": row["row_json"], "error": _reason(err)}
-
-
-def validate_example(row, columns, known_skus):
-    try:
-        rec = ExampleRow.model_validate(_parse(row["row_json"], columns))
-        problem = rec.check(known_skus)
-        if problem:
-            raise ValueError(problem)
-        key = "|".join([rec.split, rec.region, normalize_query(rec.query)])
-        return {"key": key, "row_json": rec.model_dump_json(), "error": ""}
-    except (ValueError, TypeError) as err:
-        return {"key": "", "row_json": row["row_json"], "error": _reason(err)}
-
-
-def dedup_exact(ds: ray.data.Dataset) -> ray.data.Dataset:
-    """Keep the first row of each normalised key. A shuffle-based groupby, so no driver-side
-    set of keys: it scales with the cluster."""
-    def first(group):
-        order = np.argsort(group["row_json"])  # deterministic pick within a group
-        return {k: v[order[:1]] for k, v in group.items()}
-
-    return ds.groupby("key").map_groups(first, batch_format="numpy")
+        return {"key": "", "row_json": row["row_json"], "error": reason_of(err)}
 
 
 class Tokenize:
@@ -152,14 +132,91 @@ class Tokenize:
         return pa.table({k: pa.array(v, type=ints if k in ("input_ids", "labels") else pa.string()) for k, v in out.items()})
 
 
-def _split_by_error(validated: ray.data.Dataset, source: str, quarantine: Path):
-    """(good rows dataset, counts of quarantined rows by reason); bad rows go to the file."""
-    bad = validated.filter(lambda r: r["error"] != "").take_all()
-    reasons = Counter(r["error"] for r in bad)
+def _catalog(cfg, catalog_path, quarantine) -> tuple[list[dict], dict]:
+    checked = read_rows(catalog_path, cfg.data.catalog_columns).map(validate_catalog, fn_kwargs={"columns": cfg.data.catalog_columns}).materialize()
+    bad = checked.filter(lambda r: r["error"] != "").take_all()  # a catalog is small next to a query log
     with quarantine.open("a") as f:
         for r in bad:
-            f.write(json.dumps({"source": source, "reason": r["error"], "raw": r["row_json"]}, ensure_ascii=False) + "\n")
-    return validated.filter(lambda r: r["error"] == ""), reasons
+            f.write(json.dumps({"source": "catalog", "reason": r["error"], "raw": r["row_json"]}, ensure_ascii=False) + "\n")
+    good = [json.loads(r["row_json"]) for r in checked.filter(lambda r: r["error"] == "").take_all()]
+    catalog = sorted({r["sku"]: r for r in reversed(good)}.values(), key=lambda r: r["sku"])  # first row of each SKU
+    return catalog, {"rows_in": checked.count(), "rows_out": len(catalog), "quarantined": dict(Counter(r["error"] for r in bad)),
+                     "removed": {"duplicate sku": len(good) - len(catalog)}}
+
+
+def _counts(ds, column: str) -> dict[str, int]:
+    return {r[column]: r["count()"] for r in ds.groupby(column).count().take_all() if r[column]}
+
+
+def _curate_log(cfg, log_path, known, work: Path, quarantine: Path) -> tuple[ray.data.Dataset, dict]:
+    """Log rows -> one example per (region, query) with SKUs ranked by clicks."""
+    c = cfg.curate
+    checked = checkpoint(read_rows(log_path, c.log_columns).map_batches(
+        validate_log, fn_kwargs={"columns": c.log_columns, "known_skus": known}, batch_format="pandas"), work / "log")
+    bad = checked.filter(lambda r: r["error"] != "")
+    with quarantine.open("a") as f:
+        for r in bad.iter_rows():  # streamed: a large log may have many bad rows
+            f.write(json.dumps({"source": "log", "reason": r["error"], "raw": r["raw"]}, ensure_ascii=False) + "\n")
+    good = checked.filter(lambda r: r["error"] == "")
+    examples = checkpoint(good.repartition(c.partitions, keys=["group"]).map_batches(
+        aggregate_groups, batch_size=None, batch_format="pandas"), work / "log_examples")
+    n_in, n_good, n_out = checked.count(), good.count(), examples.count()
+    stats = {"rows_in": n_in, "quarantined": _counts(bad, "error"), "pii_scrubbed": int(good.sum("pii") or 0),
+             "examples_out": n_out, "merged_into_examples": n_good - n_out,
+             "zero_click_examples": examples.filter(lambda r: '"target": {}' in r["example"]).count()}
+    if n_in != n_good + sum(stats["quarantined"].values()) or n_good != int(examples.sum("rows") or 0):
+        raise RuntimeError(f"curate lost log rows: {stats}")
+    return examples.map_batches(lambda b: {"row_json": b["example"]}, batch_format="numpy"), stats
+
+
+def _marked(ds, pairs, reason: str, partitions: int):
+    """Rows whose id is in `pairs` (id, detail) get `drop` = reason: a shuffle on id."""
+    rows = ds.map_batches(lambda df: df.assign(role="row"), batch_format="pandas")
+    marks = pairs.map_batches(lambda df: pd.DataFrame({**{k: [v] * len(df) for k, v in COLUMNS.items()}, "id": df["id"].to_numpy(),
+                                                       "detail": df["detail"].to_numpy(), "role": "mark"}), batch_format="pandas")
+    return rows.union(marks).repartition(partitions, keys=["id"]).map_batches(
+        dedup.apply_marks, fn_kwargs={"reason": reason}, batch_size=None, batch_format="pandas")
+
+
+def _dedup(cfg, stream, work: Path):
+    c, n = cfg.curate, cfg.curate.partitions
+    stream = checkpoint(stream.repartition(n, keys=["key"]).map_batches(dedup.exact, batch_size=None, batch_format="pandas"), work / "exact")
+    n_in = stream.count()  # every row read, good or bad: later stages mark rows, they never delete them
+    if c.near_dedup.enabled:
+        nd = c.near_dedup
+        bands = stream.map_batches(dedup.band_rows, fn_kwargs={"num_perm": nd.num_perm, "bands": nd.bands, "shingle": nd.shingle},
+                                   batch_format="pandas")
+        pairs = bands.repartition(n, keys=["bucket"]).map_batches(dedup.near_pairs, fn_kwargs={"threshold": nd.threshold},
+                                                                   batch_size=None, batch_format="pandas")
+        stream = checkpoint(_marked(stream, pairs, "near dedup: near duplicate", n), work / "near")
+    if c.semantic_dedup.enabled:
+        sd = c.semantic_dedup
+        emb = stream.map_batches(dedup.Embed, batch_size=256, compute=ray.data.ActorPoolStrategy(size=sd.actors), num_cpus=1,
+                                 batch_format="pandas")
+        pairs = emb.repartition(n, keys=["bucket"]).map_batches(dedup.semantic_pairs, fn_kwargs={"threshold": sd.threshold},
+                                                                 batch_size=None, batch_format="pandas")
+        stream = checkpoint(_marked(stream, pairs, "semantic dedup: paraphrase with the same answer", n), work / "semantic")
+    return stream, n_in
+
+
+def _check_and_distill(cfg, stream, catalog_path: Path, work: Path):
+    c = cfg.curate
+    tests = stream.filter(lambda r: r["split"] == "test" and r["drop"] == "").select_columns(["query"]).take_all()
+    extra = [json.loads(line)["query"] for p in c.decontam.eval_paths for line in Path(p).read_text().splitlines() if line.strip()]
+    grams, short = eval_grams([r["query"] for r in tests] + extra, c.decontam.ngram)
+    stream = stream.map_batches(Check, fn_constructor_args=(str(catalog_path), grams, short, c), compute=ray.data.ActorPoolStrategy(size=1),
+                                batch_format="pandas")
+    if c.distill.enabled:
+        stream = checkpoint(stream, work / "checked")
+        needs = stream.filter(lambda r: r["drop"] == "" and r["split"] == "train" and '"target": {}' in r["row_json"])
+        ids = [r["id"] for r in needs.select_columns(["id"]).limit(c.distill.max_prompts).take_all()]
+        source, key = source_and_key(c.distill)
+        chosen = set(ids)
+        answered = stream.filter(lambda r: r["id"] in chosen).map_batches(
+            Distill, fn_constructor_args=(c.distill, source, str(catalog_path), key), compute=ray.data.ActorPoolStrategy(size=c.distill.actors),
+            batch_size=c.distill.batch_size, num_cpus=1, batch_format="pandas")
+        stream = stream.filter(lambda r: r["id"] not in chosen).union(answered)
+    return checkpoint(stream.map_batches(no_target, batch_format="pandas"), work / "final")
 
 
 def _digest(paths) -> str:
@@ -170,57 +227,56 @@ def _digest(paths) -> str:
 
 
 def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
-    out = cfg.output_dir() / "data"
+    out, work = cfg.output_dir() / "data", cfg.output_dir() / "curate"
+    shutil.rmtree(work, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.data.source == "bundled":
-        catalog_path, examples_path = write_bundled(cfg, cfg.output_dir() / "raw")
+        catalog_path, examples_path, log_path = write_bundled(cfg, cfg.output_dir() / "raw")
     else:
-        catalog_path = Path(cfg.data.catalog_path)
+        catalog_path, log_path = Path(cfg.data.catalog_path), None
         examples_path = Path(cfg.data.examples_path) if cfg.data.examples_path else cfg.output_dir() / "raw" / "coldstart.jsonl"
+    log_path = Path(cfg.curate.log_path) if cfg.curate.log_path else log_path
     quarantine = out / "quarantine.jsonl"
     quarantine.write_text("")
 
-    # catalog: validate, quarantine, one row per SKU
-    cat_raw = read_rows(catalog_path, cfg.data.catalog_columns)
-    cat_checked = cat_raw.map(validate_catalog, fn_kwargs={"columns": cfg.data.catalog_columns}).materialize()
-    cat_in = cat_checked.count()
-    cat_good, cat_bad = _split_by_error(cat_checked, "catalog", quarantine)
-    catalog = [json.loads(r["row_json"]) for r in dedup_exact(cat_good).take_all()]
-    catalog.sort(key=lambda r: r["sku"])
-    cat_removed = {"duplicate sku": cat_good.count() - len(catalog)}
+    catalog, cat_stats = _catalog(cfg, catalog_path, quarantine)
     write_jsonl(out / "catalog.jsonl", catalog)
     known = {r["sku"] for r in catalog}
     if cfg.data.source == "files" and not cfg.data.examples_path:  # cold start: queries generated from the catalog
         write_jsonl(examples_path, synth_queries(catalog, seed=cfg.data.seed))
 
-    # examples: validate against the catalog, quarantine, dedup, then tokenize the train split
-    ex_raw = read_rows(examples_path, cfg.data.example_columns)
-    ex_checked = ex_raw.map(validate_example, fn_kwargs={"columns": cfg.data.example_columns, "known_skus": known}).materialize()
-    ex_in = ex_checked.count()
-    ex_good, ex_bad = _split_by_error(ex_checked, "examples", quarantine)
-    unique = dedup_exact(ex_good).materialize()
-    ex_removed = {"exact duplicate": ex_good.count() - unique.count()}
-    train = unique.filter(lambda r: r["key"].startswith("train|"))
-    test_rows = [json.loads(r["row_json"]) for r in unique.filter(lambda r: r["key"].startswith("test|")).take_all()]
-    test_rows.sort(key=lambda r: r["id"])
-    n_test = write_jsonl(out / "test.jsonl", test_rows)
-
+    sources = [("examples", read_rows(examples_path, cfg.data.example_columns), cfg.data.example_columns)]
+    log_stats = None
+    if log_path:
+        log_examples, log_stats = _curate_log(cfg, log_path, known, work, quarantine)
+        sources.append(("log", log_examples, {}))
+    stream = None
+    for name, ds, columns in sources:
+        rows = ds.map_batches(ingest, fn_kwargs={"source": name, "columns": columns, "known_skus": known, "curate_cfg": cfg.curate},
+                              batch_format="pandas")
+        stream = rows if stream is None else stream.union(rows)
+    stream, n_in = _dedup(cfg, stream, work)
+    final = _check_and_distill(cfg, stream, out / "catalog.jsonl", work)
+    tally = report.Tally(SAMPLES).run(final, out, quarantine)
+    n_test = write_jsonl(out / "test.jsonl", tally.test_rows)
+    train = final.filter(lambda r: r["drop"] == "" and r["split"] == "train").select_columns(["row_json"])
     train_dir, n_tokens = out / "train", {}
     for target in TARGETS:  # one tokenized set per training target; jobs/train.py picks one
         rows = train if target == "answer" else train.filter(lambda r: json.loads(r["row_json"]).get("parse") is not None)
-        tokenized = rows.map_batches(Tokenize, fn_constructor_args=(str(model_dir), cfg.data.max_length, target),
-                                     batch_size=64, concurrency=1)
-        tokenized.write_parquet(str(train_dir / target), mode="overwrite")
-        lengths = ray.data.read_parquet(str(train_dir / target)).map_batches(
-            lambda t: pa.table({"n": pa.compute.list_value_length(t["input_ids"])}), batch_format="pyarrow")
-        n_tokens[target] = int(lengths.sum("n") or 0)
-    n_train = train.count()
+        rows.map_batches(Tokenize, fn_constructor_args=(str(model_dir), cfg.data.max_length, target), batch_size=64,
+                         concurrency=1).write_parquet(str(train_dir / target), mode="overwrite")
+        n_tokens[target] = int(pc.sum(pc.list_value_length(pq.read_table(train_dir / target, columns=["input_ids"])["input_ids"])).as_py() or 0)
+    n_train = pq.ParquetDataset(train_dir / "answer").read(columns=["id"]).num_rows
 
+    quarantined = {k.removeprefix("quarantine: "): v for k, v in tally.dropped.items() if k.startswith("quarantine: ")}
+    removed = {k: v for k, v in tally.dropped.items() if not k.startswith("quarantine: ")}
     manifest = {
-        "catalog": {"rows_in": cat_in, "rows_out": len(catalog), "quarantined": dict(cat_bad), "removed": cat_removed},
-        "examples": {"rows_in": ex_in, "rows_out": n_train + n_test, "train": n_train, "test": n_test,
-                     "quarantined": dict(ex_bad), "removed": ex_removed, "train_tokens": n_tokens},
-        "sources": {"catalog": str(catalog_path), "examples": str(examples_path)},
+        "catalog": cat_stats,
+        "examples": {"rows_in": n_in, "rows_out": n_train + n_test, "train": n_train,
+                     "test": n_test, "quarantined": quarantined, "removed": removed, "changed": dict(tally.changed),
+                     "train_tokens": n_tokens},
+        "log": log_stats,
+        "sources": {"catalog": str(catalog_path), "examples": str(examples_path), "log": str(log_path) if log_path else None},
         "model_dir": str(model_dir),
     }
     for part in ("catalog", "examples"):
@@ -230,4 +286,6 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
             raise RuntimeError(f"curate lost {lost} {part} rows: {m}")
     manifest["hash"] = _digest([*train_dir.glob("*/*.parquet"), out / "test.jsonl", out / "catalog.jsonl"])
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    report.write(cfg.output_dir(), manifest, tally, train_dir)
+    shutil.rmtree(work, ignore_errors=True)
     return manifest

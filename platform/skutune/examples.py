@@ -15,7 +15,7 @@ from skutune.schemas import task_for
 from skutune.understand import build_parse
 
 KINDS = ("model_code", "colloquial", "feature", "vague", "budget", "typo", "competitor",
-         "comparison", "regional", "seasonal", "qa", "policy")
+         "comparison", "regional", "seasonal", "qa", "policy", "logged")  # logged: from a query log (querylog.py)
 SPLITS = ("train", "test")
 TOP_K = 3
 

@@ -31,6 +31,8 @@ def satisfies(row: dict | None, constraints: dict) -> bool:
         return False
     if "min_family_size" in constraints and row["attributes"].get("family_size", 0) < constraints["min_family_size"]:
         return False
+    if "min_capacity_l" in constraints and row["attributes"].get("capacity_l", 0) < constraints["min_capacity_l"]:
+        return False
     if "campaign" in constraints and row["family"] not in CAMPAIGN_FAMILIES.get(constraints["campaign"], ()):
         return False
     return True

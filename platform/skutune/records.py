@@ -1,13 +1,14 @@
 """Typed rows for catalog and examples: what curate validates and quarantines against."""
 
-from typing import Literal
-
+import html
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from skutune.catalog import CURRENCY, REGIONS
 from skutune.examples import KINDS
+from skutune.filters import language
 from skutune.schemas import is_valid, task_for
 
 
@@ -40,7 +41,18 @@ def normalise_scraped(v: dict) -> dict:
     ("Capacity: 345 L | Door: Double Door"), no family. Normalised here, or rejected with a reason."""
     if all(x in (None, "", [], {}) for x in v.values()):
         raise ValueError("blank row")
-    v = dict(v)
+    v = {k: html.unescape(x).strip() if isinstance(x, str) else x for k, x in v.items()}  # "Samsung &amp; Co" -> "Samsung & Co"
+    if isinstance(v.get("rating"), str):
+        m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*5|out of 5|stars?)?\s*$", v["rating"])
+        v["rating"] = float(m.group(1)) if m else None  # "4.3 out of 5" -> 4.3; "N/A", "-" -> no rating
+    words = {w: language(w) for w in str(v.get("title") or "").split()}
+    if not v.get("title_en") and set(words.values()) - {"en", "und"}:  # mixed languages
+        latin = " ".join(w for w, lang in words.items() if lang in ("en", "und"))
+        if len(latin) < 3:
+            raise ValueError(f"title: no English text in {v['title']!r}")
+        v["title_en"] = latin  # "Samsung 345L 冷蔵庫" -> "Samsung 345L"; the full title stays in `title`
+        if "ja" in words.values():
+            v.setdefault("title_ja", v["title"])
     if isinstance(v.get("sku"), str):
         v["sku"] = v["sku"].strip().upper()  # "sc00001-64-wh" -> "SC00001-64-WH"; bad characters still fail
     if isinstance(v.get("category"), str) and ">" in v["category"]:

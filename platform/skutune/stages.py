@@ -1,0 +1,139 @@
+"""The example stream's Ray Data stages, as plain batch functions over pandas frames.
+
+Every row carries `drop`: "" while it is kept, "<stage>: <reason>" once a stage removes it,
+with `detail` saying why in particular (the row it duplicates, the eval n-gram it shares).
+Dropped rows travel to the end, so one pass yields both the curated data and the report,
+and rows in = rows kept + rows dropped holds by construction.
+"""
+
+import hashlib
+import json
+import uuid
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from skutune.dedup import live, normalised
+from skutune.filters import FilterSet
+from skutune.grader import SKU_TOKEN, Grader
+from skutune.paths import load_jsonl
+from skutune.prompts import answer_text
+from skutune.records import ExampleRow
+
+COLUMNS = {"id": "", "split": "", "region": "", "query": "", "key": "", "text": "", "answer": "", "row_json": "", "source": "",
+           "drop": "", "detail": "", "changes": "", "score": np.nan, "candidates": 0, "accepted": 0}
+NESTED = ("prices", "attributes", "faq", "regions", "tags", "target", "relevant", "constraints", "parse")
+
+
+def parse_row(row_json: str, columns: dict[str, str]) -> dict:
+    obj = json.loads(row_json)
+    if not isinstance(obj, dict):
+        raise ValueError("row is not a JSON object")
+    obj = {columns.get(k, k): v for k, v in obj.items()}
+    for key in NESTED:
+        if isinstance(obj.get(key), str) and obj[key].lstrip()[:1] in ("{", "["):  # CSV cells hold nested fields as JSON text
+            obj[key] = json.loads(obj[key])
+    return obj
+
+
+def reason_of(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        e = err.errors()[0]
+        return f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}"
+    if isinstance(err, json.JSONDecodeError):
+        return "not valid JSON"
+    return str(err)
+
+
+def generic(reason: str) -> str:
+    """A reason without the SKU it names, so reasons can be counted."""
+    return SKU_TOKEN.sub("<sku>", reason)
+
+
+def describe(ex: dict, source: str, raw: str) -> dict:
+    """A kept example as a stream row. The id sorts by the example's own id first, so which of
+    two duplicates is kept does not depend on block order."""
+    answer = answer_text(ex["target"]) if ex["target"] else ""
+    query = normalised(ex["query"])
+    return {**COLUMNS, "id": f"{ex['id']}|{hashlib.sha1(raw.encode()).hexdigest()[:10]}|{uuid.uuid4().hex[:8]}",
+            "split": ex["split"], "region": ex["region"], "query": ex["query"], "key": f"{ex['split']}|{ex['region']}|{query}",
+            "text": f"{query} {answer}", "answer": hashlib.sha1(answer.encode()).hexdigest()[:12],
+            "row_json": json.dumps(ex, ensure_ascii=False), "source": source}
+
+
+def ingest(batch: pd.DataFrame, source: str, columns: dict, known_skus: set[str], curate_cfg) -> pd.DataFrame:
+    """map_batches: raw JSON rows -> validated (or quarantined) and filtered stream rows."""
+    filters, out = FilterSet(curate_cfg), []
+    for raw in batch["row_json"]:
+        try:
+            rec = ExampleRow.model_validate(parse_row(raw, columns))
+            problem = rec.check(known_skus) if rec.target else None  # no target: a zero-click query for distillation
+            if problem:
+                raise ValueError(problem)
+        except (ValueError, TypeError) as err:
+            out.append({**COLUMNS, "id": f"~bad|{uuid.uuid4().hex}", "row_json": raw, "source": source,
+                        "drop": f"quarantine: {generic(reason_of(err))}", "detail": reason_of(err)})
+            continue
+        ex = rec.model_dump()
+        reason, changes = filters(ex)
+        row = describe(ex, source, raw)
+        row["changes"] = "; ".join(changes)
+        if reason:
+            row["drop"] = f"filter: {reason}"
+        out.append(row)
+    return pd.DataFrame(out, columns=list(COLUMNS))
+
+
+def eval_grams(queries: list[str], n: int) -> tuple[set[str], set[int]]:
+    """Every eval query's word n-grams, plus whole queries shorter than n; and those lengths."""
+    grams, short = set(), set()
+    for q in queries:
+        words = normalised(q).split()
+        if len(words) < n:
+            grams.add(" ".join(words))
+            short.add(len(words))
+        else:
+            grams.update(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+    return grams, short
+
+
+def shared_gram(query: str, grams: set[str], short: set[int], n: int) -> str | None:
+    words = normalised(query).split()
+    for k in sorted(short | {n}):
+        for i in range(len(words) - k + 1):
+            gram = " ".join(words[i:i + k])
+            if gram in grams:
+                return gram
+    return None
+
+
+class Check:
+    """Ray Data actor: decontamination against the eval sets, then the grader on each training
+    row's own target (a click-derived target that names a SKU not sold in the region fails)."""
+
+    def __init__(self, catalog_path: str, grams: set[str], short: set[int], cfg):
+        self.grader = Grader(load_jsonl(catalog_path)) if cfg.grade_targets else None
+        self.grams, self.short, self.cfg = grams, short, cfg
+
+    def __call__(self, df: pd.DataFrame) -> pd.DataFrame:
+        df = df.copy()
+        for i in df.index[live(df)]:
+            ex = json.loads(df.at[i, "row_json"])
+            gram = shared_gram(ex["query"], self.grams, self.short, self.cfg.decontam.ngram) if self.cfg.decontam.enabled else None
+            if gram:
+                df.at[i, "drop"], df.at[i, "detail"] = "decontam: shares an n-gram with an eval set", gram
+            elif self.grader and ex["target"]:
+                grade = self.grader.grade(answer_text(ex["target"]), ex)
+                df.at[i, "score"] = grade.score
+                if not grade.passed:
+                    df.at[i, "drop"] = "grade: " + generic(grade.reasons[0])
+                    df.at[i, "detail"] = "; ".join(grade.reasons)
+        return df
+
+
+def no_target(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows still without a target after distillation cannot be trained on."""
+    empty = [d == "" and not json.loads(r)["target"] for d, r in zip(df["drop"], df["row_json"])]  # quarantined rows are raw text
+    df.loc[empty, "drop"] = "no target: zero-click query not distilled"
+    return df
