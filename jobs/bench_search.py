@@ -17,7 +17,6 @@ import argparse
 import json
 import random
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -27,39 +26,12 @@ from skutune.cluster import init_ray
 from skutune.coldstart import synth_queries
 from skutune.config import ModelConfig
 from skutune.index import build_index
+from skutune.memwatch import PeakRSS
 from skutune.model_import import resolve_model_dir
 from skutune.paths import runs_dir
 from skutune.retrieval import CatalogIndex
 from skutune.serving import is_artefact
 from skutune.synth import synth_catalog
-
-
-class PeakRSS:
-    """Samples the resident memory of this process and all its children (Ray's workers)."""
-
-    def __init__(self, every_s: float = 0.5):
-        self.peak, self.every_s, self.stop = 0, every_s, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        me = psutil.Process()
-        while not self.stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            self.stop.wait(self.every_s)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 def pct(values, q) -> float:

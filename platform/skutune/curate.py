@@ -36,7 +36,7 @@ from skutune.paths import write_jsonl
 from skutune.prompts import training_messages
 from skutune.querylog import aggregate_groups, synth_log, validate_log
 from skutune.records import CatalogRow
-from skutune.stages import COLUMNS, Check, eval_grams, ingest, no_target, parse_row, reason_of
+from skutune.stages import COLUMNS, check, generic, eval_grams, ingest, no_target, parse_row, reason_of
 from skutune.teacher import Distill, source_and_key
 
 log = logging.getLogger(__name__)
@@ -63,12 +63,14 @@ def write_bundled(cfg: JobConfig, raw_dir: Path) -> tuple[Path, Path, Path | Non
 
 
 def read_rows(path: str | Path, columns: dict[str, str]) -> ray.data.Dataset:
-    """Any of JSONL/CSV/Parquet as a dataset of {"row_json"}; a column mapping renames a
-    user's columns to skutune's. JSONL is read as text so a broken line stays a row."""
+    """Any of JSONL/CSV/Parquet, one file or a folder of them, as a dataset of {"row_json"}; a
+    column mapping renames a user's columns to skutune's. JSONL is read as text so a broken
+    line stays a row."""
     path = str(path)
-    if path.endswith((".jsonl", ".json")):
+    kind = next(iter(sorted(Path(path).iterdir())), Path(path)).suffix if Path(path).is_dir() else Path(path).suffix  # a folder of part files
+    if kind in (".jsonl", ".json"):
         return ray.data.read_text(path).map_batches(lambda b: {"row_json": b["text"]}, batch_format="numpy")
-    ds = ray.data.read_csv(path) if path.endswith(".csv") else ray.data.read_parquet(path)
+    ds = ray.data.read_csv(path) if kind == ".csv" else ray.data.read_parquet(path)
 
     def to_json(row):
         row = {columns.get(k, k): v for k, v in row.items()}
@@ -144,27 +146,26 @@ def _catalog(cfg, catalog_path, quarantine) -> tuple[list[dict], dict]:
                      "removed": {"duplicate sku": len(good) - len(catalog)}}
 
 
-def _counts(ds, column: str) -> dict[str, int]:
-    return {r[column]: r["count()"] for r in ds.groupby(column).count().take_all() if r[column]}
-
-
 def _curate_log(cfg, log_path, known, work: Path, quarantine: Path) -> tuple[ray.data.Dataset, dict]:
     """Log rows -> one example per (region, query) with SKUs ranked by clicks."""
     c = cfg.curate
     checked = checkpoint(read_rows(log_path, c.log_columns).map_batches(
         validate_log, fn_kwargs={"columns": c.log_columns, "known_skus": known}, batch_format="pandas"), work / "log")
-    bad = checked.filter(lambda r: r["error"] != "")
-    with quarantine.open("a") as f:
-        for r in bad.iter_rows():  # streamed: a large log may have many bad rows
-            f.write(json.dumps({"source": "log", "reason": r["error"], "raw": r["raw"]}, ensure_ascii=False) + "\n")
-    good = checked.filter(lambda r: r["error"] == "")
-    examples = checkpoint(good.repartition(c.partitions, keys=["group"]).map_batches(
+    reasons, n_in, pii = Counter(), 0, 0
+    with quarantine.open("a") as f:  # one streamed pass: counts, and bad rows to quarantine (a large log may have many)
+        for b in checked.select_columns(["error", "raw", "pii"]).iter_batches(batch_size=65536, batch_format="pandas"):
+            bad = b[b["error"] != ""]
+            reasons.update(map(generic, bad["error"]))  # counted without the SKU or value; the file keeps them
+            n_in, pii = n_in + len(b), pii + int(b["pii"].sum())
+            f.writelines(json.dumps({"source": "log", "reason": e, "raw": r}, ensure_ascii=False) + "\n" for e, r in zip(bad["error"], bad["raw"]))
+    examples = checkpoint(checked.filter(lambda r: r["error"] == "").repartition(c.partitions, keys=["group"]).map_batches(
         aggregate_groups, batch_size=None, batch_format="pandas"), work / "log_examples")
-    n_in, n_good, n_out = checked.count(), good.count(), examples.count()
-    stats = {"rows_in": n_in, "quarantined": _counts(bad, "error"), "pii_scrubbed": int(good.sum("pii") or 0),
-             "examples_out": n_out, "merged_into_examples": n_good - n_out,
-             "zero_click_examples": examples.filter(lambda r: '"target": {}' in r["example"]).count()}
-    if n_in != n_good + sum(stats["quarantined"].values()) or n_good != int(examples.sum("rows") or 0):
+    counts = [(len(b), int(b["rows"].sum()), int(b["example"].str.contains('"target": {}', regex=False).sum()))
+              for b in examples.iter_batches(batch_size=65536, batch_format="pandas")]
+    n_out, n_merged_in, zero_click = (sum(x) for x in zip(*counts)) if counts else (0, 0, 0)
+    stats = {"rows_in": n_in, "quarantined": dict(reasons), "pii_scrubbed": pii, "examples_out": n_out,
+             "merged_into_examples": n_merged_in - n_out, "zero_click_examples": zero_click}
+    if n_in != n_merged_in + sum(reasons.values()):
         raise RuntimeError(f"curate lost log rows: {stats}")
     return examples.map_batches(lambda b: {"row_json": b["example"]}, batch_format="numpy"), stats
 
@@ -201,10 +202,10 @@ def _dedup(cfg, stream, work: Path):
 
 def _check_and_distill(cfg, stream, catalog_path: Path, work: Path):
     c = cfg.curate
-    tests = stream.filter(lambda r: r["split"] == "test" and r["drop"] == "").select_columns(["query"]).take_all()
+    tests = stream.select_columns(["split", "drop", "query"]).filter(lambda r: r["split"] == "test" and r["drop"] == "").take_all()
     extra = [json.loads(line)["query"] for p in c.decontam.eval_paths for line in Path(p).read_text().splitlines() if line.strip()]
     grams, short = eval_grams([r["query"] for r in tests] + extra, c.decontam.ngram)
-    stream = stream.map_batches(Check, fn_constructor_args=(str(catalog_path), grams, short, c), compute=ray.data.ActorPoolStrategy(size=1),
+    stream = stream.map_batches(check, fn_kwargs={"catalog_path": str(catalog_path), "grams": grams, "short": short, "cfg": c},
                                 batch_format="pandas")
     if c.distill.enabled:
         stream = checkpoint(stream, work / "checked")

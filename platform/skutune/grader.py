@@ -106,7 +106,7 @@ class Grader:
             for key, value in cons.items():
                 if key != "region":
                     check(satisfies(row, {"region": region, key: value}) if region in row["regions"] else False,
-                          f"{sku} breaks {key}={value}")
+                          f"{sku} breaks {key} ({value})")
         if ex["kind"] == "qa":
             check(qa_correct(answer, ex["constraints"]["answer"]), "answer does not match the catalog fact")
         if ex["task"] == "refusal" and ex.get("target", {}).get("refusal"):

@@ -6,8 +6,10 @@ Dropped rows travel to the end, so one pass yields both the curated data and the
 and rows in = rows kept + rows dropped holds by construction.
 """
 
+import functools
 import hashlib
 import json
+import re
 import uuid
 
 import numpy as np
@@ -47,8 +49,8 @@ def reason_of(err: Exception) -> str:
 
 
 def generic(reason: str) -> str:
-    """A reason without the SKU it names, so reasons can be counted."""
-    return SKU_TOKEN.sub("<sku>", reason)
+    """A reason without the SKU and the value it names, so reasons can be counted."""
+    return re.sub(r" \([^)]*\)$", "", SKU_TOKEN.sub("<sku>", reason))
 
 
 def describe(ex: dict, source: str, raw: str) -> dict:
@@ -108,28 +110,27 @@ def shared_gram(query: str, grams: set[str], short: set[int], n: int) -> str | N
     return None
 
 
-class Check:
-    """Ray Data actor: decontamination against the eval sets, then the grader on each training
+@functools.lru_cache(maxsize=4)
+def _grader(catalog_path: str) -> Grader:
+    return Grader(load_jsonl(catalog_path))  # once per worker process, not per batch
+
+
+def check(df: pd.DataFrame, catalog_path: str, grams: set[str], short: set[int], cfg) -> pd.DataFrame:
+    """map_batches: decontamination against the eval sets, then the grader on each training
     row's own target (a click-derived target that names a SKU not sold in the region fails)."""
-
-    def __init__(self, catalog_path: str, grams: set[str], short: set[int], cfg):
-        self.grader = Grader(load_jsonl(catalog_path)) if cfg.grade_targets else None
-        self.grams, self.short, self.cfg = grams, short, cfg
-
-    def __call__(self, df: pd.DataFrame) -> pd.DataFrame:
-        df = df.copy()
-        for i in df.index[live(df)]:
-            ex = json.loads(df.at[i, "row_json"])
-            gram = shared_gram(ex["query"], self.grams, self.short, self.cfg.decontam.ngram) if self.cfg.decontam.enabled else None
-            if gram:
-                df.at[i, "drop"], df.at[i, "detail"] = "decontam: shares an n-gram with an eval set", gram
-            elif self.grader and ex["target"]:
-                grade = self.grader.grade(answer_text(ex["target"]), ex)
-                df.at[i, "score"] = grade.score
-                if not grade.passed:
-                    df.at[i, "drop"] = "grade: " + generic(grade.reasons[0])
-                    df.at[i, "detail"] = "; ".join(grade.reasons)
-        return df
+    df = df.copy()
+    grader = _grader(catalog_path) if cfg.grade_targets else None
+    for i in df.index[live(df)]:
+        ex = json.loads(df.at[i, "row_json"])
+        gram = shared_gram(ex["query"], grams, short, cfg.decontam.ngram) if cfg.decontam.enabled else None
+        if gram:
+            df.at[i, "drop"], df.at[i, "detail"] = "decontam: shares an n-gram with an eval set", gram
+        elif grader and ex["target"]:
+            grade = grader.grade(answer_text(ex["target"]), ex)
+            df.at[i, "score"] = grade.score
+            if not grade.passed:
+                df.at[i, "drop"], df.at[i, "detail"] = "grade: " + generic(grade.reasons[0]), "; ".join(grade.reasons)
+    return df
 
 
 def no_target(df: pd.DataFrame) -> pd.DataFrame:
