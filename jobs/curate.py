@@ -1,10 +1,9 @@
-"""Curate: catalog + labelled examples -> validated, deduplicated, tokenized Parquet.
+"""Curate: catalog + labelled examples + query log -> validated, filtered, deduplicated,
+decontaminated, graded (and distilled) tokenized Parquet, with runs/<name>/curation.md.
 
     python jobs/curate.py --config jobs/configs/demo.yaml
     ray job submit --working-dir . -- python jobs/curate.py --config jobs/configs/demo.yaml
 """
-
-import json
 
 from skutune.cli import job_args, setup
 from skutune.cluster import init_ray
@@ -15,5 +14,5 @@ cfg = setup(job_args(__doc__))  # config is validated here, before Ray starts
 model_dir = resolve_model_dir(cfg.model)  # the tokenizer comes from the base model
 init_ray()
 manifest = run_curate(cfg, model_dir)
-print(json.dumps(manifest, indent=2))
-print(f"curated data: {cfg.output_dir() / 'data'}")
+print((cfg.output_dir() / "curation.md").read_text().split("## Sample removed rows")[0])
+print(f"curated data: {cfg.output_dir() / 'data'} (manifest.json, quarantine.jsonl, removed.jsonl); report: {cfg.output_dir() / 'curation.md'}")

@@ -21,6 +21,7 @@ from skutune.examples import build_examples, sample_split
 from skutune.filters import FilterSet, language, off_domain, scrub_pii, toxic
 from skutune.grader import Grader, query_constraints
 from skutune.metrics import satisfies
+from skutune.stages import COLUMNS
 from skutune.teacher import Distill, LocalTeacher, source_and_key
 
 FRIDGE = "Suggest a Samsung fridge for a family of 4 under ₹50,000."
@@ -286,8 +287,39 @@ def test_embedded_teacher_writes_graded_candidates(tmp_path):
     teacher = LocalTeacher(source, cfg)
     assert [len(c) for c in teacher.candidates([[{"role": "user", "content": "fridge"}]] * 2)] == [3, 3]
     ex = {**_fridge_example(catalog), "id": "z", "split": "train"}
-    df = pd.DataFrame([{"id": "z", "row_json": json.dumps(ex), "drop": "", "detail": "", "changes": "", "text": "", "score": float("nan"),
-                        "candidates": 0, "accepted": 0}])
+    df = pd.DataFrame([{**COLUMNS, "id": "z", "row_json": json.dumps(ex)}])
     out = Distill(cfg, source, str(tmp_path / "catalog.jsonl"))(df)
-    assert out.at[0, "candidates"] == 3 and out.at[0, "score"] == out.at[0, "score"]
+    assert out.at[0, "candidates"] == 3 and len(out.at[0, "candidate_scores"].split(",")) == 3 and 0 <= out.at[0, "score"] <= 1
     assert out.at[0, "drop"] in ("", "distill: no candidate passed the grader")
+
+
+def test_dedup_finds_duplicates_spread_over_many_blocks(ray_local, tmp_path):
+    """600 distinct rows, each with an exact variant and a near variant, shuffled over 12 blocks:
+    the hash shuffles bring every pair together, and only the originals survive."""
+    import random
+
+    import ray
+
+    from skutune.curate import _dedup
+
+    rng = random.Random(0)
+    vocab = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 9))) for _ in range(3000)]
+    rows = []
+    for i in range(600):
+        text = " ".join(rng.sample(vocab, 16))
+        near = text[:-1] + ("x" if text[-1] != "x" else "y")  # one character changed at the end
+        for prefix, query in (("a", text), ("b", text.upper() + "!"), ("c", near)):
+            rows.append({**COLUMNS, "id": f"{prefix}-{i:04d}", "split": "train", "region": "IN", "query": query,
+                         "key": "train|IN|" + " ".join(query.lower().strip("!").split()), "text": query.lower().strip("!"),
+                         "row_json": "{}", "source": "examples"})
+    rng.shuffle(rows)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    stream = ray.data.from_pandas([frame.iloc[i::12] for i in range(12)])
+    cfg = tiny_config(tmp_path / "run", **{"curate.partitions": 4})
+    final, n_in = _dedup(cfg, stream, tmp_path / "work")
+    result = final.select_columns(["id", "drop"]).to_pandas()
+    assert n_in == len(rows) == len(result)
+    kept = set(result.loc[result["drop"] == "", "id"])
+    assert kept == {f"a-{i:04d}" for i in range(600)}
+    assert set(result.loc[result["drop"] == "exact dedup: duplicate", "id"]) == {f"b-{i:04d}" for i in range(600)}
+    assert set(result.loc[result["drop"] == "near dedup: near duplicate", "id"]) == {f"c-{i:04d}" for i in range(600)}

@@ -13,6 +13,7 @@ Invariant, checked before the manifest is written: rows in = rows out + quaranti
 `report.py` writes runs/<name>/curation.md from what each stage counted.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -134,6 +135,17 @@ class Tokenize:
         return pa.table({k: pa.array(v, type=ints if k in ("input_ids", "labels") else pa.string()) for k, v in out.items()})
 
 
+@functools.lru_cache(maxsize=4)
+def _tokenizer(model_dir: str, max_length: int, target: str) -> Tokenize:
+    return Tokenize(model_dir, max_length, target)
+
+
+def tokenize(batch, model_dir: str, max_length: int, target: str):
+    """map_batches as plain tasks, one tokenizer per worker process: tasks spread over every CPU
+    and, unlike an actor, never hold a CPU that upstream reads wait for."""
+    return _tokenizer(model_dir, max_length, target)(batch)
+
+
 def _catalog(cfg, catalog_path, quarantine) -> tuple[list[dict], dict]:
     checked = read_rows(catalog_path, cfg.data.catalog_columns).map(validate_catalog, fn_kwargs={"columns": cfg.data.catalog_columns}).materialize()
     bad = checked.filter(lambda r: r["error"] != "").take_all()  # a catalog is small next to a query log
@@ -149,6 +161,7 @@ def _catalog(cfg, catalog_path, quarantine) -> tuple[list[dict], dict]:
 def _curate_log(cfg, log_path, known, work: Path, quarantine: Path) -> tuple[ray.data.Dataset, dict]:
     """Log rows -> one example per (region, query) with SKUs ranked by clicks."""
     c = cfg.curate
+    log.info("curate: query log %s -> validate, scrub PII, aggregate clicks", log_path)
     checked = checkpoint(read_rows(log_path, c.log_columns).map_batches(
         validate_log, fn_kwargs={"columns": c.log_columns, "known_skus": known}, batch_format="pandas"), work / "log")
     reasons, n_in, pii = Counter(), 0, 0
@@ -181,9 +194,11 @@ def _marked(ds, pairs, reason: str, partitions: int):
 
 def _dedup(cfg, stream, work: Path):
     c, n = cfg.curate, cfg.curate.partitions
+    log.info("curate: examples -> validate, filter, exact dedup")
     stream = checkpoint(stream.repartition(n, keys=["key"]).map_batches(dedup.exact, batch_size=None, batch_format="pandas"), work / "exact")
     n_in = stream.count()  # every row read, good or bad: later stages mark rows, they never delete them
     if c.near_dedup.enabled:
+        log.info("curate: near dedup (MinHash LSH) over %d rows", n_in)
         nd = c.near_dedup
         bands = stream.map_batches(dedup.band_rows, fn_kwargs={"num_perm": nd.num_perm, "bands": nd.bands, "shingle": nd.shingle},
                                    batch_format="pandas")
@@ -191,6 +206,7 @@ def _dedup(cfg, stream, work: Path):
                                                                    batch_size=None, batch_format="pandas")
         stream = checkpoint(_marked(stream, pairs, "near dedup: near duplicate", n), work / "near")
     if c.semantic_dedup.enabled:
+        log.info("curate: semantic dedup (MiniLM, %d actor(s))", c.semantic_dedup.actors)
         sd = c.semantic_dedup
         emb = stream.map_batches(dedup.Embed, batch_size=256, compute=ray.data.ActorPoolStrategy(size=sd.actors), num_cpus=1,
                                  batch_format="pandas")
@@ -205,12 +221,14 @@ def _check_and_distill(cfg, stream, catalog_path: Path, work: Path):
     tests = stream.select_columns(["split", "drop", "query"]).filter(lambda r: r["split"] == "test" and r["drop"] == "").take_all()
     extra = [json.loads(line)["query"] for p in c.decontam.eval_paths for line in Path(p).read_text().splitlines() if line.strip()]
     grams, short = eval_grams([r["query"] for r in tests] + extra, c.decontam.ngram)
+    log.info("curate: decontaminate against %d eval queries, grade targets", len(tests) + len(extra))
     stream = stream.map_batches(check, fn_kwargs={"catalog_path": str(catalog_path), "grams": grams, "short": short, "cfg": c},
                                 batch_format="pandas")
     if c.distill.enabled:
         stream = checkpoint(stream, work / "checked")
         needs = stream.filter(lambda r: r["drop"] == "" and r["split"] == "train" and '"target": {}' in r["row_json"])
         ids = [r["id"] for r in needs.select_columns(["id"]).limit(c.distill.max_prompts).take_all()]
+        log.info("curate: distill %d zero-click queries with %s, %d candidates each", len(ids), c.distill.teacher, c.distill.candidates)
         source, key = source_and_key(c.distill)
         chosen = set(ids)
         answered = stream.filter(lambda r: r["id"] in chosen).map_batches(
@@ -259,13 +277,14 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     stream, n_in = _dedup(cfg, stream, work)
     final = _check_and_distill(cfg, stream, out / "catalog.jsonl", work)
     tally = report.Tally(SAMPLES).run(final, out, quarantine)
+    log.info("curate: tokenize the kept training rows")
     n_test = write_jsonl(out / "test.jsonl", tally.test_rows)
     train = final.filter(lambda r: r["drop"] == "" and r["split"] == "train").select_columns(["row_json"])
     train_dir, n_tokens = out / "train", {}
     for target in TARGETS:  # one tokenized set per training target; jobs/train.py picks one
         rows = train if target == "answer" else train.filter(lambda r: json.loads(r["row_json"]).get("parse") is not None)
-        rows.map_batches(Tokenize, fn_constructor_args=(str(model_dir), cfg.data.max_length, target), batch_size=64,
-                         concurrency=1).write_parquet(str(train_dir / target), mode="overwrite")
+        rows.map_batches(tokenize, fn_kwargs={"model_dir": str(model_dir), "max_length": cfg.data.max_length, "target": target},
+                         batch_size=256).write_parquet(str(train_dir / target), mode="overwrite")
         n_tokens[target] = int(pc.sum(pc.list_value_length(pq.read_table(train_dir / target, columns=["input_ids"])["input_ids"])).as_py() or 0)
     n_train = pq.ParquetDataset(train_dir / "answer").read(columns=["id"]).num_rows
 

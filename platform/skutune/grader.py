@@ -9,8 +9,8 @@ Checks: the answer parses to the task's schema; it does not send the shopper to 
 or brand; every SKU exists; each is sold in the example's region, is in a category the query
 asks for, and meets its constraints (budget, family size, campaign); a Q&A answer matches
 the catalog fact; a refusal gives the right reason. Constraints come from the example's
-labels, and from the query's own words where it has none (`query_constraints`). Passing means no check failed; the score
-(the share of checks passed, plus a little for naming SKUs known to be relevant) ranks
+labels, and from the query's own words where it has none (`query_constraints`). Passing means no check failed; the score in [0, 1]
+(0.9 x the share of checks passed + 0.1 x the share of named SKUs known to be relevant) ranks
 candidates.
 """
 
@@ -111,9 +111,9 @@ class Grader:
             check(qa_correct(answer, ex["constraints"]["answer"]), "answer does not match the catalog fact")
         if ex["task"] == "refusal" and ex.get("target", {}).get("refusal"):
             check((answer or {}).get("refusal") == ex["target"]["refusal"], "wrong refusal reason")
-        relevant = set(ex.get("relevant", []))
-        bonus = 0.1 * len(set(skus_of(answer)) & relevant) / max(len(skus_of(answer)), 1) if relevant else 0.0
-        return Grade(not reasons, (checks - len(reasons)) / max(checks, 1) + bonus, answer if not reasons else None, reasons)
+        relevant, named = set(ex.get("relevant", [])), skus_of(answer)
+        relevance = len(set(named) & relevant) / max(len(named), 1) if relevant else 1.0  # no labels: neutral
+        return Grade(not reasons, 0.9 * (checks - len(reasons)) / max(checks, 1) + 0.1 * relevance, answer if not reasons else None, reasons)
 
     def best(self, texts: list[str], ex: dict) -> tuple[Grade | None, list[Grade]]:
         """(the best passing candidate or None, every candidate's grade)."""

@@ -33,7 +33,7 @@ class Tally:
 
     def __init__(self, samples: int):
         self.dropped, self.changed, self.samples, self.k = Counter(), Counter(), {}, samples
-        self.test_rows, self.query_chars, self.scores, self.distilled = [], [], [], []
+        self.test_rows, self.query_chars, self.scores, self.distilled, self.candidates = [], [], [], [], []
 
     def run(self, final: ray.data.Dataset, out: Path, quarantine: Path) -> "Tally":
         with quarantine.open("a") as q, (out / "removed.jsonl").open("w") as removed:
@@ -45,6 +45,7 @@ class Tally:
                 graded = batch["score"].notna()
                 self.scores.append(batch.loc[graded & (batch["candidates"] == 0), "score"].to_numpy())
                 self.distilled.append(batch.loc[graded & (batch["candidates"] > 0), "score"].to_numpy())
+                self.candidates.append(np.array([float(x) for cs in batch["candidate_scores"] if cs for x in cs.split(",")]))
                 self.test_rows += [json.loads(r) for r in batch.loc[kept & ~train, "row_json"]]
                 for r in batch[~kept].itertuples():
                     self._removed(r, q, removed)
@@ -87,8 +88,8 @@ def write(run_dir: Path, manifest: dict, tally: Tally, train_dir: Path) -> dict:
     query_chars, scores, distilled = tally.array("query_chars"), tally.array("scores"), tally.array("distilled")
     tokens = pc.list_value_length(pq.read_table(train_dir / "answer", columns=["input_ids"])["input_ids"]).to_numpy()
     _histogram(run_dir / "curation_lengths.png", {"query characters": query_chars, "training tokens": tokens}, "length")
-    _histogram(run_dir / "curation_scores.png", {"grader score, curated targets": scores, "grader score, distilled (best of N)": distilled},
-               "score")
+    _histogram(run_dir / "curation_scores.png", {"grader score, curated targets": scores,
+                                                 "grader score, every teacher candidate": tally.array("candidates")}, "score")
     accepted = ex["changed"].get("distilled", 0)
     report = {"stages": stage_table(ex), "samples": tally.samples, "manifest": manifest,
               "lengths": {"query_chars_mean": float(query_chars.mean()) if len(query_chars) else 0.0,

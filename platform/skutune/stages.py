@@ -24,7 +24,8 @@ from skutune.prompts import answer_text
 from skutune.records import ExampleRow
 
 COLUMNS = {"id": "", "split": "", "region": "", "query": "", "key": "", "text": "", "answer": "", "row_json": "", "source": "",
-           "drop": "", "detail": "", "changes": "", "score": np.nan, "candidates": 0, "accepted": 0}
+           "drop": "", "detail": "", "changes": "", "score": np.nan, "candidates": 0, "accepted": 0,
+           "candidate_scores": ""}  # distillation: every candidate's grader score, comma-separated
 NESTED = ("prices", "attributes", "faq", "regions", "tags", "target", "relevant", "constraints", "parse")
 
 

@@ -95,6 +95,7 @@ class Distill:
             df.at[i, "candidates"] = len(cands)
             df.at[i, "accepted"] = sum(g.passed for g in grades)
             df.at[i, "score"] = max(g.score for g in grades)
+            df.at[i, "candidate_scores"] = ",".join(f"{g.score:.3f}" for g in grades)
             if best is None:
                 reasons = [r for g in grades for r in g.reasons[:1]]
                 df.at[i, "drop"] = "distill: no candidate passed the grader"
