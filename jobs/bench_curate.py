@@ -23,11 +23,10 @@ from pathlib import Path
 
 from skutune.paths import runs_dir
 
-PARTS = 16  # log files: the read is split across them
-
+FILE_ROWS = 50_000  # log rows per file: logs arrive as many files, and each read task holds one
 
 def write_log(folder: Path, rows: int, seed: int = 0) -> Path:
-    """The synthetic log as PARTS JSONL files, generated once per (rows, seed) and reused."""
+    """The synthetic log as JSONL files of FILE_ROWS rows, generated once per (rows, seed) and reused."""
     from skutune.catalog import build_catalog
     from skutune.querylog import synth_log
 
@@ -35,8 +34,8 @@ def write_log(folder: Path, rows: int, seed: int = 0) -> Path:
     if stamp.exists() and stamp.read_text() == f"{rows} {seed}":
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    catalog, per = build_catalog(), -(-rows // PARTS)
-    for part in range(PARTS):
+    catalog, per = build_catalog(), FILE_ROWS
+    for part in range(-(-rows // per)):
         n = max(0, min(per, rows - part * per))
         lines = synth_log(catalog, n, seed, start_id=part * per)
         (folder / f"part-{part:05d}.jsonl").write_text("".join(line + "\n" for line in lines))
@@ -64,7 +63,8 @@ def measure(config: str, log: Path, rows: int, workers: int, out: Path) -> dict:
     ex, lg = manifest["examples"], manifest["log"]
     return {"rows": rows, "workers": workers, "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
             "memory_gib": mem.gib(), "log_quarantined": sum(lg["quarantined"].values()), "log_examples": lg["examples_out"],
-            "examples_in": ex["rows_in"], "examples_kept": ex["rows_out"], "removed": ex["removed"], "train_tokens": ex["train_tokens"]["answer"]}
+            "examples_in": ex["rows_in"], "examples_kept": ex["rows_out"], "removed": ex["removed"], "train_tokens": ex["train_tokens"]["answer"],
+            "stage_seconds": manifest["seconds"]}
 
 
 def markdown(runs: list[dict], speedup: float | None) -> str:

@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from skutune.teacher import Distill, source_and_key
 log = logging.getLogger(__name__)
 TARGETS = ("answer", "parse")  # closed-book answers; query understanding (grounded search)
 SAMPLES = 3  # rows shown per removal reason in the report
+BATCH = 1024  # rows per map_batches call: bounds each task's memory whatever the file sizes
 
 
 def write_bundled(cfg: JobConfig, raw_dir: Path) -> tuple[Path, Path, Path | None]:
@@ -85,6 +87,16 @@ def checkpoint(ds: ray.data.Dataset, path: Path) -> ray.data.Dataset:
     recomputing the lineage, and memory stays bounded whatever the data size."""
     ds.write_parquet(str(path), mode="overwrite")
     return ray.data.read_parquet(str(path))
+
+
+def where(ds: ray.data.Dataset, **equal) -> ray.data.Dataset:
+    """Rows whose columns equal the given values, filtered a batch at a time in Arrow (a
+    per-row Python filter holds whole blocks as Python objects)."""
+    def keep(t):
+        mask = functools.reduce(pc.and_, [pc.equal(t[k], v) for k, v in equal.items()])
+        return t.filter(mask)
+
+    return ds.map_batches(keep, batch_format="pyarrow")
 
 
 def validate_catalog(row, columns):
@@ -158,21 +170,25 @@ def _catalog(cfg, catalog_path, quarantine) -> tuple[list[dict], dict]:
                      "removed": {"duplicate sku": len(good) - len(catalog)}}
 
 
-def _curate_log(cfg, log_path, known, work: Path, quarantine: Path) -> tuple[ray.data.Dataset, dict]:
+def _curate_log(cfg, log_path, known, work: Path, quarantine: Path, seconds: dict) -> tuple[ray.data.Dataset, dict]:
     """Log rows -> one example per (region, query) with SKUs ranked by clicks."""
     c = cfg.curate
     log.info("curate: query log %s -> validate, scrub PII, aggregate clicks", log_path)
+    start = time.time()
     checked = checkpoint(read_rows(log_path, c.log_columns).map_batches(
-        validate_log, fn_kwargs={"columns": c.log_columns, "known_skus": known}, batch_format="pandas"), work / "log")
+        validate_log, fn_kwargs={"columns": c.log_columns, "known_skus": known}, batch_size=BATCH, batch_format="pandas"), work / "log")
+    seconds["log: validate + scrub"], start = round(time.time() - start, 1), time.time()
     reasons, n_in, pii = Counter(), 0, 0
     with quarantine.open("a") as f:  # one streamed pass: counts, and bad rows to quarantine (a large log may have many)
-        for b in checked.select_columns(["error", "raw", "pii"]).iter_batches(batch_size=65536, batch_format="pandas"):
-            bad = b[b["error"] != ""]
+        for b in checked.select_columns(["error", "raw", "pii"]).iter_batches(batch_size=65536, batch_format="pyarrow"):
+            bad = b.filter(pc.not_equal(b["error"], "")).to_pydict()
             reasons.update(map(generic, bad["error"]))  # counted without the SKU or value; the file keeps them
-            n_in, pii = n_in + len(b), pii + int(b["pii"].sum())
+            n_in, pii = n_in + b.num_rows, pii + (pc.sum(b["pii"]).as_py() or 0)
             f.writelines(json.dumps({"source": "log", "reason": e, "raw": r}, ensure_ascii=False) + "\n" for e, r in zip(bad["error"], bad["raw"]))
-    examples = checkpoint(checked.filter(lambda r: r["error"] == "").repartition(c.partitions, keys=["group"]).map_batches(
+    seconds["log: count + quarantine"], start = round(time.time() - start, 1), time.time()
+    examples = checkpoint(where(checked, error="").repartition(c.partitions, keys=["group"]).map_batches(
         aggregate_groups, batch_size=None, batch_format="pandas"), work / "log_examples")
+    seconds["log: aggregate clicks"] = round(time.time() - start, 1)
     counts = [(len(b), int(b["rows"].sum()), int(b["example"].str.contains('"target": {}', regex=False).sum()))
               for b in examples.iter_batches(batch_size=65536, batch_format="pandas")]
     n_out, n_merged_in, zero_click = (sum(x) for x in zip(*counts)) if counts else (0, 0, 0)
@@ -192,19 +208,21 @@ def _marked(ds, pairs, reason: str, partitions: int):
         dedup.apply_marks, fn_kwargs={"reason": reason}, batch_size=None, batch_format="pandas")
 
 
-def _dedup(cfg, stream, work: Path):
-    c, n = cfg.curate, cfg.curate.partitions
+def _dedup(cfg, stream, work: Path, seconds: dict):
+    c, n, start = cfg.curate, cfg.curate.partitions, time.time()
     log.info("curate: examples -> validate, filter, exact dedup")
     stream = checkpoint(stream.repartition(n, keys=["key"]).map_batches(dedup.exact, batch_size=None, batch_format="pandas"), work / "exact")
     n_in = stream.count()  # every row read, good or bad: later stages mark rows, they never delete them
+    seconds["examples + exact dedup"], start = round(time.time() - start, 1), time.time()
     if c.near_dedup.enabled:
         log.info("curate: near dedup (MinHash LSH) over %d rows", n_in)
         nd = c.near_dedup
         bands = stream.map_batches(dedup.band_rows, fn_kwargs={"num_perm": nd.num_perm, "bands": nd.bands, "shingle": nd.shingle},
-                                   batch_format="pandas")
+                                   batch_size=BATCH, batch_format="pandas")
         pairs = bands.repartition(n, keys=["bucket"]).map_batches(dedup.near_pairs, fn_kwargs={"threshold": nd.threshold},
                                                                    batch_size=None, batch_format="pandas")
         stream = checkpoint(_marked(stream, pairs, "near dedup: near duplicate", n), work / "near")
+        seconds["near dedup"], start = round(time.time() - start, 1), time.time()
     if c.semantic_dedup.enabled:
         log.info("curate: semantic dedup (MiniLM, %d actor(s))", c.semantic_dedup.actors)
         sd = c.semantic_dedup
@@ -213,17 +231,18 @@ def _dedup(cfg, stream, work: Path):
         pairs = emb.repartition(n, keys=["bucket"]).map_batches(dedup.semantic_pairs, fn_kwargs={"threshold": sd.threshold},
                                                                  batch_size=None, batch_format="pandas")
         stream = checkpoint(_marked(stream, pairs, "semantic dedup: paraphrase with the same answer", n), work / "semantic")
+        seconds["semantic dedup"] = round(time.time() - start, 1)
     return stream, n_in
 
 
 def _check_and_distill(cfg, stream, catalog_path: Path, work: Path):
     c = cfg.curate
-    tests = stream.select_columns(["split", "drop", "query"]).filter(lambda r: r["split"] == "test" and r["drop"] == "").take_all()
+    tests = where(stream.select_columns(["split", "drop", "query"]), split="test", drop="").take_all()
     extra = [json.loads(line)["query"] for p in c.decontam.eval_paths for line in Path(p).read_text().splitlines() if line.strip()]
     grams, short = eval_grams([r["query"] for r in tests] + extra, c.decontam.ngram)
     log.info("curate: decontaminate against %d eval queries, grade targets", len(tests) + len(extra))
     stream = stream.map_batches(check, fn_kwargs={"catalog_path": str(catalog_path), "grams": grams, "short": short, "cfg": c},
-                                batch_format="pandas")
+                                batch_size=BATCH, batch_format="pandas")
     if c.distill.enabled:
         stream = checkpoint(stream, work / "checked")
         needs = stream.filter(lambda r: r["drop"] == "" and r["split"] == "train" and '"target": {}' in r["row_json"])
@@ -258,6 +277,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     quarantine = out / "quarantine.jsonl"
     quarantine.write_text("")
 
+    seconds, start = {}, time.time()
     catalog, cat_stats = _catalog(cfg, catalog_path, quarantine)
     write_jsonl(out / "catalog.jsonl", catalog)
     known = {r["sku"] for r in catalog}
@@ -267,19 +287,22 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     sources = [("examples", read_rows(examples_path, cfg.data.example_columns), cfg.data.example_columns)]
     log_stats = None
     if log_path:
-        log_examples, log_stats = _curate_log(cfg, log_path, known, work, quarantine)
+        log_examples, log_stats = _curate_log(cfg, log_path, known, work, quarantine, seconds)
         sources.append(("log", log_examples, {}))
     stream = None
     for name, ds, columns in sources:
         rows = ds.map_batches(ingest, fn_kwargs={"source": name, "columns": columns, "known_skus": known, "curate_cfg": cfg.curate},
-                              batch_format="pandas")
+                              batch_size=BATCH, batch_format="pandas")
         stream = rows if stream is None else stream.union(rows)
-    stream, n_in = _dedup(cfg, stream, work)
+    stream, n_in = _dedup(cfg, stream, work, seconds)
+    start = time.time()
     final = _check_and_distill(cfg, stream, out / "catalog.jsonl", work)
+    seconds["decontam + grade + distill"], start = round(time.time() - start, 1), time.time()
     tally = report.Tally(SAMPLES).run(final, out, quarantine)
+    seconds["tally + quarantine/removed files"], start = round(time.time() - start, 1), time.time()
     log.info("curate: tokenize the kept training rows")
     n_test = write_jsonl(out / "test.jsonl", tally.test_rows)
-    train = final.filter(lambda r: r["drop"] == "" and r["split"] == "train").select_columns(["row_json"])
+    train = where(final, drop="", split="train").select_columns(["row_json"])
     train_dir, n_tokens = out / "train", {}
     for target in TARGETS:  # one tokenized set per training target; jobs/train.py picks one
         rows = train if target == "answer" else train.filter(lambda r: json.loads(r["row_json"]).get("parse") is not None)
@@ -287,6 +310,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
                          batch_size=256).write_parquet(str(train_dir / target), mode="overwrite")
         n_tokens[target] = int(pc.sum(pc.list_value_length(pq.read_table(train_dir / target, columns=["input_ids"])["input_ids"])).as_py() or 0)
     n_train = pq.ParquetDataset(train_dir / "answer").read(columns=["id"]).num_rows
+    seconds["tokenize"] = round(time.time() - start, 1)
 
     quarantined = {k.removeprefix("quarantine: "): v for k, v in tally.dropped.items() if k.startswith("quarantine: ")}
     removed = {k: v for k, v in tally.dropped.items() if not k.startswith("quarantine: ")}
@@ -296,6 +320,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
                      "test": n_test, "quarantined": quarantined, "removed": removed, "changed": dict(tally.changed),
                      "train_tokens": n_tokens},
         "log": log_stats,
+        "seconds": seconds,
         "sources": {"catalog": str(catalog_path), "examples": str(examples_path), "log": str(log_path) if log_path else None},
         "model_dir": str(model_dir),
     }
