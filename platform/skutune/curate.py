@@ -267,6 +267,10 @@ def _digest(paths) -> str:
 def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     out, work = cfg.output_dir() / "data", cfg.output_dir() / "curate"
     shutil.rmtree(work, ignore_errors=True)
+    # Ray Data splits each file read into blocks until a read has 200; that split stops the read
+    # fusing with the map after it, and on 2 CPUs the split read then held one CPU while the
+    # map ran one task at a time (validate: 18.5s on 2 CPUs vs 19.5s on 1). Files as they come.
+    ray.data.DataContext.get_current().read_op_min_num_blocks = cfg.curate.partitions
     out.mkdir(parents=True, exist_ok=True)
     if cfg.data.source == "bundled":
         catalog_path, examples_path, log_path = write_bundled(cfg, cfg.output_dir() / "raw")
