@@ -7,8 +7,8 @@ teacher distillation) are off here; the demo runs them.
     python jobs/bench_curate.py                           # 1,000,000 rows, 1 and 2 CPU workers
     python jobs/bench_curate.py --rows 200000 --workers 2
 
-Each measured run is its own process with a fresh local Ray of N CPUs. A last run with a
-quarter of the rows shows whether peak memory grows with the data. Reports rows/s, seconds,
+Each measured run is its own process with a fresh local Ray of N CPUs. Runs on a quarter of
+the rows show whether peak memory grows with the data. Reports rows/s, seconds,
 peak resident memory of the driver, the largest Ray worker and all workers together, and the
 speed-up from 1 to 2 workers; writes runs/bench_curate/curate.json and curate.md.
 """
@@ -84,7 +84,7 @@ def main():
     ap.add_argument("--config", default="jobs/configs/bench_curate.yaml", help="the job config the pipeline runs with")
     ap.add_argument("--rows", type=int, default=1_000_000, help="synthetic query log rows")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="CPU counts of the local Ray, one run each")
-    ap.add_argument("--no-memory-run", action="store_true", help="skip the quarter-size run that checks memory stays bounded")
+    ap.add_argument("--no-memory-run", action="store_true", help="skip the quarter-size runs that check memory stays bounded")
     ap.add_argument("--out", default=str(runs_dir() / "bench_curate"))
     ap.add_argument("--measure", nargs=3, metavar=("LOG", "ROWS", "WORKERS"), help=argparse.SUPPRESS)  # one run, in a child process
     args = ap.parse_args()
@@ -95,8 +95,8 @@ def main():
         return
 
     plan = [(args.rows, w) for w in args.workers]
-    if not args.no_memory_run:
-        plan.append((args.rows // 4, max(args.workers)))
+    if not args.no_memory_run:  # the same worker counts on a quarter of the rows: does peak memory grow with the data?
+        plan += [(args.rows // 4, w) for w in args.workers]
     runs = []
     for rows, workers in plan:
         start = time.time()

@@ -283,6 +283,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
 
     seconds, start = {}, time.time()
     catalog, cat_stats = _catalog(cfg, catalog_path, quarantine)
+    seconds["catalog"] = round(time.time() - start, 1)
     write_jsonl(out / "catalog.jsonl", catalog)
     known = {r["sku"] for r in catalog}
     if cfg.data.source == "files" and not cfg.data.examples_path:  # cold start: queries generated from the catalog
