@@ -2,6 +2,7 @@
 # make test : install, then the test suite (fast CPU tests; -m gpu tests are skipped without a GPU)
 # make bench : training speed and memory against TRL's SFTTrainer, Ray's overhead, batched eval
 # make bench-search : grounded search at 100,000 SKUs
+# make bench-curate : the curate pipeline over a 1,000,000-row query log, 1 vs 2 CPU workers
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.skutune-installed
@@ -9,7 +10,7 @@ CONFIG ?= jobs/configs/demo.yaml
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install model demo test test-slow bench bench-search clean
+.PHONY: install model demo test test-slow bench bench-search bench-curate clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,6 +44,10 @@ bench: model
 # 100,000 synthetic SKUs: index build, query latency, ANN recall, incremental add (runs/bench_search/)
 bench-search: model
 	$(PY) jobs/bench_search.py
+
+# 1,000,000 messy query-log rows through curate: rows/s, peak memory, 1 -> 2 worker speed-up (runs/bench_curate/)
+bench-curate: model
+	$(PY) jobs/bench_curate.py
 
 clean:
 	rm -rf runs .cache

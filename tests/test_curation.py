@@ -316,7 +316,7 @@ def test_dedup_finds_duplicates_spread_over_many_blocks(ray_local, tmp_path):
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     stream = ray.data.from_pandas([frame.iloc[i::12] for i in range(12)])
     cfg = tiny_config(tmp_path / "run", **{"curate.partitions": 4})
-    final, n_in = _dedup(cfg, stream, tmp_path / "work")
+    final, n_in = _dedup(cfg, stream, tmp_path / "work", seconds={})
     result = final.select_columns(["id", "drop"]).to_pandas()
     assert n_in == len(rows) == len(result)
     kept = set(result.loc[result["drop"] == "", "id"])
