@@ -34,10 +34,11 @@ def exact(df: pd.DataFrame) -> pd.DataFrame:
     """map_batches after a shuffle on `key`: all but the first (smallest id) of each key dropped."""
     df = df.sort_values("id", kind="stable")
     alive = df["drop"] == ""
-    first = df.loc[alive].groupby("key")["id"].transform("first")
+    groups = df.loc[alive].groupby("key")
+    first, first_query = groups["id"].transform("first"), groups["query"].transform("first")
     dup = first[first != df.loc[alive, "id"]].index
     df.loc[dup, "drop"] = "exact dedup: duplicate"
-    df.loc[dup, "detail"] = first[dup]
+    df.loc[dup, "detail"] = "duplicate of: " + first_query[dup]
     return df
 
 

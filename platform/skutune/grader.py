@@ -22,7 +22,7 @@ from skutune.intents import NOUNS
 from skutune.metrics import qa_correct, satisfies
 from skutune.schemas import is_valid, parse_answer, skus_of
 
-SKU_TOKEN = re.compile(r"\b[A-Z0-9]{2,}(?:-[A-Z0-9]+)+\b")
+SKU_TOKEN = re.compile(r"\b(?=[A-Z0-9-]*[A-Z])[A-Z0-9]{2,}(?:-[A-Z0-9]+)+\b")  # with a letter: "2026-01-18" is a date
 BUDGET = re.compile(r"\b(?:under|below|less than|within|up ?to|max|budget of)\s*(?:a budget of\s*)?[₹$€]?\s*(\d[\d,]*(?:\.\d+)?)\s*(k|lakh)?", re.I)
 FAMILY = re.compile(r"\bfamily of (\d+)|\b(\d+) (?:people|persons|members)\b", re.I)
 CAPACITY = re.compile(r"\b(?:at least|above|over|minimum|min)\s*(\d+)\s*(?:l|litres?|liters?)\b|\b(\d+)\s*(?:l|litres?|liters?) or (?:more|above)\b", re.I)

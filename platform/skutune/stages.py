@@ -54,12 +54,15 @@ def generic(reason: str) -> str:
     return re.sub(r" \([^)]*\)$", "", SKU_TOKEN.sub("<sku>", reason))
 
 
+SOURCE_RANK = {"examples": 0, "log": 1}  # of two duplicates, the labelled example wins over the log's
+
+
 def describe(ex: dict, source: str, raw: str) -> dict:
-    """A kept example as a stream row. The id sorts by the example's own id first, so which of
-    two duplicates is kept does not depend on block order."""
+    """A kept example as a stream row. Dedup keeps the smallest id, and the id sorts by source,
+    then the example's own id, so which duplicate is kept does not depend on block order."""
     answer = answer_text(ex["target"]) if ex["target"] else ""
     query = normalised(ex["query"])
-    return {**COLUMNS, "id": f"{ex['id']}|{hashlib.sha1(raw.encode()).hexdigest()[:10]}|{uuid.uuid4().hex[:8]}",
+    return {**COLUMNS, "id": f"{SOURCE_RANK[source]}|{ex['id']}|{hashlib.sha1(raw.encode()).hexdigest()[:10]}|{uuid.uuid4().hex[:8]}",
             "split": ex["split"], "region": ex["region"], "query": ex["query"], "key": f"{ex['split']}|{ex['region']}|{query}",
             "text": f"{query} {answer}", "answer": hashlib.sha1(answer.encode()).hexdigest()[:12],
             "row_json": json.dumps(ex, ensure_ascii=False), "source": source}
