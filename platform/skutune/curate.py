@@ -246,14 +246,17 @@ def _check_and_distill(cfg, stream, catalog_path: Path, work: Path):
     if c.distill.enabled:
         stream = checkpoint(stream, work / "checked")
         needs = stream.filter(lambda r: r["drop"] == "" and r["split"] == "train" and '"target": {}' in r["row_json"])
-        ids = [r["id"] for r in needs.select_columns(["id"]).limit(c.distill.max_prompts).take_all()]
-        log.info("curate: distill %d zero-click queries with %s, %d candidates each", len(ids), c.distill.teacher, c.distill.candidates)
-        source, key = source_and_key(c.distill)
-        chosen = set(ids)
-        answered = stream.filter(lambda r: r["id"] in chosen).map_batches(
-            Distill, fn_constructor_args=(c.distill, source, str(catalog_path), key), compute=ray.data.ActorPoolStrategy(size=c.distill.actors),
-            batch_size=c.distill.batch_size, num_cpus=1, batch_format="pandas")
-        stream = stream.filter(lambda r: r["id"] not in chosen).union(answered)
+        # At most max_prompts rows, held here and fed from memory: the actor pool then waits on no
+        # read task (on a 1-CPU Ray an actor holding the CPU starves the reads feeding it).
+        chosen = needs.limit(c.distill.max_prompts).to_pandas()
+        if len(chosen):
+            log.info("curate: distill %d zero-click queries with %s, %d candidates each", len(chosen), c.distill.teacher, c.distill.candidates)
+            source, key = source_and_key(c.distill)
+            answered = ray.data.from_pandas(chosen).map_batches(
+                Distill, fn_constructor_args=(c.distill, source, str(catalog_path), key), compute=ray.data.ActorPoolStrategy(size=c.distill.actors),
+                batch_size=c.distill.batch_size, num_cpus=1, batch_format="pandas")
+            ids = set(chosen["id"])
+            stream = stream.filter(lambda r: r["id"] not in ids).union(answered)
     return checkpoint(stream.map_batches(no_target, batch_format="pandas"), work / "final")
 
 
