@@ -260,6 +260,19 @@ def _check_and_distill(cfg, stream, catalog_path: Path, work: Path):
     return checkpoint(stream.map_batches(no_target, batch_format="pandas"), work / "final")
 
 
+def _tokenize(cfg, kept_train, train_dir: Path, model_dir: Path) -> tuple[int, dict]:
+    """One tokenized set per training target (jobs/train.py picks one): (rows, tokens per target)."""
+    log.info("curate: tokenize the kept training rows")
+    rows, n_tokens = kept_train.select_columns(["row_json"]), {}
+    for target in TARGETS:
+        chosen = rows if target == "answer" else rows.filter(lambda r: json.loads(r["row_json"]).get("parse") is not None)
+        chosen.map_batches(tokenize, fn_kwargs={"model_dir": str(model_dir), "max_length": cfg.data.max_length, "target": target},
+                           batch_size=256).write_parquet(str(train_dir / target), mode="overwrite")
+        lengths = pc.list_value_length(pq.read_table(train_dir / target, columns=["input_ids"])["input_ids"])
+        n_tokens[target] = int(pc.sum(lengths).as_py() or 0)
+    return pq.ParquetDataset(train_dir / "answer").read(columns=["id"]).num_rows, n_tokens
+
+
 def _digest(paths) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
@@ -308,16 +321,8 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     seconds["decontam + grade + distill"], start = round(time.time() - start, 1), time.time()
     tally = report.Tally(SAMPLES).run(final, out, quarantine)
     seconds["tally + quarantine/removed files"], start = round(time.time() - start, 1), time.time()
-    log.info("curate: tokenize the kept training rows")
     n_test = write_jsonl(out / "test.jsonl", tally.test_rows)
-    train = where(final, drop="", split="train").select_columns(["row_json"])
-    train_dir, n_tokens = out / "train", {}
-    for target in TARGETS:  # one tokenized set per training target; jobs/train.py picks one
-        rows = train if target == "answer" else train.filter(lambda r: json.loads(r["row_json"]).get("parse") is not None)
-        rows.map_batches(tokenize, fn_kwargs={"model_dir": str(model_dir), "max_length": cfg.data.max_length, "target": target},
-                         batch_size=256).write_parquet(str(train_dir / target), mode="overwrite")
-        n_tokens[target] = int(pc.sum(pc.list_value_length(pq.read_table(train_dir / target, columns=["input_ids"])["input_ids"])).as_py() or 0)
-    n_train = pq.ParquetDataset(train_dir / "answer").read(columns=["id"]).num_rows
+    n_train, n_tokens = _tokenize(cfg, where(final, drop="", split="train"), out / "train", model_dir)
     seconds["tokenize"] = round(time.time() - start, 1)
 
     quarantined = {k.removeprefix("quarantine: "): v for k, v in tally.dropped.items() if k.startswith("quarantine: ")}
@@ -337,8 +342,8 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
         lost = m["rows_in"] - m["rows_out"] - sum(m["quarantined"].values()) - sum(m["removed"].values())
         if lost:
             raise RuntimeError(f"curate lost {lost} {part} rows: {m}")
-    manifest["hash"] = _digest([*train_dir.glob("*/*.parquet"), out / "test.jsonl", out / "catalog.jsonl"])
+    manifest["hash"] = _digest([*(out / "train").glob("*/*.parquet"), out / "test.jsonl", out / "catalog.jsonl"])
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    report.write(cfg.output_dir(), manifest, tally, train_dir)
+    report.write(cfg.output_dir(), manifest, tally, out / "train")
     shutil.rmtree(work, ignore_errors=True)
     return manifest
