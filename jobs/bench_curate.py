@@ -8,8 +8,8 @@ teacher distillation) are off here; the demo runs them.
     python jobs/bench_curate.py --rows 200000 --workers 2
 
 Each measured run is its own process with a fresh local Ray of N CPUs. Runs on a quarter of
-the rows show whether peak memory grows with the data. Reports rows/s, seconds,
-peak resident memory of the driver, the largest Ray worker and all workers together, and the
+the rows show whether peak memory grows with the data. Reports rows/s, seconds, the
+peak memory (PSS) of the driver, the largest Ray worker and all workers together, and the
 speed-up from 1 to 2 workers; writes runs/bench_curate/curate.json and curate.md.
 """
 
