@@ -38,7 +38,7 @@ from skutune.paths import write_jsonl
 from skutune.prompts import training_messages
 from skutune.querylog import aggregate_groups, synth_log, validate_log
 from skutune.records import CatalogRow
-from skutune.stages import COLUMNS, check, generic, eval_grams, ingest, no_target, parse_row, reason_of
+from skutune.stages import COLUMNS, NO_TARGET, check, generic, eval_grams, ingest, no_target, parse_row, reason_of
 from skutune.teacher import Distill, source_and_key
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _curate_log(cfg, log_path, known, work: Path, quarantine: Path, seconds: dic
     examples = checkpoint(where(checked, error="").repartition(c.partitions, keys=["group"]).map_batches(
         aggregate_groups, batch_size=None, batch_format="pandas"), work / "log_examples")
     seconds["log: aggregate clicks"] = round(time.time() - start, 1)
-    counts = [(len(b), int(b["rows"].sum()), int(b["example"].str.contains('"target": {}', regex=False).sum()))
+    counts = [(len(b), int(b["rows"].sum()), int(b["example"].str.contains(NO_TARGET, regex=False).sum()))
               for b in examples.iter_batches(batch_size=65536, batch_format="pandas")]
     n_out, n_merged_in, zero_click = (sum(x) for x in zip(*counts)) if counts else (0, 0, 0)
     stats = {"rows_in": n_in, "quarantined": dict(reasons), "pii_scrubbed": pii, "examples_out": n_out,
@@ -245,7 +245,7 @@ def _check_and_distill(cfg, stream, catalog_path: Path, work: Path):
                                 batch_size=BATCH, batch_format="pandas")
     if c.distill.enabled:
         stream = checkpoint(stream, work / "checked")
-        needs = stream.filter(lambda r: r["drop"] == "" and r["split"] == "train" and '"target": {}' in r["row_json"])
+        needs = stream.filter(lambda r: r["drop"] == "" and r["split"] == "train" and NO_TARGET in r["row_json"])
         # At most max_prompts rows, held here and fed from memory: the actor pool then waits on no
         # read task (on a 1-CPU Ray an actor holding the CPU starves the reads feeding it).
         chosen = needs.limit(c.distill.max_prompts).to_pandas()

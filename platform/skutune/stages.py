@@ -26,6 +26,7 @@ from skutune.records import ExampleRow
 COLUMNS = {"id": "", "split": "", "region": "", "query": "", "key": "", "text": "", "answer": "", "row_json": "", "source": "",
            "drop": "", "detail": "", "changes": "", "score": np.nan, "candidates": 0, "accepted": 0,
            "candidate_scores": ""}  # distillation: every candidate's grader score, comma-separated
+NO_TARGET = '"target": {}'  # how a row with no target (a zero-click log query) reads in its row_json
 NESTED = ("prices", "attributes", "faq", "regions", "tags", "target", "relevant", "constraints", "parse")
 
 

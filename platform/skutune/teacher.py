@@ -21,19 +21,18 @@ from skutune.prompts import answer_text, prompt_messages
 class LocalTeacher:
     def __init__(self, model_dir: str, cfg):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        torch.set_num_threads(1)
+        from skutune.generate import load_model
+
         self.cfg, self.torch = cfg, torch
-        self.tok = AutoTokenizer.from_pretrained(model_dir)
-        self.tok.padding_side = "left"
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+        self.tok, self.model = load_model(model_dir, threads=1)  # left padding, eval mode, on the GPU if there is one
 
     def candidates(self, messages: list[list[dict]]) -> list[list[str]]:
+        torch = self.torch
         prompts = [self.tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
-        enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        self.torch.manual_seed(self.cfg.seed)
-        with self.torch.inference_mode(), self.torch.autocast("cpu", dtype=self.torch.bfloat16):
+        enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+        torch.manual_seed(self.cfg.seed)
+        with torch.inference_mode(), torch.autocast(self.model.device.type, dtype=torch.bfloat16):
             out = self.model.generate(**enc, do_sample=True, temperature=self.cfg.temperature, top_p=0.95,
                                       num_return_sequences=self.cfg.candidates, max_new_tokens=self.cfg.max_new_tokens,
                                       pad_token_id=self.tok.pad_token_id)
