@@ -1,19 +1,23 @@
-"""The skutune Serve application: one base model in memory, per-task LoRA adapters loaded
-per request with `@serve.multiplexed` (LRU per replica), answers enriched from the catalog.
+"""The skutune Serve application: one base model in memory, versioned per-task adapters from the
+registry (LRU per replica), answers held to catalog SKUs by constrained decoding.
 
-Two modes on POST /v1/search:
-- closed_book: the adapter (default "search") answers with SKUs from what it learned;
-- grounded: the adapter (default "understand") parses the query, the catalog index answers
-  (grounded.py); the response names the filters applied and relaxed. The replica follows
-  the index's live version, so SKUs added by jobs/index.py are searchable when it ends.
+Routes (all JSON; every route but /, /healthz, /readyz, /metrics, /docs, /openapi.json needs
+`Authorization: Bearer <token>` when a token is set, see ops.py):
+- POST /v1/search: closed_book (the adapter answers) or grounded (the adapter parses, the catalog
+  index answers, following the index's live version: grounded.py), with product cards.
+- POST /v1/chat/completions (streaming or not), GET /v1/models: OpenAI-compatible, with
+  model="<base>:<adapter>"; see openai_api.py.
+- GET/POST /v1/adapters, DELETE /v1/adapters/{id}: the registry (registry.py).
+- GET /: the merchandiser's search page; /metrics: Prometheus text.
+
+Concurrent requests for different adapters are gathered by `@serve.batch` into one forward pass
+(engine.py: peft's per-row `adapter_names`).
 
     serve run serve/config.yaml                 # or, from Python: serve.run(build_app(args))
-    curl -s localhost:8000/v1/search -d '{"query": "samzung fridg", "region": "IN"}'
-    curl -s localhost:8000/v1/search -d '{"query": "fridge for family of 5 under ₹60,000", "mode": "grounded", "region": "IN"}'
+    curl -s localhost:8000/v1/search -H "Authorization: Bearer $SKUTUNE_API_TOKEN" -d '{"query": "samzung fridg", "region": "IN"}'
 """
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
@@ -21,113 +25,146 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from fastapi import FastAPI, HTTPException
 import torch
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
 from skutune.config import ModelConfig
-from skutune.generate import generate_batch, load_model, render
+from skutune.engine import Engine, Job
+from skutune.generate import render
 from skutune.grounded import GroundedSearch, Reranker, fallback_parse, parse_is_valid
 from skutune.index import current_version
 from skutune.model_import import resolve_model_dir
+from skutune.openai_api import ChatRequest, Chunks, chat_prompt, completion, split_model
+from skutune.ops import Guard, Metrics, load_token
+from skutune.registry import BadAdapter, Registry, check_id
 from skutune.retrieval import CatalogIndex
 from skutune.schemas import SCHEMAS, parse_answer
-from skutune.serving import ADAPTER_ID, BASE, adapter_path, list_adapters, product_cards, shares_base
+from skutune.serving import BASE, product_cards
 from skutune.understand import PARSE_SCHEMA
 
-MAX_ADAPTERS_PER_REPLICA = 8  # LRU: the least recently used adapter is unloaded beyond this
+PAGE = Path(__file__).with_name("search.html")
+ROUTES = {"/", "/healthz", "/readyz", "/metrics", "/v1/search", "/v1/chat/completions", "/v1/models", "/v1/adapters", "/v1/schemas"}
 api = FastAPI(title="skutune search", description="Catalog-grounded product search with per-task adapters.")
+api.state.guard = Guard()  # configured by the replica; open until then
+
+
+api.state.metrics = None
+
+
+@api.middleware("http")
+async def guard(request: Request, call_next):
+    response = request.app.state.guard.check(request) or await call_next(request)
+    if request.app.state.metrics is not None:
+        request.app.state.metrics.responses.labels(request.url.path if request.url.path in ROUTES else "other",
+                                                   str(response.status_code)).inc()
+    return response
 
 
 class AppArgs(BaseModel):
     """`args` of build_app / serve/config.yaml. Relative paths are taken from the working dir."""
     model_config = ConfigDict(extra="forbid")
     model: str = "embedded"  # "embedded" or a local HF model directory
-    adapters_dir: str = "runs/demo/adapters"
+    served_model_name: str = Field("smollm2-135m", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # OpenAI `model` (before ":adapter")
+    adapters_dir: str = "runs/demo/adapters"  # the registry root (registry.py)
     catalog: str = "runs/demo/data/catalog.jsonl"
     index: str = "runs/demo/index"  # grounded mode's catalog index (jobs/index.py)
-    understand_adapter: str = Field("understand", pattern=ADAPTER_ID)
+    default_adapter: str = "search"  # requests without an adapter, outside any campaign
+    understand_adapter: str = "understand"  # grounded mode's default
+    max_loaded_adapters: int = Field(8, ge=1)  # per replica, LRU
+    constrained: bool = True  # hold answers to the task's schema and the region's SKUs unless a request says otherwise
     threads: int | None = None
     max_new_tokens: int = Field(64, ge=1, le=512)
     parse_max_new_tokens: int = Field(128, ge=1, le=512)
+    max_tokens_limit: int = Field(256, ge=1)  # a request asking for more gets 422
+    max_body_bytes: int = Field(65536, ge=1024)  # larger bodies get 413
+    request_timeout_s: float = Field(120, gt=0)  # generation past this gets 504
+    max_batch_size: int = Field(8, ge=1)  # @serve.batch: requests gathered into one forward pass
+    batch_wait_timeout_s: float = Field(0.02, ge=0)
+    auth_token_env: str = "SKUTUNE_API_TOKEN"  # the bearer token, read in the replica
+    auth_token_file: str | None = None  # or from this file (wins over the variable)
+
+    def default_for(self, grounded: bool) -> str:
+        return self.understand_adapter if grounded else self.default_adapter
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1, max_length=500)
     mode: Literal["closed_book", "grounded"] = "closed_book"
-    adapter: str | None = Field(None, pattern=ADAPTER_ID, description='adapter id (default: "search" closed-book, '
-                                '"understand" grounded), or "base" for the untuned model')
+    adapter: str | None = Field(None, max_length=64, description='adapter id ("name" or "name@3"), or "base"; default: the '
+                                'campaign active for the date and region, else the app\'s default (grounded: understand)')
     region: Literal["IN", "EU", "US"] = "IN"
     date: dt.date | None = None
     k: int = Field(5, ge=1, le=20, description="grounded: results to return")
     rerank: bool = Field(False, description="grounded: let the model reorder the top k candidates")
+    constrained: bool | None = Field(None, description="closed_book: decode only schema-valid JSON naming the region's SKUs")
 
 
-class _LoadedAdapter:
-    """What the multiplexed cache holds; Serve calls __del__ when it evicts the adapter.
-    A LoRA adapter lives by name in the replica's shared PeftModel; any other method's artefact
-    is a model of its own (`own`), freed with this object."""
-
-    def __init__(self, peft_model, name, own=None):
-        self.peft_model, self.name, self.own, self.live = peft_model, name, own, True
-
-    def __del__(self):
-        if self.live and self.own is None:
-            self.live = False
-            self.peft_model.delete_adapter(self.name)
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=48)
+    source: str = Field(min_length=1, max_length=1024, description="a local absolute directory or a pyarrow URI")
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    regions: list[Literal["IN", "EU", "US"]] = Field(default_factory=list, max_length=3)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=16, health_check_period_s=10)
+@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32, health_check_period_s=10)
 @serve.ingress(api)
 class SearchService:
     def __init__(self, args: dict):
         self.args = AppArgs.model_validate(args)
         torch.set_num_threads(self.args.threads or os.cpu_count() or 1)
-        self.model_dir = resolve_model_dir(ModelConfig(path=self.args.model))
-        self.tok, self.base = load_model(self.model_dir)
-        self.adapters_dir = Path(self.args.adapters_dir).resolve()
+        api.state.guard = Guard(load_token(self.args.auth_token_env, self.args.auth_token_file), self.args.max_body_bytes)
         self.catalog = {r["sku"]: r for r in map(json.loads, Path(self.args.catalog).read_text().splitlines())}
-        self.peft = None  # the PeftModel wrapping self.base once the first adapter loads
-        self.lock = asyncio.Lock()  # one generation at a time per replica: the active adapter is model state
+        self.engine = Engine(resolve_model_dir(ModelConfig(path=self.args.model)), self.catalog, self.args.max_loaded_adapters)
+        self.registry = Registry(Path(self.args.adapters_dir))
+        self.metrics = api.state.metrics = Metrics()
+        self.lock = asyncio.Lock()  # one forward pass at a time per replica; adapter loads change model state
         self.index_dir = Path(self.args.index).resolve()
         self.grounded = None  # GroundedSearch over the index version named by CURRENT, reloaded when it moves
+        self._batched.set_max_batch_size(self.args.max_batch_size)
+        self._batched.set_batch_wait_timeout_s(self.args.batch_wait_timeout_s)
 
-    @serve.multiplexed(max_num_models_per_replica=MAX_ADAPTERS_PER_REPLICA)
-    async def get_adapter(self, adapter_id: str) -> _LoadedAdapter:
-        from peft import PeftModel
+    def check_health(self):  # Serve restarts a replica whose check fails
+        if not self.catalog or self.engine.base is None:
+            raise RuntimeError("replica lost its model or catalog")
 
-        path = adapter_path(self.adapters_dir, adapter_id)
-        if path is None:
-            raise HTTPException(404, detail=f"unknown adapter {adapter_id!r}; available: {list_adapters(self.adapters_dir) + [BASE]}")
-        if not shares_base(path):
-            _, own = await asyncio.to_thread(load_model, self.model_dir, path)
-            return _LoadedAdapter(None, adapter_id, own)
+    async def _adapter(self, ref: str | None, day: dt.date, region: str, grounded: bool = False):
+        """(the id served, the loaded adapter or None for the base): an explicit id, else the
+        campaign active on `day` in `region`, else the default. 400 for an unsafe id, 404 unknown."""
+        if ref == BASE:
+            return BASE, None
+        try:
+            entry = self.registry.resolve(ref) if ref else (None if grounded else self.registry.campaign(day, region)) or \
+                self.registry.resolve(self.args.default_for(grounded))
+        except BadAdapter as err:
+            raise HTTPException(400, detail=str(err)) from err
+        if entry is None:
+            known = [BASE] + [e.id for e in self.registry.entries()]
+            raise HTTPException(404, detail=f"unknown adapter {ref or self.args.default_for(grounded)!r}; available: {known}")
         async with self.lock:
-            if self.peft is None:
-                self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=adapter_id).eval()
-            else:
-                self.peft.load_adapter(str(path), adapter_name=adapter_id)
-        return _LoadedAdapter(self.peft, adapter_id)
+            return entry.id, await asyncio.to_thread(self.engine.adapter, entry.id, entry.path)
 
-    @contextlib.contextmanager
-    def _active(self, adapter: _LoadedAdapter | None):
-        """The model with `adapter` active (None: the base). Callers hold the lock."""
-        if adapter is not None and adapter.own is not None:
-            yield adapter.own
-        elif adapter is None and self.peft is None:
-            yield self.base
-        elif adapter is None:
-            with self.peft.disable_adapter():
-                yield self.peft
-        else:
-            self.peft.set_adapter(adapter.name)
-            yield self.peft
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
+    async def _batched(self, jobs: list[Job]):
+        async with self.lock:
+            return await asyncio.to_thread(self.engine.run, jobs)
 
-    def _generate(self, prompt: str, adapter: _LoadedAdapter | None, max_new_tokens: int) -> str:
-        with self._active(adapter) as model:
-            return generate_batch(self.tok, model, [prompt], max_new_tokens)[0]
+    async def _run(self, job: Job):
+        try:
+            return await asyncio.wait_for(self._batched(job), self.args.request_timeout_s)
+        except asyncio.TimeoutError as err:
+            raise HTTPException(504, detail=f"generation took over {self.args.request_timeout_s} s") from err
+
+    def _budget(self, asked: int | None, default: int) -> int:
+        if asked is not None and asked > self.args.max_tokens_limit:
+            raise HTTPException(422, detail=f"max_tokens {asked} is over this app's limit of {self.args.max_tokens_limit}")
+        return asked or default
 
     def _index(self) -> GroundedSearch:
         version = current_version(self.index_dir)
@@ -139,52 +176,139 @@ class SearchService:
             self.grounded = GroundedSearch(index, index.meta.get("campaigns", ()))
         return self.grounded
 
-    def _grounded(self, req, adapter: _LoadedAdapter | None, prompt: str) -> dict:
+    async def _grounded(self, req: SearchRequest, adapter, prompt: str, constrained: bool) -> dict:
         search = self._index()
-        text = self._generate(prompt, adapter, self.args.parse_max_new_tokens)
-        parse = parse_answer(text)
+        grammar = self.engine.grammars.get("parse", req.region) if constrained else None
+        result = await self._run(Job(prompt, adapter, self.args.parse_max_new_tokens, grammar))
+        parse = parse_answer(result.text)
         valid = parse_is_valid(parse)
-        if not valid:
-            parse = fallback_parse(req.query, req.region)
-        with self._active(adapter) as model:
-            result = search.search(req.query, parse, req.region, req.k, Reranker(self.tok, model) if req.rerank else None)
-        return {**result, "raw": text, "parse_valid": valid, "version": search.index.dir.name}
+        parse = parse if valid else fallback_parse(req.query, req.region)
+        async with self.lock:
+            with self.engine.active(adapter) as model:
+                reranker = Reranker(self.engine.tok, model) if req.rerank else None
+                found = await asyncio.to_thread(search.search, req.query, parse, req.region, req.k, reranker)
+        return {**found, "raw": result.text, "parse_valid": valid, "version": search.index.dir.name, "result": result}
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
         return {"status": "ok", "catalog_skus": len(self.catalog)}
 
+    @api.get("/readyz")
+    async def readyz(self) -> Response:
+        checks = {"model": self.engine.base is not None, "catalog": bool(self.catalog),
+                  "default_adapter": self.registry.resolve(self.args.default_adapter) is not None,
+                  "index": current_version(self.index_dir) is not None}
+        ready = checks["model"] and checks["catalog"]  # without an adapter or index the app still serves the base
+        return Response(json.dumps({"ready": ready, "checks": checks}), status_code=200 if ready else 503, media_type="application/json")
+
+    @api.get("/metrics")
+    async def metrics(self) -> Response:
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/", response_class=HTMLResponse)
+    async def page(self) -> str:
+        return PAGE.read_text()
+
     @api.get("/v1/adapters")
     async def adapters(self) -> dict:
-        return {"adapters": [BASE] + list_adapters(self.adapters_dir)}
+        today = dt.date.today()
+        return {"adapters": [{"id": BASE}] + [e.public() for e in self.registry.entries()], "default": self.args.default_adapter,
+                "campaigns_today": {r: getattr(self.registry.campaign(today, r), "id", None) for r in ("IN", "EU", "US")},
+                "loaded_in_this_replica": list(self.engine.loaded), "max_loaded": self.args.max_loaded_adapters}
+
+    @api.post("/v1/adapters", status_code=201)
+    async def register(self, req: RegisterRequest) -> dict:
+        if req.valid_from and req.valid_to and req.valid_from > req.valid_to:
+            raise HTTPException(422, detail="valid_from is after valid_to")
+        try:
+            entry = await asyncio.to_thread(self.registry.register, req.name, req.source, req.valid_from, req.valid_to, req.regions)
+        except BadAdapter as err:
+            raise HTTPException(400, detail=str(err)) from err
+        return entry.public()
+
+    @api.delete("/v1/adapters/{adapter_id}")
+    async def delete(self, adapter_id: str) -> dict:
+        try:
+            check_id(adapter_id)
+            gone = await asyncio.to_thread(self.registry.delete, adapter_id)
+        except BadAdapter as err:
+            raise HTTPException(400, detail=str(err)) from err
+        if not gone:
+            raise HTTPException(404, detail=f"unknown adapter {adapter_id!r}")
+        async with self.lock:
+            for adapter_id in gone:  # other replicas' copies can no longer be resolved, and age out of their LRU
+                self.engine.unload(adapter_id)
+        return {"deleted": gone}
 
     @api.get("/v1/schemas")
     async def schemas(self) -> dict:
         """The published JSON Schema of every task's answer, and of the grounded-mode parse."""
         return {**SCHEMAS, "parse": PARSE_SCHEMA}
 
+    @api.get("/v1/models")
+    async def models(self) -> dict:
+        name = self.args.served_model_name
+        ids = [name] + [f"{name}:{e.id}" for e in self.registry.entries()]
+        return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "skutune"} for i in ids]}
+
     @api.post("/v1/search")
     async def search(self, req: SearchRequest) -> dict:
         start = time.time()
         grounded = req.mode == "grounded"
-        adapter_id = req.adapter or (self.args.understand_adapter if grounded else "search")
-        adapter = None if adapter_id == BASE else await self.get_adapter(adapter_id)
-        date = (req.date or dt.date.today()).isoformat()
-        prompt = render(self.tok, req.query, req.region, date, target="parse" if grounded else "answer")
-        out = {"query": req.query, "mode": req.mode, "adapter": adapter_id, "region": req.region}
-        async with self.lock:
-            if grounded:
-                r = await asyncio.to_thread(self._grounded, req, adapter, prompt)
-                catalog = self.grounded.index.by_sku
-                out |= {"parse": r["parse"], "parse_valid": r["parse_valid"], "constraints_applied": r["applied"],
-                        "constraints_relaxed": r["relaxed"], "index_version": r["version"]}
-                text, answer = r["raw"], r["answer"]
-            else:
-                text = await asyncio.to_thread(self._generate, prompt, adapter, self.args.max_new_tokens)
-                catalog, answer = self.catalog, parse_answer(text)
+        day = req.date or dt.date.today()
+        adapter_id, adapter = await self._adapter(req.adapter, day, req.region, grounded)
+        constrained = self.args.constrained if req.constrained is None else req.constrained
+        prompt = render(self.engine.tok, req.query, req.region, day.isoformat(), target="parse" if grounded else "answer")
+        out = {"query": req.query, "mode": req.mode, "adapter": adapter_id, "region": req.region, "constrained": constrained}
+        if grounded:
+            r = await self._grounded(req, adapter, prompt, constrained)
+            out |= {"parse": r["parse"], "parse_valid": r["parse_valid"], "constraints_applied": r["applied"],
+                    "constraints_relaxed": r["relaxed"], "index_version": r["version"]}
+            result, catalog, answer = r["result"], self.grounded.index.by_sku, r["answer"]
+        else:
+            grammar = self.engine.grammars.get("search", req.region) if constrained else None
+            result = await self._run(Job(prompt, adapter, self.args.max_new_tokens, grammar))
+            catalog, answer = self.catalog, parse_answer(result.text)
         cards, dropped = product_cards(answer, catalog, req.region)
-        return out | {"answer": answer, "results": cards, "dropped_skus": dropped, "dropped_count": len(dropped), "raw": text,
+        self.metrics.observe("search", adapter_id, 200, start, result.prompt_tokens, result.completion_tokens)
+        return out | {"answer": answer, "results": cards, "dropped_skus": dropped, "dropped_count": len(dropped), "raw": result.text,
                       "latency_ms": round(1000 * (time.time() - start), 1)}
+
+    @api.post("/v1/chat/completions")
+    async def chat(self, req: ChatRequest):
+        start = time.time()
+        try:
+            ref = split_model(req.model, self.args.served_model_name)
+        except ValueError as err:
+            raise HTTPException(404, detail=str(err)) from err
+        day = req.date or dt.date.today()
+        adapter_id, adapter = await self._adapter(ref, day, req.region)
+        constrained = req.constrained if req.constrained is not None else (
+            self.args.constrained or (req.response_format is not None and req.response_format.type == "json_object"))
+        grammar = self.engine.grammars.get(req.task, req.region) if constrained else None
+        job = Job(chat_prompt(self.engine.tok, req, day), adapter, self._budget(req.max_completion_tokens or req.max_tokens,
+                                                                                self.args.max_new_tokens), grammar)
+        model = f"{self.args.served_model_name}:{adapter_id}"
+        if req.stream:
+            return StreamingResponse(self._stream(job, model, adapter_id, start, req), media_type="text/event-stream")
+        r = await self._run(job)
+        self.metrics.observe("chat", adapter_id, 200, start, r.prompt_tokens, r.completion_tokens)
+        return completion(model, r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens)
+
+    async def _stream(self, job: Job, model: str, adapter_id: str, start: float, req: ChatRequest):
+        chunks, pieces = Chunks(model), self.engine.stream(job)
+        yield chunks.event({"role": "assistant", "content": ""})
+        text = ""
+        async with self.lock:
+            while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+                text += piece
+                yield chunks.event({"content": piece})
+        r = self.engine.result(job, text)
+        yield chunks.event({}, r.finish_reason)
+        if req.stream_options and req.stream_options.include_usage:
+            yield chunks.usage(r.prompt_tokens, r.completion_tokens)
+        yield chunks.done
+        self.metrics.observe("chat_stream", adapter_id, 200, start, r.prompt_tokens, r.completion_tokens)
 
 
 def build_app(args: dict) -> serve.Application:

@@ -1,10 +1,12 @@
-"""Shared fixtures: a local Ray cluster, the tiny config, and its curated data."""
+"""Shared fixtures: a local Ray cluster, the tiny config, its curated data, and a running Serve app."""
 
+import json
 import os
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "jobs" / "configs"
@@ -46,6 +48,72 @@ def tiny_curated(tmp_path_factory, ray_local, tiny_model_dir):
 
     cfg = tiny_config(tmp_path_factory.mktemp("tiny-run"))
     return cfg, run_curate(cfg, tiny_model_dir)
+
+
+TOKEN = "test-token-not-a-secret"
+SERVE_PORT = 8765
+
+
+def _random_adapter(model_dir, out, seed):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    # init_lora_weights=False: both LoRA matrices random, so each adapter changes the output
+    peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False))
+    peft.save_pretrained(out)
+
+
+def _random_artefact(model_dir, out, method: dict, seed):
+    """A non-LoRA artefact (its own model in the replica) whose method state is random, not identity."""
+    import torch
+
+    from skutune.config import METHOD_CONFIG
+    from skutune.methods import build_model, save_artefact
+
+    torch.manual_seed(seed)
+    cfg = METHOD_CONFIG.validate_python(method)
+    model = build_model(model_dir, cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.normal_(0, 0.5)
+    save_artefact(model, out, cfg)
+
+
+class App(str):
+    """The app's base URL; `.dir` holds its adapters, catalog and index; `.http` sends the token."""
+
+
+@pytest.fixture(scope="session")
+def app(ray_local, tiny_model_dir, tmp_path_factory):
+    from ray import serve
+
+    from serve.app import build_app
+    from skutune.catalog import build_catalog
+    from skutune.index import build_index
+
+    d = tmp_path_factory.mktemp("serve")
+    for name, seed in (("typo", 1), ("comparison", 2)):
+        _random_adapter(tiny_model_dir, d / "adapters" / name, seed)
+    _random_artefact(tiny_model_dir, d / "adapters" / "regional", {"name": "bottleneck", "size": 8}, 3)
+    _random_artefact(tiny_model_dir, d / "adapters" / "seasonal", {"name": "prefix", "num_virtual_tokens": 4}, 4)
+    (d / "token").write_text(TOKEN + "\n")
+    (d / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in build_catalog()))
+    build_index(build_catalog(), d / "index")
+    serve.start(http_options={"host": "127.0.0.1", "port": SERVE_PORT})
+    serve.run(build_app({"model": str(tiny_model_dir), "served_model_name": "tiny", "adapters_dir": str(d / "adapters"),
+                         "catalog": str(d / "catalog.jsonl"), "index": str(d / "index"), "default_adapter": "comparison",
+                         "understand_adapter": "typo", "max_new_tokens": 12, "parse_max_new_tokens": 16, "max_tokens_limit": 64,
+                         "max_loaded_adapters": 4, "max_body_bytes": 16384, "auth_token_file": str(d / "token"), "threads": 1}),
+              name="skutune-test", route_prefix="/")
+    url = App(f"http://127.0.0.1:{SERVE_PORT}")
+    url.dir, url.http = d, requests.Session()
+    url.http.headers["Authorization"] = f"Bearer {TOKEN}"
+    yield url
+    serve.delete("skutune-test")
 
 
 def python_exe() -> str:

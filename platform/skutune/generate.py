@@ -55,13 +55,16 @@ def prompt_learning(model) -> bool:
 
 
 @torch.inference_mode()
-def greedy_without_cache(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int) -> torch.Tensor:
+def greedy_without_cache(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, logits_processor=()) -> torch.Tensor:
     """Greedy decoding by full forward passes. peft 0.21 hands a prefix to `generate` as
     `past_key_values`, which transformers 5.2x ignores in favour of its own `cache` (the
     virtual tokens silently drop out); the plain forward pass applies them correctly."""
     done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     for _ in range(max_new_tokens):
-        nxt = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=1).logits[:, -1].argmax(-1)
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=1).logits[:, -1]
+        for processor in logits_processor:
+            logits = processor(input_ids, logits)
+        nxt = logits.argmax(-1)
         nxt = torch.where(done, eos_id, nxt)
         input_ids = torch.cat([input_ids, nxt[:, None]], dim=1)
         attention_mask = torch.cat([attention_mask, torch.ones_like(nxt)[:, None]], dim=1)
@@ -72,15 +75,22 @@ def greedy_without_cache(model, input_ids, attention_mask, max_new_tokens: int, 
 
 
 @torch.inference_mode()
-def generate_batch(tok, model, prompts: list[str], max_new_tokens: int) -> list[str]:
+def generate_batch(tok, model, prompts: list[str], max_new_tokens: int, logits_processor=(), adapter_names=None,
+                   streamer=None) -> list[str]:
+    """Greedy answers. `logits_processor`: e.g. constrained.RowConstraints; `adapter_names`: peft's
+    per-row LoRA adapter ("__base__" for none), so one pass serves several adapters; `streamer`:
+    transformers' TextIteratorStreamer, fed as tokens come (one prompt)."""
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     autocast = torch.autocast(model.device.type, dtype=torch.bfloat16) if model.device.type == "cpu" else contextlib.nullcontext()
     with autocast:
         if prompt_learning(model):
-            out = greedy_without_cache(model, enc["input_ids"], enc["attention_mask"], max_new_tokens, tok.eos_token_id)
+            out = greedy_without_cache(model, enc["input_ids"], enc["attention_mask"], max_new_tokens, tok.eos_token_id,
+                                       logits_processor)
         else:
+            extra = {"adapter_names": adapter_names} if adapter_names else {}
+            extra |= {"streamer": streamer} if streamer else {}
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
-                                 eos_token_id=tok.eos_token_id)
+                                 eos_token_id=tok.eos_token_id, logits_processor=list(logits_processor), **extra)
     return tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
 

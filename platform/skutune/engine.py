@@ -1,0 +1,138 @@
+"""One base model in memory and many adapters over it, for the Serve replica.
+
+LoRA adapters live by name inside one PeftModel over the shared base; a batch of requests for
+different LoRA adapters (and the base) runs as one `generate` with peft's per-row
+`adapter_names`. Other methods (prefix, prompt, IA3, bottleneck, BitFit, hybrid, QLoRA, full)
+are a model of their own, batched per adapter. A per-replica LRU bounds what is loaded: the
+least recently used adapter is unloaded past `max_loaded` and reloads on demand.
+Thread-unsafe by design: the replica calls it under one lock.
+"""
+
+import contextlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from skutune.constrained import Grammars, constraints_for
+from skutune.generate import generate_batch, load_model, prompt_learning
+from skutune.serving import shares_base
+
+BASE_ROW = "__base__"  # peft's adapter name for "no adapter" in a mixed batch
+
+
+@dataclass
+class Adapter:
+    id: str  # the versioned id it was loaded as ("diwali-tv@3"): a new version is a new key
+    own: object = None  # a model of its own; None: a LoRA adapter inside the shared PeftModel
+
+
+@dataclass
+class Job:
+    prompt: str
+    adapter: Adapter | None  # None: the base model
+    max_new_tokens: int
+    grammar: object = None  # a compiled xgrammar grammar, or None to decode freely
+
+
+@dataclass
+class Result:
+    text: str
+    completion_tokens: int
+    prompt_tokens: int
+    finish_reason: str  # "stop" or "length", as OpenAI reports it
+    extra: dict = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, model_dir: Path, catalog: dict, max_loaded: int):
+        self.model_dir, self.max_loaded = model_dir, max_loaded
+        self.tok, self.base = load_model(model_dir)
+        self.grammars = Grammars(self.tok, self.base.config.vocab_size, catalog)
+        self.peft = None  # the PeftModel wrapping self.base once the first LoRA adapter loads
+        self.loaded: OrderedDict[str, Adapter] = OrderedDict()
+        self.evictions = 0
+
+    def adapter(self, adapter_id: str, path: Path) -> Adapter:
+        """The loaded adapter, loading it (and evicting the least recently used) if needed."""
+        if adapter_id in self.loaded:
+            self.loaded.move_to_end(adapter_id)
+            return self.loaded[adapter_id]
+        from peft import PeftModel
+
+        if not shares_base(path):
+            adapter = Adapter(adapter_id, own=load_model(self.model_dir, path)[1])
+        else:  # peft reads adapter_model.safetensors; registry.py refuses pickled weights
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=adapter_id).eval()
+            else:
+                self.peft.load_adapter(str(path), adapter_name=adapter_id)
+            adapter = Adapter(adapter_id)
+        self.loaded[adapter_id] = adapter
+        while len(self.loaded) > self.max_loaded:
+            self.unload(next(iter(self.loaded)))
+        return adapter
+
+    def unload(self, adapter_id: str) -> None:
+        adapter = self.loaded.pop(adapter_id, None)
+        if adapter is not None and adapter.own is None:
+            self.peft.delete_adapter(adapter_id)
+        self.evictions += adapter is not None
+
+    @contextlib.contextmanager
+    def active(self, adapter: Adapter | None):
+        """The model with `adapter` switched on, for code that calls the model itself (the reranker)."""
+        model = self._model_of(adapter)
+        if model is not self.peft:
+            yield model
+        elif adapter is None:
+            with self.peft.disable_adapter():
+                yield model
+        else:
+            self.peft.set_adapter(adapter.id)
+            yield model
+
+    def _model_of(self, adapter: Adapter | None):
+        if adapter is not None and adapter.own is not None:
+            return adapter.own
+        return self.peft or self.base
+
+    def run(self, jobs: list[Job]) -> list[Result]:
+        """Every job answered, in order: shared-base jobs in one mixed batch, others per model."""
+        groups: dict[int, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(id(self._model_of(job.adapter)), []).append(i)
+        texts = [""] * len(jobs)
+        for rows in groups.values():
+            model = self._model_of(jobs[rows[0]].adapter)
+            names = None
+            if model is self.peft and not prompt_learning(model):
+                names = [jobs[i].adapter.id if jobs[i].adapter else BASE_ROW for i in rows]
+            out = generate_batch(self.tok, model, [jobs[i].prompt for i in rows], max(jobs[i].max_new_tokens for i in rows),
+                                 constraints_for([jobs[i].grammar for i in rows]), adapter_names=names)
+            for i, text in zip(rows, out):
+                texts[i] = text
+        return [self.result(job, text) for job, text in zip(jobs, texts)]
+
+    def result(self, job: Job, text: str) -> Result:
+        ids = self.tok(text, add_special_tokens=False)["input_ids"][:job.max_new_tokens]
+        text = self.tok.decode(ids) if len(ids) == job.max_new_tokens else text  # a longer job in its batch ran on
+        prompt = len(self.tok(job.prompt, add_special_tokens=False)["input_ids"])
+        return Result(text, len(ids), prompt, "length" if len(ids) >= job.max_new_tokens else "stop")
+
+    def stream(self, job: Job):
+        """Text pieces as they are generated (TextIteratorStreamer). Prompt-learning models decode
+        without the KV cache (generate.greedy_without_cache) and yield their answer whole."""
+        from transformers import TextIteratorStreamer
+
+        model = self._model_of(job.adapter)
+        if prompt_learning(model):
+            yield self.run([job])[0].text
+            return
+        streamer = TextIteratorStreamer(self.tok, skip_prompt=True, skip_special_tokens=True)
+        names = [job.adapter.id if job.adapter else BASE_ROW] if model is self.peft else None
+        worker = threading.Thread(target=generate_batch, args=(self.tok, model, [job.prompt], job.max_new_tokens,
+                                                               constraints_for([job.grammar]), names, streamer))
+        worker.start()
+        yield from (piece for piece in streamer if piece)
+        worker.join()
