@@ -3,6 +3,7 @@
 # make bench : training speed and memory against TRL's SFTTrainer, Ray's overhead, batched eval
 # make bench-search : grounded search at 100,000 SKUs
 # make bench-curate : the curate pipeline over a 1,000,000-row query log, 1 vs 2 CPU workers
+# make bench-serve : the Serve app on loopback: req/s and p50/p99 at 1, 4, 16 clients, adapter switches, memory, mixed batching
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.skutune-installed
@@ -10,7 +11,7 @@ CONFIG ?= jobs/configs/demo.yaml
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install model demo test test-slow bench bench-search bench-curate clean
+.PHONY: install model demo browser test test-slow bench bench-search bench-curate bench-serve clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,7 +31,12 @@ model: install
 demo: model
 	$(PY) jobs/demo.py --config $(CONFIG)
 
-test: model
+# the search page's test drives Debian's chromium through Playwright (Playwright's own browser download needs the internet)
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q chromium; } \
+	  || echo "no chromium and not root: the search page test will skip (apt-get install chromium)"
+
+test: model browser
 	$(PY) -m pytest -q -m "not gpu and not slow and not jobsubmit"
 	$(PY) -m pytest -q -m jobsubmit
 
@@ -48,6 +54,10 @@ bench-search: model
 # 1,000,000 messy query-log rows through curate: rows/s, peak memory, 1 -> 2 worker speed-up (runs/bench_curate/)
 bench-curate: model
 	$(PY) jobs/bench_curate.py
+
+# the Serve app on the embedded model over loopback: throughput, latency, adapter switches, memory (runs/bench_serve/)
+bench-serve: model browser
+	$(PY) jobs/bench_serve.py
 
 clean:
 	rm -rf runs .cache

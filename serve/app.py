@@ -152,6 +152,7 @@ class SearchService:
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _batched(self, jobs: list[Job]):
+        self.metrics.batch([j.adapter.id if j.adapter else BASE for j in jobs])
         async with self.lock:
             return await asyncio.to_thread(self.engine.run, jobs)
 

@@ -19,7 +19,7 @@ from transformers import LogitsProcessor
 from skutune.schemas import SCHEMAS
 from skutune.understand import PARSE_SCHEMA
 
-QA_ANSWER_CHARS = 200  # a free-text QA answer must end inside the token budget, so it is bounded
+QA_ANSWER_CHARS = 120  # a free-text QA answer must end inside the token budget, so it is bounded
 
 
 def grounded_schema(task: str, skus: list[str]) -> dict:

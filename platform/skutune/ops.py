@@ -67,6 +67,10 @@ class Metrics:
                                  buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64))
         self.responses = Counter("skutune_http_responses", "Responses by route and status, errors included", ["route", "status"],
                                  registry=self.registry)
+        self.batch_size = Histogram("skutune_batch_size", "Requests per forward pass", registry=self.registry,
+                                    buckets=(1, 2, 4, 8, 16, 32))
+        self.batch_adapters = Histogram("skutune_batch_adapters", "Distinct adapters per forward pass", registry=self.registry,
+                                        buckets=(1, 2, 3, 4, 8))
         self.tokens = Counter("skutune_tokens", "Tokens processed", ["adapter", "kind"], registry=self.registry)
 
     def observe(self, route: str, adapter: str, status: int, started: float, prompt_tokens: int = 0, completion_tokens: int = 0):
@@ -74,6 +78,10 @@ class Metrics:
         self.latency.labels(route, adapter).observe(time.time() - started)
         self.tokens.labels(adapter, "prompt").inc(prompt_tokens)
         self.tokens.labels(adapter, "completion").inc(completion_tokens)
+
+    def batch(self, adapters: list[str]):
+        self.batch_size.observe(len(adapters))
+        self.batch_adapters.observe(len(set(adapters)))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,0 +1,170 @@
+"""The production surface of the Serve app, over real HTTP: the OpenAI-compatible routes through
+the `openai` client, the adapter registry (versions, LRU, safety), campaigns, constrained
+decoding, mixed-adapter batching, auth, limits and metrics."""
+
+import json
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+import requests
+from conftest import TOKEN
+
+from skutune.catalog import build_catalog
+from skutune.schemas import is_valid, parse_answer
+
+CATALOG = {r["sku"]: r for r in build_catalog()}
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return openai.OpenAI(base_url=f"{app}/v1", api_key=TOKEN, max_retries=0, timeout=120)
+
+
+def _chat(client, model, query="samzung fridg", max_tokens=48, **extra):
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": query}], max_tokens=max_tokens,
+                                          extra_body={"region": "IN", "date": "2026-10-25", **extra})
+
+
+def test_openai_client_models_chat_and_stream(app, client):
+    ids = [m.id for m in client.models.list()]
+    assert "tiny" in ids and "tiny:typo" in ids and "tiny:seasonal" in ids
+    for model in ("tiny:typo", "tiny:seasonal", "tiny:base"):  # LoRA in the shared base, prefix model of its own, the base
+        done = _chat(client, model)
+        assert done.model == model and done.choices[0].finish_reason in ("stop", "length")
+        assert done.usage.completion_tokens > 0 and done.usage.prompt_tokens > 10
+        stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "samzung fridg"}], max_tokens=48,
+                                                stream=True, stream_options={"include_usage": True},
+                                                extra_body={"region": "IN", "date": "2026-10-25"})
+        chunks = list(stream)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == done.choices[0].message.content  # greedy: streamed and whole answers agree
+        assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1 or model == "tiny:seasonal"
+        assert chunks[-1].usage.completion_tokens == done.usage.completion_tokens
+
+
+def test_constrained_answers_are_valid_json_with_real_region_skus(app, client):
+    """The tiny model is random: free decoding is never valid JSON; constrained always is, and
+    names only SKUs sold in the asked region."""
+    queries = ["samzung fridg", "budget phone with good camera", "Diwali TV offers", "washing machine for 5"]
+    for region in ("IN", "EU", "US"):
+        for q in queries:
+            free = _chat(client, "tiny:typo", q, region=region, constrained=False).choices[0].message.content
+            assert not is_valid(parse_answer(free), "search")
+            out = _chat(client, "tiny:typo", q, region=region).choices[0]
+            answer = parse_answer(out.message.content)
+            assert out.finish_reason == "stop" and is_valid(answer, "search"), out.message.content
+            assert all(sku in CATALOG and region in CATALOG[sku]["regions"] for sku in answer["skus"])
+    qa = _chat(client, "tiny:typo", "does the fridge have a water dispenser?", max_tokens=64, task="qa").choices[0]
+    assert qa.finish_reason == "stop" and is_valid(parse_answer(qa.message.content), "qa"), qa.message.content
+
+
+def test_registry_versions_never_serve_stale_weights(app, client):
+    first = app.http.post(f"{app}/v1/adapters", json={"name": "hot", "source": str(app.dir / "adapters" / "typo")}, timeout=60)
+    assert first.status_code == 201 and first.json()["id"] == "hot@1"
+    answer = {}
+    answer["hot@1"] = _chat(client, "tiny:hot", constrained=False).choices[0].message.content
+    assert answer["hot@1"] == _chat(client, "tiny:typo", constrained=False).choices[0].message.content
+    second = app.http.post(f"{app}/v1/adapters", json={"name": "hot", "source": f"file://{app.dir / 'adapters' / 'comparison'}"}, timeout=60)
+    assert second.json()["id"] == "hot@2"
+    answer["hot"] = _chat(client, "tiny:hot", constrained=False).choices[0].message.content  # the name means its latest version now
+    assert answer["hot"] != answer["hot@1"] and answer["hot"] == _chat(client, "tiny:comparison", constrained=False).choices[0].message.content
+    assert _chat(client, "tiny:hot@1", constrained=False).choices[0].message.content == answer["hot@1"]
+    assert app.http.delete(f"{app}/v1/adapters/hot@1", timeout=30).json() == {"deleted": ["hot@1"]}
+    with pytest.raises(openai.NotFoundError):
+        _chat(client, "tiny:hot@1")
+    assert app.http.delete(f"{app}/v1/adapters/hot", timeout=30).json() == {"deleted": ["hot@2"]}
+    assert app.http.delete(f"{app}/v1/adapters/hot", timeout=30).status_code == 404
+
+
+def test_lru_evicts_past_the_limit_and_reloads_on_demand(app, client):
+    before = _chat(client, "tiny:typo", constrained=False).choices[0].message.content
+    for model in ("tiny:comparison", "tiny:regional", "tiny:seasonal", "tiny:base", "tiny:comparison"):
+        _chat(client, model, constrained=False)
+    listing = app.http.get(f"{app}/v1/adapters", timeout=30).json()
+    assert len(listing["loaded_in_this_replica"]) <= listing["max_loaded"] == 4
+    assert _chat(client, "tiny:typo", constrained=False).choices[0].message.content == before
+
+
+def test_registry_refuses_pickles_paths_and_non_adapters(app, tmp_path):
+    pickled = tmp_path / "pickled"
+    shutil.copytree(app.dir / "adapters" / "typo", pickled)
+    (pickled / "adapter_model.bin").write_bytes(b"not loaded")
+    cases = [({"name": "x", "source": str(pickled)}, "pickled weights"), ({"name": "../x", "source": str(pickled)}, "bad adapter name"),
+             ({"name": "x", "source": "relative/dir"}, "absolute path"), ({"name": "x", "source": str(tmp_path)}, "not an adapter"),
+             ({"name": "x", "source": str(tmp_path / "missing")}, "cannot read")]
+    for body, reason in cases:
+        r = app.http.post(f"{app}/v1/adapters", json=body, timeout=30)
+        assert r.status_code == 400 and reason in r.json()["detail"], (body, r.text)
+    assert app.http.delete(f"{app}/v1/adapters/a..b", timeout=30).status_code == 400
+
+
+def test_campaign_adapter_is_chosen_by_date_and_region(app):
+    r = app.http.post(f"{app}/v1/adapters", json={"name": "diwali-tv", "source": str(app.dir / "adapters" / "seasonal"),
+                                                  "valid_from": "2026-10-15", "valid_to": "2026-11-05", "regions": ["IN"]}, timeout=60)
+    assert r.status_code == 201, r.text
+    try:
+        def served(date, region):
+            out = app.http.post(f"{app}/v1/search", json={"query": "tv", "date": date, "region": region}, timeout=120)
+            assert out.status_code == 200, out.text
+            return out.json()["adapter"]
+
+        assert served("2026-10-25", "IN") == "diwali-tv@1"
+        assert served("2026-10-25", "US") == "comparison"  # another region: the general adapter
+        assert served("2026-12-01", "IN") == "comparison"  # after the campaign
+        bad = app.http.post(f"{app}/v1/adapters", json={"name": "y", "source": "/x", "valid_from": "2026-12-01",
+                                                        "valid_to": "2026-11-01"}, timeout=30)
+        assert bad.status_code == 422
+    finally:
+        app.http.delete(f"{app}/v1/adapters/diwali-tv", timeout=30)
+
+
+def _metric(text: str, name: str, **labels) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return sum(float(v) for lab, v in re.findall(rf"^{name}(?:\{{([^}}]*)\}})? (\S+)$", text, re.M) if all(p in lab for p in want.split(",")))
+
+
+def test_mixed_adapter_requests_share_a_batch_and_match_metrics(app, client):
+    models = ["tiny:typo", "tiny:comparison", "tiny:base"] * 4
+    with ThreadPoolExecutor(len(models)) as pool:
+        outs = list(pool.map(lambda m: _chat(client, m, constrained=False), models))
+    assert all(o.choices[0].message.content for o in outs)
+    text = requests.get(f"{app}/metrics", timeout=30).text
+    assert _metric(text, "skutune_batch_adapters_count") > 0
+    assert _metric(text, "skutune_batch_adapters_bucket", le="1.0") < _metric(text, "skutune_batch_adapters_count")  # >1 adapter in a pass
+    assert _metric(text, "skutune_requests_total", route="chat", adapter="typo", status="200") >= 4
+    assert _metric(text, "skutune_tokens_total", adapter="typo", kind="completion") > 0
+    assert _metric(text, "skutune_request_latency_seconds_count", route="chat", adapter="comparison") >= 4
+
+
+@pytest.mark.parametrize("case", ["no token", "wrong token", "oversize", "chunked", "too many tokens", "bad schema", "unknown model",
+                                  "unknown adapter", "traversal"])
+def test_bad_requests_get_json_4xx(app, case):
+    url, body, headers = f"{app}/v1/chat/completions", {"model": "tiny:typo", "messages": [{"role": "user", "content": "tv"}]}, {}
+    status = {"no token": 401, "wrong token": 401, "oversize": 413, "chunked": 411, "too many tokens": 422, "bad schema": 422,
+              "unknown model": 404, "unknown adapter": 404, "traversal": 400}[case]
+    http = requests if case in ("no token", "wrong token") else app.http
+    headers = {"Authorization": "Bearer nope"} if case == "wrong token" else {}
+    data = None
+    if case == "oversize":
+        body["messages"][0]["content"] = "x" * 3000
+        body["messages"] *= 8
+    elif case == "chunked":
+        data, body = iter([json.dumps(body).encode()]), None
+    elif case == "too many tokens":
+        body["max_tokens"] = 65
+    elif case == "bad schema":
+        body["messages"] = [{"role": "robot", "content": 3}]
+    elif case == "unknown model":
+        body["model"] = "gpt-4o"
+    elif case == "unknown adapter":
+        body["model"] = "tiny:nope"
+    elif case == "traversal":
+        body["model"] = "tiny:../../etc"
+    r = http.post(url, json=body, data=data, headers={"content-type": "application/json", **headers}, timeout=60)
+    assert r.status_code == status and "detail" in r.json(), r.text
+    if status == 401:
+        assert r.headers["www-authenticate"] == "Bearer"
+    assert requests.get(f"{app}/healthz", timeout=30).status_code == 200  # probes need no token
