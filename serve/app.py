@@ -27,6 +27,7 @@ from typing import Literal
 
 import torch
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,7 +40,7 @@ from skutune.grounded import GroundedSearch, Reranker, fallback_parse, parse_is_
 from skutune.index import current_version
 from skutune.model_import import resolve_model_dir
 from skutune.openai_api import ChatRequest, Chunks, chat_prompt, completion, split_model
-from skutune.ops import Guard, Metrics, load_token
+from skutune.ops import Guard, Metrics, load_token, validation_error
 from skutune.registry import BadAdapter, Registry, check_id
 from skutune.retrieval import CatalogIndex
 from skutune.schemas import SCHEMAS, parse_answer
@@ -50,6 +51,7 @@ PAGE = Path(__file__).with_name("search.html")
 ROUTES = {"/", "/healthz", "/readyz", "/metrics", "/v1/search", "/v1/chat/completions", "/v1/models", "/v1/adapters", "/v1/schemas"}
 api = FastAPI(title="skutune search", description="Catalog-grounded product search with per-task adapters.")
 api.state.guard = Guard()  # configured by the replica; open until then
+api.add_exception_handler(RequestValidationError, validation_error)
 
 
 api.state.metrics = None
@@ -299,12 +301,9 @@ class SearchService:
     async def _stream(self, job: Job, model: str, adapter_id: str, start: float, req: ChatRequest):
         chunks, pieces = Chunks(model), self.engine.stream(job)
         yield chunks.event({"role": "assistant", "content": ""})
-        text = ""
         async with self.lock:
-            while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
-                text += piece
-                yield chunks.event({"content": piece})
-        r = self.engine.result(job, text)
+            while isinstance(r := await asyncio.to_thread(next, pieces), str):
+                yield chunks.event({"content": r})
         yield chunks.event({}, r.finish_reason)
         if req.stream_options and req.stream_options.include_usage:
             yield chunks.usage(r.prompt_tokens, r.completion_tokens)

@@ -106,7 +106,7 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
     serve.start(http_options={"host": "127.0.0.1", "port": SERVE_PORT})
     serve.run(build_app({"model": str(tiny_model_dir), "served_model_name": "tiny", "adapters_dir": str(d / "adapters"),
                          "catalog": str(d / "catalog.jsonl"), "index": str(d / "index"), "default_adapter": "comparison",
-                         "understand_adapter": "typo", "max_new_tokens": 12, "parse_max_new_tokens": 16, "max_tokens_limit": 64,
+                         "understand_adapter": "typo", "max_new_tokens": 64, "parse_max_new_tokens": 16, "max_tokens_limit": 96,
                          "max_loaded_adapters": 4, "max_body_bytes": 16384, "auth_token_file": str(d / "token"), "threads": 1}),
               name="skutune-test", route_prefix="/")
     url = App(f"http://127.0.0.1:{SERVE_PORT}")

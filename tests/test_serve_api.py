@@ -23,7 +23,7 @@ def client(app):
     return openai.OpenAI(base_url=f"{app}/v1", api_key=TOKEN, max_retries=0, timeout=120)
 
 
-def _chat(client, model, query="samzung fridg", max_tokens=48, **extra):
+def _chat(client, model, query="samzung fridg", max_tokens=64, **extra):
     return client.chat.completions.create(model=model, messages=[{"role": "user", "content": query}], max_tokens=max_tokens,
                                           extra_body={"region": "IN", "date": "2026-10-25", **extra})
 
@@ -35,7 +35,7 @@ def test_openai_client_models_chat_and_stream(app, client):
         done = _chat(client, model)
         assert done.model == model and done.choices[0].finish_reason in ("stop", "length")
         assert done.usage.completion_tokens > 0 and done.usage.prompt_tokens > 10
-        stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "samzung fridg"}], max_tokens=48,
+        stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "samzung fridg"}], max_tokens=64,
                                                 stream=True, stream_options={"include_usage": True},
                                                 extra_body={"region": "IN", "date": "2026-10-25"})
         chunks = list(stream)
@@ -57,7 +57,7 @@ def test_constrained_answers_are_valid_json_with_real_region_skus(app, client):
             answer = parse_answer(out.message.content)
             assert out.finish_reason == "stop" and is_valid(answer, "search"), out.message.content
             assert all(sku in CATALOG and region in CATALOG[sku]["regions"] for sku in answer["skus"])
-    qa = _chat(client, "tiny:typo", "does the fridge have a water dispenser?", max_tokens=64, task="qa").choices[0]
+    qa = _chat(client, "tiny:typo", "does the fridge have a water dispenser?", task="qa").choices[0]
     assert qa.finish_reason == "stop" and is_valid(parse_answer(qa.message.content), "qa"), qa.message.content
 
 
@@ -154,7 +154,7 @@ def test_bad_requests_get_json_4xx(app, case):
     elif case == "chunked":
         data, body = iter([json.dumps(body).encode()]), None
     elif case == "too many tokens":
-        body["max_tokens"] = 65
+        body["max_tokens"] = 97
     elif case == "bad schema":
         body["messages"] = [{"role": "robot", "content": 3}]
     elif case == "unknown model":

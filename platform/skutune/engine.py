@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skutune.constrained import Grammars, constraints_for
-from skutune.generate import generate_batch, load_model, prompt_learning
+from skutune.generate import generate_ids, load_model, prompt_learning
 from skutune.serving import shares_base
 
 BASE_ROW = "__base__"  # peft's adapter name for "no adapter" in a mixed batch
@@ -102,37 +102,40 @@ class Engine:
         groups: dict[int, list[int]] = {}
         for i, job in enumerate(jobs):
             groups.setdefault(id(self._model_of(job.adapter)), []).append(i)
-        texts = [""] * len(jobs)
+        ids: list[list[int]] = [[] for _ in jobs]
         for rows in groups.values():
             model = self._model_of(jobs[rows[0]].adapter)
             names = None
             if model is self.peft and not prompt_learning(model):
                 names = [jobs[i].adapter.id if jobs[i].adapter else BASE_ROW for i in rows]
-            out = generate_batch(self.tok, model, [jobs[i].prompt for i in rows], max(jobs[i].max_new_tokens for i in rows),
-                                 constraints_for([jobs[i].grammar for i in rows]), adapter_names=names)
-            for i, text in zip(rows, out):
-                texts[i] = text
-        return [self.result(job, text) for job, text in zip(jobs, texts)]
+            out = generate_ids(self.tok, model, [jobs[i].prompt for i in rows], max(jobs[i].max_new_tokens for i in rows),
+                               constraints_for([jobs[i].grammar for i in rows]), adapter_names=names)
+            for i, row in zip(rows, out):
+                ids[i] = row[:jobs[i].max_new_tokens]  # a job with a smaller budget than its batch's stops at its own
+        return [self.result(job, row) for job, row in zip(jobs, ids)]
 
-    def result(self, job: Job, text: str) -> Result:
-        ids = self.tok(text, add_special_tokens=False)["input_ids"][:job.max_new_tokens]
-        text = self.tok.decode(ids) if len(ids) == job.max_new_tokens else text  # a longer job in its batch ran on
+    def result(self, job: Job, ids: list[int]) -> Result:
         prompt = len(self.tok(job.prompt, add_special_tokens=False)["input_ids"])
-        return Result(text, len(ids), prompt, "length" if len(ids) >= job.max_new_tokens else "stop")
+        finish = "stop" if ids and ids[-1] == self.tok.eos_token_id else "length"
+        return Result(self.tok.decode(ids, skip_special_tokens=True), len(ids), prompt, finish)
 
     def stream(self, job: Job):
-        """Text pieces as they are generated (TextIteratorStreamer). Prompt-learning models decode
-        without the KV cache (generate.greedy_without_cache) and yield their answer whole."""
+        """Text pieces as they are generated (TextIteratorStreamer), then the Result. Prompt-learning
+        models decode without the KV cache (generate.greedy_without_cache) and yield their answer whole."""
         from transformers import TextIteratorStreamer
 
         model = self._model_of(job.adapter)
         if prompt_learning(model):
-            yield self.run([job])[0].text
+            result = self.run([job])[0]
+            yield result.text
+            yield result
             return
         streamer = TextIteratorStreamer(self.tok, skip_prompt=True, skip_special_tokens=True)
         names = [job.adapter.id if job.adapter else BASE_ROW] if model is self.peft else None
-        worker = threading.Thread(target=generate_batch, args=(self.tok, model, [job.prompt], job.max_new_tokens,
-                                                               constraints_for([job.grammar]), names, streamer))
+        ids = []
+        worker = threading.Thread(target=lambda: ids.extend(generate_ids(self.tok, model, [job.prompt], job.max_new_tokens,
+                                                                         constraints_for([job.grammar]), names, streamer)[0]))
         worker.start()
         yield from (piece for piece in streamer if piece)
         worker.join()
+        yield self.result(job, ids)

@@ -75,11 +75,11 @@ def greedy_without_cache(model, input_ids, attention_mask, max_new_tokens: int, 
 
 
 @torch.inference_mode()
-def generate_batch(tok, model, prompts: list[str], max_new_tokens: int, logits_processor=(), adapter_names=None,
-                   streamer=None) -> list[str]:
-    """Greedy answers. `logits_processor`: e.g. constrained.RowConstraints; `adapter_names`: peft's
-    per-row LoRA adapter ("__base__" for none), so one pass serves several adapters; `streamer`:
-    transformers' TextIteratorStreamer, fed as tokens come (one prompt)."""
+def generate_ids(tok, model, prompts: list[str], max_new_tokens: int, logits_processor=(), adapter_names=None,
+                 streamer=None) -> list[list[int]]:
+    """Greedy new token ids per prompt, up to and including EOS. `logits_processor`: e.g.
+    constrained.RowConstraints; `adapter_names`: peft's per-row LoRA adapter ("__base__" for none),
+    so one pass serves several adapters; `streamer`: a TextIteratorStreamer, fed as tokens come."""
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     autocast = torch.autocast(model.device.type, dtype=torch.bfloat16) if model.device.type == "cpu" else contextlib.nullcontext()
     with autocast:
@@ -91,7 +91,15 @@ def generate_batch(tok, model, prompts: list[str], max_new_tokens: int, logits_p
             extra |= {"streamer": streamer} if streamer else {}
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
                                  eos_token_id=tok.eos_token_id, logits_processor=list(logits_processor), **extra)
-    return tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    rows = []
+    for ids in out[:, enc["input_ids"].shape[1]:].tolist():
+        end = ids.index(tok.eos_token_id) + 1 if tok.eos_token_id in ids else len(ids)
+        rows.append(ids[:end])
+    return rows
+
+
+def generate_batch(tok, model, prompts: list[str], max_new_tokens: int) -> list[str]:
+    return tok.batch_decode(generate_ids(tok, model, prompts, max_new_tokens), skip_special_tokens=True)
 
 
 def generate_all(tok, model, prompts: list[str], batch_size: int, max_new_tokens: int, desc: str = "generate") -> list[str]:

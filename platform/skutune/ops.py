@@ -85,3 +85,9 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+async def validation_error(request: Request, exc) -> JSONResponse:
+    """422 with where and why, without echoing the input: FastAPI's default echoes it, and an
+    input of NaN or Infinity (which Python's JSON parser accepts) then fails to serialise: a 500."""
+    return JSONResponse({"detail": [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]}, status_code=422)
