@@ -1,5 +1,6 @@
 """Every shipped config loads; mistakes fail early, naming the key and the file."""
 
+import json
 import subprocess
 
 import pytest
@@ -103,3 +104,17 @@ def test_serve_args_reject_unknown_key():
 
     with pytest.raises(ValidationError, match="adapter_dir"):
         build_app({"adapter_dir": "typo"})
+
+
+def test_serve_config_is_a_valid_serve_deploy_config():
+    """serve/config.yaml parses as Ray Serve's deploy schema and its args as the app's AppArgs."""
+    from ray.serve.schema import ServeDeploySchema
+
+    from serve.app import AppArgs
+
+    config = ServeDeploySchema.model_validate(yaml.safe_load((REPO / "serve" / "config.yaml").read_text()))
+    (app,) = config.applications
+    args = AppArgs.model_validate(app.args)
+    assert app.import_path == "serve.app:build_app" and args.constrained and args.max_loaded_adapters == 8
+    assert app.deployments[0].autoscaling_config["max_replicas"] > app.deployments[0].autoscaling_config["min_replicas"]
+    assert not {"token", "auth_token", "api_key"} & set(app.args) and "${SKUTUNE_API_TOKEN}" in json.dumps(app.runtime_env)
