@@ -78,7 +78,9 @@ url = f"http://{cfg.serve.host}:{cfg.serve.port}/v1/search"
 answers = []
 for query, region, date in QUERIES:
     row = {"query": query, "region": region}
-    for name, body in (("base", {"adapter": "base"}), ("closed_book", {"mode": "closed_book"}), ("grounded", {"mode": "grounded"})):
+    # the base model decodes freely (the "before"); closed-book and grounded use the app's constrained decoding
+    for name, body in (("base", {"adapter": "base", "constrained": False}), ("closed_book", {"mode": "closed_book"}),
+                       ("grounded", {"mode": "grounded"})):
         r = requests.post(url, json={"query": query, "region": region, "date": date, **body}, timeout=300)
         r.raise_for_status()
         out = r.json()
