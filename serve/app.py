@@ -40,7 +40,7 @@ from skutune.grounded import GroundedSearch, Reranker, fallback_parse, parse_is_
 from skutune.index import current_version
 from skutune.model_import import resolve_model_dir
 from skutune.openai_api import ChatRequest, Chunks, chat_prompt, completion, split_model
-from skutune.ops import Guard, Metrics, load_token, validation_error
+from skutune.ops import Guard, Metrics, load_token, route_path, validation_error
 from skutune.registry import BadAdapter, Registry, check_id
 from skutune.retrieval import CatalogIndex
 from skutune.schemas import SCHEMAS, parse_answer
@@ -61,8 +61,8 @@ api.state.metrics = None
 async def guard(request: Request, call_next):
     response = request.app.state.guard.check(request) or await call_next(request)
     if request.app.state.metrics is not None:
-        request.app.state.metrics.responses.labels(request.url.path if request.url.path in ROUTES else "other",
-                                                   str(response.status_code)).inc()
+        path = route_path(request)
+        request.app.state.metrics.responses.labels(path if path in ROUTES else "other", str(response.status_code)).inc()
     return response
 
 

@@ -168,3 +168,21 @@ def test_bad_requests_get_json_4xx(app, case):
     if status == 401:
         assert r.headers["www-authenticate"] == "Bearer"
     assert requests.get(f"{app}/healthz", timeout=30).status_code == 200  # probes need no token
+
+
+def test_generation_past_the_timeout_is_504_json_and_no_token_means_open(app, tiny_model_dir):
+    """A second app on the same cluster: a timeout no generation can meet, and no token configured."""
+    from ray import serve
+
+    from serve.app import build_app
+
+    serve.run(build_app({"model": str(tiny_model_dir), "adapters_dir": str(app.dir / "adapters"), "catalog": str(app.dir / "catalog.jsonl"),
+                         "index": str(app.dir / "index"), "default_adapter": "typo", "request_timeout_s": 0.001,
+                         "auth_token_env": "SKUTUNE_TEST_UNSET_TOKEN", "threads": 1}), name="skutune-strict", route_prefix="/strict")
+    try:
+        r = requests.post(f"{app}/strict/v1/search", json={"query": "tv"}, timeout=60)
+        assert r.status_code == 504 and "generation took over" in r.json()["detail"]
+        assert requests.get(f"{app}/strict/v1/models", timeout=30).status_code == 200  # no token configured: open
+        assert 'skutune_http_responses_total{route="/v1/search",status="504"} 1.0' in requests.get(f"{app}/strict/metrics", timeout=30).text
+    finally:
+        serve.delete("skutune-strict")

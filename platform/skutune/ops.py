@@ -36,6 +36,11 @@ def error(status: int, detail: str, headers: dict | None = None) -> JSONResponse
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+def route_path(request: Request) -> str:
+    """The path inside the app: Serve mounts it under its route_prefix (the ASGI root_path)."""
+    return request.url.path.removeprefix(request.scope.get("root_path", "")) or "/"
+
+
 class Guard:
     """Checked before routing: 413 for a body over `max_body` bytes, 411 for a body without a
     Content-Length (a chunked upload could not be bounded before it is read), 401 without
@@ -50,7 +55,7 @@ class Guard:
             return error(411, "send a Content-Length: chunked request bodies are not accepted")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return error(413, f"request body over {self.max_body} bytes")
-        if self.token and request.url.path not in OPEN:
+        if self.token and route_path(request) not in OPEN:
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
                 return error(401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
