@@ -18,6 +18,7 @@ Concurrent requests for different adapters are gathered by `@serve.batch` into o
 """
 
 import asyncio
+import collections
 import datetime as dt
 import json
 import os
@@ -302,8 +303,11 @@ class SearchService:
         chunks, pieces = Chunks(model), self.engine.stream(job)
         yield chunks.event({"role": "assistant", "content": ""})
         async with self.lock:
-            while isinstance(r := await asyncio.to_thread(next, pieces), str):
-                yield chunks.event({"content": r})
+            try:
+                while isinstance(r := await asyncio.to_thread(next, pieces), str):
+                    yield chunks.event({"content": r})
+            finally:  # a client that leaves early: let generation end before the model is free again
+                await asyncio.to_thread(collections.deque, pieces, 0)
         yield chunks.event({}, r.finish_reason)
         if req.stream_options and req.stream_options.include_usage:
             yield chunks.usage(r.prompt_tokens, r.completion_tokens)

@@ -186,3 +186,14 @@ def test_generation_past_the_timeout_is_504_json_and_no_token_means_open(app, ti
         assert 'skutune_http_responses_total{route="/v1/search",status="504"} 1.0' in requests.get(f"{app}/strict/metrics", timeout=30).text
     finally:
         serve.delete("skutune-strict")
+
+
+def test_a_client_leaving_a_stream_early_leaves_the_replica_serving(app, client):
+    body = {"model": "tiny:typo", "messages": [{"role": "user", "content": "samzung fridg"}], "max_tokens": 64, "stream": True,
+            "constrained": False, "region": "IN", "date": "2026-10-25"}
+    with app.http.post(f"{app}/v1/chat/completions", json=body, stream=True, timeout=60) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        first = next(r.iter_lines())
+        assert first.startswith(b"data: ") and json.loads(first[6:])["choices"][0]["delta"]["role"] == "assistant"
+    whole = _chat(client, "tiny:typo", constrained=False)
+    assert whole.choices[0].message.content and whole.usage.completion_tokens > 0
