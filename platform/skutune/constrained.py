@@ -49,8 +49,12 @@ class Grammars:
         """`task` is a key of SCHEMAS, or "parse" for grounded mode's query parse."""
         if (task, region) not in self.cache:
             schema = PARSE_SCHEMA if task == "parse" else grounded_schema(task, self.skus(region))
-            # any_whitespace=False: otherwise a small model can spend its whole budget on spaces
-            self.cache[task, region] = self.compiler.compile_json_schema(json.dumps(schema), any_whitespace=False)
+            # compact separators, as prompts.answer_text writes every training target: with xgrammar's
+            # default ", " and ": " the tuned adapters saw a format they were never trained on and
+            # answered worse (grounded parses lost their category); any_whitespace=False: otherwise
+            # a small model can spend its whole budget on spaces
+            self.cache[task, region] = self.compiler.compile_json_schema(json.dumps(schema), any_whitespace=False,
+                                                                         separators=(",", ":"))
         return self.cache[task, region]
 
 
