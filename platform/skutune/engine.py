@@ -14,6 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transformers import TextIteratorStreamer
+
 from skutune.constrained import Grammars, constraints_for
 from skutune.generate import generate_ids, load_model, prompt_learning
 from skutune.serving import shares_base
@@ -42,6 +44,22 @@ class Result:
     prompt_tokens: int
     finish_reason: str  # "stop" or "length", as OpenAI reports it
     extra: dict = field(default_factory=dict)
+
+
+class TokenStreamer(TextIteratorStreamer):
+    """Text after every token. The stock streamer holds text back to the last space, and compact
+    JSON has none: the whole answer would come as one chunk. Only an incomplete UTF-8
+    character (decoded as U+FFFD) waits for its next token."""
+
+    def put(self, value):
+        if self.skip_prompt and self.next_tokens_are_prompt:
+            self.next_tokens_are_prompt = False
+            return
+        self.token_cache.extend(value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+        if not text.endswith("\ufffd"):
+            self.on_finalized_text(text[self.print_len:])
+            self.print_len = len(text)
 
 
 class Engine:
@@ -122,15 +140,13 @@ class Engine:
     def stream(self, job: Job):
         """Text pieces as they are generated (TextIteratorStreamer), then the Result. Prompt-learning
         models decode without the KV cache (generate.greedy_without_cache) and yield their answer whole."""
-        from transformers import TextIteratorStreamer
-
         model = self._model_of(job.adapter)
         if prompt_learning(model):
             result = self.run([job])[0]
             yield result.text
             yield result
             return
-        streamer = TextIteratorStreamer(self.tok, skip_prompt=True, skip_special_tokens=True)
+        streamer = TokenStreamer(self.tok, skip_prompt=True, skip_special_tokens=True)
         names = [job.adapter.id if job.adapter else BASE_ROW] if model is self.peft else None
         ids = []
         worker = threading.Thread(target=lambda: ids.extend(generate_ids(self.tok, model, [job.prompt], job.max_new_tokens,
