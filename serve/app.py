@@ -29,7 +29,7 @@ from typing import Literal
 import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
@@ -42,7 +42,7 @@ from skutune.index import current_version
 from skutune.model_import import resolve_model_dir
 from skutune.openai_api import ChatRequest, Chunks, chat_prompt, completion, split_model
 from skutune.ops import Guard, Metrics, load_token, route_path, validation_error
-from skutune.registry import BadAdapter, Registry, check_id
+from skutune.registry import BadAdapter, Registry
 from skutune.retrieval import CatalogIndex
 from skutune.schemas import SCHEMAS, parse_answer
 from skutune.serving import BASE, product_cards
@@ -198,12 +198,12 @@ class SearchService:
         return {"status": "ok", "catalog_skus": len(self.catalog)}
 
     @api.get("/readyz")
-    async def readyz(self) -> Response:
+    async def readyz(self) -> JSONResponse:
         checks = {"model": self.engine.base is not None, "catalog": bool(self.catalog),
                   "default_adapter": self.registry.resolve(self.args.default_adapter) is not None,
                   "index": current_version(self.index_dir) is not None}
         ready = checks["model"] and checks["catalog"]  # without an adapter or index the app still serves the base
-        return Response(json.dumps({"ready": ready, "checks": checks}), status_code=200 if ready else 503, media_type="application/json")
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     @api.get("/metrics")
     async def metrics(self) -> Response:
@@ -233,7 +233,6 @@ class SearchService:
     @api.delete("/v1/adapters/{adapter_id}")
     async def delete(self, adapter_id: str) -> dict:
         try:
-            check_id(adapter_id)
             gone = await asyncio.to_thread(self.registry.delete, adapter_id)
         except BadAdapter as err:
             raise HTTPException(400, detail=str(err)) from err

@@ -69,10 +69,19 @@ def check_id(adapter_id: str) -> re.Match:
 class Registry:
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
+        self._listed: tuple[int, list[Entry]] = (-1, [])  # (root's mtime, its entries)
 
     def entries(self) -> list[Entry]:
+        """Listed again only when the root's mtime moves: every register (a rename into it) and
+        delete (a removal from it) moves it, and requests resolve adapters on every call."""
         if not self.root.exists():
             return []
+        mtime = self.root.stat().st_mtime_ns
+        if self._listed[0] != mtime:
+            self._listed = (mtime, self._scan())
+        return self._listed[1]
+
+    def _scan(self) -> list[Entry]:
         out = []
         for path in sorted(self.root.iterdir()):
             match = ID.match(path.name)
