@@ -37,8 +37,9 @@ browser:
 	  || echo "no chromium and not root: the search page test will skip (apt-get install chromium)"
 
 test: model browser
-	$(PY) -m pytest -q -m "not gpu and not slow and not jobsubmit"
+	$(PY) -m pytest -q -m "not gpu and not slow and not jobsubmit and not cluster"
 	$(PY) -m pytest -q -m jobsubmit
+	$(PY) -m pytest -q -m cluster
 
 test-slow: model
 	$(PY) -m pytest -q -m slow

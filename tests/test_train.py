@@ -7,7 +7,7 @@ from pathlib import Path
 from safetensors import safe_open
 
 from conftest import tiny_config
-from skutune.train import LOG_FILE, build_trainer, export_artefact, training_dataset
+from skutune.train import LOG_FILE, POSITION_FILE, build_trainer, export_artefact, storage_path, training_dataset
 
 
 def _fit(cfg, model_dir, ray):
@@ -34,6 +34,13 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
         assert meta["data_manifest_hash"] == manifest["hash"] and json.loads(meta["method"])["name"] == "lora"
         assert any("lora_A" in k for k in f.keys())
     assert json.loads((adapter / "skutune.json").read_text())["base_model"] == str(tiny_model_dir)
+
+    # A checkpoint cut off while being written (a newer directory, truncated weights, a position far
+    # ahead) is never resumed from: Ray Train resumes only checkpoints it registered.
+    half = Path(storage_path(cfg)) / "train-search-lora-ddp" / "checkpoint_2099-01-01_00-00-00.000000"
+    half.mkdir()
+    (half / "adapter_model.safetensors").write_bytes((adapter / "adapter_model.safetensors").read_bytes()[:100])
+    (half / POSITION_FILE).write_text(json.dumps({"epoch": 99, "step": 9999}))
 
     # Same run name, one more epoch: picks up the latest checkpoint instead of starting over.
     more = tiny_config(cfg.output_dir(), **{"train.epochs": 4, "train.lr": 0.03})

@@ -146,6 +146,9 @@ class TrainConfig(_Strict):
     # ddp: replicate the model; fsdp2 / zero2 / zero3: shard a full fine-tune across workers
     strategy: Literal["ddp", "fsdp2", "zero2", "zero3"] = "ddp"
     cpus_per_worker: float = Field(1, gt=0)
+    # how workers are laid out over nodes: PACK keeps them together (NVLink, one node's network);
+    # SPREAD / STRICT_SPREAD put them on different nodes, so one lost node takes fewer of them
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
     threads_per_worker: int | None = None  # torch threads on CPU; default: machine cores / workers
     epochs: int = Field(1, ge=1)
     max_steps: int | None = None  # stop early (optimizer steps per run, across epochs)
@@ -167,7 +170,11 @@ class TrainConfig(_Strict):
     # installed, else sdpa (a block-diagonal mask over packed rows)
     attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     checkpoints_to_keep: int = Field(2, ge=1)
-    max_failures: int = Field(0, ge=-1)
+    # a lost worker or node restarts the run from its latest checkpoint, up to this many times (-1: always)
+    max_failures: int = Field(3, ge=-1)
+    # where Ray Train writes checkpoints: a local path or any pyarrow filesystem URI (s3://, gs://,
+    # hdfs://, file://); default <run>/ray. On a multi-node cluster it must be storage every node reaches.
+    storage: str | None = None
     task: str = "search"  # the adapter's name in the serve registry
     # what the adapter learns: "answer" = closed-book SKUs; "parse" = query understanding,
     # which grounded search executes against the catalog index
@@ -263,6 +270,13 @@ class CurateConfig(_Strict):
     partitions: int = Field(8, ge=1)  # blocks in each hash shuffle (dedup, log aggregation)
 
 
+class TrackingConfig(_Strict):
+    """Where every job logs its params, metrics and artefacts (tracking.py)."""
+    mlflow_uri: str | None = None  # any MLflow tracking URI; default: a file store at <run>/mlruns
+    experiment: str | None = None  # default: the run's name
+    tensorboard: bool = True  # event files under <run>/tensorboard/<job>
+
+
 class JobConfig(_Strict):
     run: RunConfig
     model: ModelConfig = ModelConfig()
@@ -273,6 +287,7 @@ class JobConfig(_Strict):
     index: IndexConfig = IndexConfig()
     eval: EvalConfig = EvalConfig()
     serve: ServeConfig = ServeConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -190,7 +190,7 @@ def checkpoint_to_artefact(checkpoint_dir: Path, out_dir: Path, cfg, model_dir) 
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.train.strategy == "ddp":  # the checkpoint already is the artefact, plus optimizer state
         for f in Path(checkpoint_dir).iterdir():
-            if f.is_file() and f.name != OPTIM_FILE:
+            if f.is_file() and f.name != OPTIM_FILE and not f.name.startswith("ledger-"):
                 shutil.copy(f, out_dir / f.name)
         return out_dir
     model = build_model(model_dir, cfg.method)

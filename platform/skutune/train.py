@@ -3,10 +3,16 @@
 Each worker builds the model with the config's method (methods/), hands it to the config's
 strategy (strategies.py: ddp, fsdp2, zero2, zero3), reads its shard with `get_dataset_shard`,
 and at every epoch end reports a checkpoint (the strategy's state + the position and loss log).
-A rerun under the same run name finds the run's checkpoints in storage and resumes.
+A rerun under the same run name finds the run's checkpoints in storage and resumes; so does Ray
+Train itself when a worker or its node is lost (`train.max_failures`): the run restarts from the
+latest checkpoint, redoing only the epoch that was cut short.
+
+Each worker also keeps a ledger in the checkpoint: per epoch, its node and a fingerprint of every
+row it trained on, so a restarted run can show that no example was skipped or seen twice.
 """
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +37,18 @@ from skutune.strategies import STRATEGIES, checkpoint_to_artefact, steps_total
 log = logging.getLogger(__name__)
 POSITION_FILE = "position.json"
 LOG_FILE = "train_log.jsonl"
+LEDGER_FILE = "ledger-rank{rank}.json"
+
+
+def fingerprint(input_ids, pad_id: int) -> str:
+    """A training row's identity, whatever padding its batch gave it."""
+    ids = np.asarray(input_ids, dtype=np.int64)
+    return hashlib.blake2b(ids[ids != pad_id].tobytes(), digest_size=8).hexdigest()
+
+
+def load_ledgers(checkpoint_dir: Path) -> dict[int, dict]:
+    """Every rank's ledger in a checkpoint: {rank: {epoch: {"node": id, "rows": [fingerprint, ...]}}}."""
+    return {int(p.stem.split("rank")[1]): json.loads(p.read_text()) for p in Path(checkpoint_dir).glob("ledger-rank*.json")}
 
 
 def _save_position(d: Path, pos: dict, history: list) -> None:
@@ -74,30 +92,36 @@ def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, devi
         print(f"method {cfg.method.name} strategy {cfg.train.strategy}: {counts['trainable']:,} of {counts['total']:,} "
               f"parameters train ({counts['trainable_pct']:.3f}%); this worker holds {local:,}", flush=True)
 
-    pos, history = {"epoch": 0, "step": 0}, []
+    pos, history, ledger, resumed_at = {"epoch": 0, "step": 0}, [], {}, None
     if checkpoint:
         with checkpoint.as_directory() as d:
             engine.load(Path(d))
             pos, history = _load_position(Path(d))
+            ledger = load_ledgers(Path(d)).get(rank, {})
+        resumed_at = pos["step"]
         if rank == 0:
             print(f"resumed from checkpoint at epoch {pos['epoch']} step {pos['step']}", flush=True)
 
     collate = collate_for(cfg, tok.pad_token_id)
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
     for epoch in range(pos["epoch"], cfg.train.epochs):
         engine.model.train()
         reset_peak_memory(device)
         start, losses, steps = time.time(), [], []  # steps: (seconds, tokens) each
-        last = start
+        last, seen = start, []
         for window in _windows(batches(collate), cfg.train.grad_accum):
             if pos["step"] >= total:
                 break
+            seen += [fingerprint(row, tok.pad_token_id) for b in window for row in b["input_ids"].numpy()]
             out = train_step(engine, [{k: v.to(device) for k, v in b.items()} for b in window], world, device,
                              cfg.train.mixed_precision)
             pos["step"] += 1
             losses.append(out["loss"])
             steps.append((time.time() - last, out["tokens"]))  # seconds include waiting for the data
             last = time.time()
-            history.append({"step": pos["step"], "epoch": epoch, "lr": engine.lr(), "seconds": steps[-1][0], **out})
+            history.append({"step": pos["step"], "epoch": epoch, "lr": engine.lr(), "seconds": steps[-1][0], **out,
+                            **({"resumed_at": resumed_at} if resumed_at is not None else {})})
+            resumed_at = None
             if rank == 0 and (pos["step"] % cfg.train.log_every == 0 or pos["step"] == total):
                 rate = sum(n for _, n in steps) * world / (time.time() - start)
                 eta = (total - pos["step"]) * (time.time() - start) / max(1, len(losses))
@@ -111,11 +135,15 @@ def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, devi
                    "steady_tokens_per_s": world * sum(n for _, n in steps[1:]) / max(1e-9, sum(t for t, _ in steps[1:])),
                    "trainable_params": counts["trainable"], "total_params": counts["total"],
                    "local_params_fraction": local / counts["total"], "peak_memory_bytes": peak, "peak_above_start_bytes": peak - baseline}
+        ledger[str(epoch)] = {"node": node, "rows": seen}
         with tempfile.TemporaryDirectory() as d:
-            wrote = engine.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
+            engine.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
+            (Path(d) / LEDGER_FILE.format(rank=rank)).write_text(json.dumps(ledger))
             if rank == 0:
                 _save_position(Path(d), pos, history)
-            report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d) if wrote else None)
+            # Ray Train registers the checkpoint only once every rank's files are in storage: a run
+            # that dies while writing one resumes from the one before (tests/test_faults.py)
+            report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
         if pos["step"] >= total:
             break
 
@@ -180,17 +208,25 @@ def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
     return ds
 
 
+def storage_path(cfg: JobConfig) -> str:
+    """Where Ray Train keeps the run's checkpoints: `train.storage` (a path or a pyarrow URI) or <run>/ray."""
+    return cfg.train.storage or str(cfg.output_dir() / "ray")
+
+
 def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.TorchTrainer:
-    use_gpu = torch.cuda.is_available() if cfg.train.use_gpu == "auto" else cfg.train.use_gpu
+    # auto: the workers take GPUs when the cluster has them (not when the driver's node does:
+    # on a cluster the driver runs on the CPU head)
+    use_gpu = ray.cluster_resources().get("GPU", 0) > 0 if cfg.train.use_gpu == "auto" else cfg.train.use_gpu
     resources = {"CPU": cfg.train.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})
     train_ds = train_ds.materialize()  # run the read, slice and packing once, not once to count and again to train
     return ray.train.torch.TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"cfg": cfg.model_dump(), "model_dir": str(model_dir), "n_rows": train_ds.count()},
-        scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
+        scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=use_gpu, resources_per_worker=resources,
+                                                   placement_strategy=cfg.train.placement_strategy),
         run_config=ray.train.RunConfig(
             # one Ray Train run per adapter, method and strategy: a rerun resumes only a compatible checkpoint
-            name=f"train-{cfg.train.task}-{cfg.method.name}-{cfg.train.strategy}", storage_path=str(cfg.output_dir() / "ray"),
+            name=f"train-{cfg.train.task}-{cfg.method.name}-{cfg.train.strategy}", storage_path=storage_path(cfg),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep),
             failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures)),
         datasets={"train": train_ds},
@@ -199,8 +235,12 @@ def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.
 
 def export_artefact(checkpoint_dir: Path, out_dir: Path, cfg: JobConfig, model_dir, meta: dict) -> Path:
     """The final checkpoint as a servable artefact (any method, any strategy), with the run's
-    metadata both in `skutune.json` and in the weights' safetensors header."""
-    out_dir = checkpoint_to_artefact(Path(checkpoint_dir), Path(out_dir), cfg, model_dir)
+    metadata both in `skutune.json` and in the weights' safetensors header. It is written beside
+    `out_dir` and renamed into place, so a reader (the Serve registry) never sees half of it."""
+    final = Path(out_dir)
+    staging = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    out_dir = checkpoint_to_artefact(Path(checkpoint_dir), staging, cfg, model_dir)
     meta_path = out_dir / META_FILE
     meta = {**meta, **json.loads(meta_path.read_text())}
     meta_path.write_text(json.dumps(meta, indent=2))
@@ -209,4 +249,11 @@ def export_artefact(checkpoint_dir: Path, out_dir: Path, cfg: JobConfig, model_d
         save_file(load_file(str(weights)), str(weights), metadata=header)
     if (Path(checkpoint_dir) / LOG_FILE).exists():
         shutil.copy(Path(checkpoint_dir) / LOG_FILE, out_dir / LOG_FILE)
-    return out_dir
+    if final.exists():  # a retrained adapter: swap the whole directory, then drop the old one
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        final.rename(old)
+        staging.rename(final)
+        shutil.rmtree(old)
+    else:
+        staging.rename(final)
+    return final
