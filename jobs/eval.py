@@ -24,5 +24,11 @@ model_dir = resolve_model_dir(cfg.model)
 
 from skutune.evaluate import run_eval  # noqa: E402  (heavy imports after the config check)
 
+from skutune.tracking import Tracker  # noqa: E402
+
 report = run_eval(cfg, model_dir)
+with Tracker(cfg, "eval") as track:  # every system's metrics, overall and per query kind
+    track.metrics(report["systems"])
+    for name in ("eval.json", "eval.md"):
+        track.artifact(cfg.output_dir() / name)
 print((cfg.output_dir() / "eval.md").read_text())

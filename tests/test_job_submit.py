@@ -44,3 +44,27 @@ def test_submit_curate_index_and_train_tiny(head, tmp_path):
     assert proc.returncode == 0 and status == JobStatus.SUCCEEDED, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (out / "adapters" / "search" / "adapter_model.safetensors").exists()
     assert (out / "index" / "CURRENT").read_text() == "v0001"
+    _assert_tracked(out, proc.stdout)
+
+
+def _assert_tracked(out: Path, log: str):
+    """curate and train logged params, metrics and artefacts to MLflow's file store under the run,
+    TensorBoard events, and the loss curve."""
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert (out / "loss_curve_search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "loss curve:" in log
+    client = MlflowClient((out / "mlruns").as_uri())
+    runs = {r.data.tags["skutune.job"]: r for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])}
+    assert {"curate", "train-search"} <= set(runs)
+    train = runs["train-search"]
+    assert train.info.status == "FINISHED" and train.data.params["method.name"] == "lora" and train.data.params["train.epochs"] == "1"
+    losses = client.get_metric_history(train.info.run_id, "train/loss")
+    assert len(losses) >= 2 and [m.step for m in losses] == sorted(m.step for m in losses)
+    assert "final/tokens_per_s" in train.data.metrics
+    assert {a.path for a in client.list_artifacts(train.info.run_id)} >= {"loss_curve_search.png", "skutune.json", "train_log.jsonl"}
+    curate = runs["curate"]
+    assert curate.data.metrics["examples/rows_in"] > 0 and "curation.md" in {a.path for a in client.list_artifacts(curate.info.run_id)}
+    events = EventAccumulator(str(out / "tensorboard" / "train-search"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [m.step for m in losses]
