@@ -45,6 +45,11 @@ def dirty(tmp_path_factory, ray_local, tiny_model_dir):
         {**good[4], "id": "dup"},  # same split, region and query as good[4]
     ]
     _write_jsonl(d / "examples.jsonl", good + bad_examples)
+    # a line in Latin-1, not UTF-8 (Ray's read_text fails the whole read on it), and a 1 MB string
+    for path, huge in ((d / "catalog.jsonl", {**catalog[5], "title": "x" * 1_000_000}),
+                       (d / "examples.jsonl", {**good[0], "id": "x5", "query": "x" * 1_000_000})):
+        with path.open("ab") as f:
+            f.write('{"sku": "CAFE-1", "query": "café crème"}\n'.encode("latin-1") + json.dumps(huge).encode() + b"\n")
     cfg = tiny_config(d / "run", **{"data.source": "files", "data.catalog_path": str(d / "catalog.jsonl"),
                                     "data.examples_path": str(d / "examples.jsonl")})
     return cfg, run_curate(cfg, tiny_model_dir), len(catalog), len(good)
@@ -53,16 +58,17 @@ def dirty(tmp_path_factory, ray_local, tiny_model_dir):
 def test_rows_are_conserved_and_quarantined_with_reasons(dirty):
     cfg, manifest, n_catalog, n_good = dirty
     cat, exs = manifest["catalog"], manifest["examples"]
-    assert cat["rows_in"] == n_catalog + 7 and cat["rows_out"] == n_catalog
-    assert sum(cat["quarantined"].values()) == 6 and cat["removed"] == {"duplicate sku": 1}
-    assert exs["rows_in"] == n_good + 6 and exs["rows_out"] == n_good
-    assert sum(exs["quarantined"].values()) == 5 and exs["removed"] == {"exact dedup: duplicate": 1}
+    assert cat["rows_in"] == n_catalog + 9 and cat["rows_out"] == n_catalog
+    assert sum(cat["quarantined"].values()) == 8 and cat["removed"] == {"duplicate sku": 1}
+    assert exs["rows_in"] == n_good + 8 and exs["rows_out"] == n_good
+    assert sum(exs["quarantined"].values()) == 7 and exs["removed"] == {"exact dedup: duplicate": 1}
     for part in (cat, exs):
         assert part["rows_in"] == part["rows_out"] + sum(part["quarantined"].values()) + sum(part["removed"].values())
     lines = [json.loads(line) for line in (cfg.output_dir() / "data" / "quarantine.jsonl").read_text().splitlines()]
-    assert len(lines) == 11 and all(q["reason"] and q["raw"] for q in lines)
+    assert len(lines) == 15 and all(q["reason"] and q["raw"] for q in lines)
     reasons = " ".join(q["reason"] for q in lines)
-    for expected in ("not valid JSON", "sku", "every price must be positive", "title", "regions", "unknown SKU NOPE-1", "kind", "query"):
+    for expected in ("not valid JSON", "sku", "every price must be positive", "title", "regions", "unknown SKU NOPE-1", "kind", "query",
+                     "not valid UTF-8", "at most 400 characters", "at most 500 characters"):
         assert expected in reasons, expected
 
 

@@ -28,13 +28,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
+from ray.data.datasource import FileBasedDatasource
 
 from skutune import dedup, report
 from skutune.catalog import build_catalog
 from skutune.coldstart import synth_queries
 from skutune.config import JobConfig
 from skutune.examples import build_examples, sample_split
-from skutune.paths import write_jsonl
+from skutune.paths import NOT_UTF8, write_jsonl
 from skutune.prompts import training_messages
 from skutune.querylog import aggregate_groups, synth_log, validate_log
 from skutune.records import CatalogRow
@@ -65,6 +66,22 @@ def write_bundled(cfg: JobConfig, raw_dir: Path) -> tuple[Path, Path, Path | Non
     return *paths, log_path
 
 
+class JsonLines(FileBasedDatasource):
+    """JSONL as one `row_json` string per line, whatever its bytes. Ray's read_text fails the
+    whole read on one byte that is not UTF-8; here such a line becomes a row marked NOT_UTF8,
+    which validation quarantines with its reason. Lines split on \\n and \\r only, so a JSON
+    string holding U+2028 stays one row."""
+
+    def _read_stream(self, f, path: str):
+        rows = []
+        for raw in f.readall().splitlines():
+            try:
+                rows.append(raw.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                rows.append(f"{NOT_UTF8}{err.start}:{raw.decode('utf-8', 'backslashreplace')}")
+        yield pa.table({"row_json": pa.array(rows, pa.string())})
+
+
 def read_rows(path: str | Path, columns: dict[str, str]) -> ray.data.Dataset:
     """Any of JSONL/CSV/Parquet, one file or a folder of them, as a dataset of {"row_json"}; a
     column mapping renames a user's columns to skutune's. JSONL is read as text so a broken
@@ -72,7 +89,7 @@ def read_rows(path: str | Path, columns: dict[str, str]) -> ray.data.Dataset:
     path = str(path)
     kind = next(iter(sorted(Path(path).iterdir())), Path(path)).suffix if Path(path).is_dir() else Path(path).suffix  # a folder of part files
     if kind in (".jsonl", ".json"):
-        return ray.data.read_text(path).map_batches(lambda b: {"row_json": b["text"]}, batch_format="numpy")
+        return ray.data.read_datasource(JsonLines(path))
     ds = ray.data.read_csv(path) if kind == ".csv" else ray.data.read_parquet(path)
 
     def to_json(row):

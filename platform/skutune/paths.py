@@ -17,6 +17,18 @@ def runs_dir() -> Path:
     return Path(os.environ.get("SKUTUNE_RUNS", REPO_ROOT / "runs")).resolve()
 
 
+# How a JSONL line whose bytes are not UTF-8 reaches validation (curate.JsonLines): this prefix,
+# the offset of the first bad byte, then the line with its bad bytes escaped. It is quarantined.
+NOT_UTF8 = "\x00not UTF-8\x00"
+
+
+def json_row(raw: str):
+    """One JSONL line parsed, or a ValueError that says why not (bad encoding, bad JSON)."""
+    if raw.startswith(NOT_UTF8):
+        raise ValueError(f"not valid UTF-8 (byte {raw[len(NOT_UTF8):].split(':', 1)[0]})")
+    return json.loads(raw)
+
+
 def load_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 

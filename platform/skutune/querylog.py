@@ -23,6 +23,7 @@ from skutune.catalog import REGIONS, SYMBOL
 from skutune.coldstart import family_alias, misspell
 from skutune.filters import scrub_pii
 from skutune.dedup import normalised
+from skutune.paths import json_row
 
 LOG_COLUMNS = ("query", "sku", "clicks", "impressions", "timestamp", "region")
 TOP_K = 3
@@ -77,7 +78,7 @@ def validate_log(batch: dict, columns: dict, known_skus: set[str]) -> pd.DataFra
     out = []
     for raw in batch["row_json"]:
         try:
-            obj = json.loads(raw)
+            obj = json_row(raw)
             row = parse_log_row({columns.get(k, k): v for k, v in obj.items()} if isinstance(obj, dict) else obj, known_skus)
             out.append({**row, "group": f"{row['region']}|{normalised(row['query'])}", "error": "", "raw": ""})
         except (ValueError, TypeError) as err:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from skutune.dedup import live, normalised
 from skutune.filters import FilterSet
 from skutune.grader import SKU_TOKEN, Grader
-from skutune.paths import load_jsonl
+from skutune.paths import json_row, load_jsonl
 from skutune.prompts import answer_text
 from skutune.records import ExampleRow
 
@@ -31,7 +31,7 @@ NESTED = ("prices", "attributes", "faq", "regions", "tags", "target", "relevant"
 
 
 def parse_row(row_json: str, columns: dict[str, str]) -> dict:
-    obj = json.loads(row_json)
+    obj = json_row(row_json)
     if not isinstance(obj, dict):
         raise ValueError("row is not a JSON object")
     obj = {columns.get(k, k): v for k, v in obj.items()}
