@@ -13,6 +13,10 @@ Routes (all JSON; every route but /, /healthz, /readyz, /metrics, /docs, /openap
 Concurrent requests for different adapters are gathered by `@serve.batch` into one forward pass
 (engine.py: peft's per-row `adapter_names`).
 
+The routes run inside each SearchService replica (`asgi`); the app's HTTP ingress is the Gateway
+(gateway.py), which relays requests to the replicas and answers 503 + Retry-After for a request
+whose replica is lost.
+
     serve run serve/config.yaml                 # or, from Python: serve.run(build_app(args))
     curl -s localhost:8000/v1/search -H "Authorization: Bearer $SKUTUNE_API_TOKEN" -d '{"query": "samzung fridg", "region": "IN"}'
 """
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -89,6 +93,7 @@ class AppArgs(BaseModel):
     batch_wait_timeout_s: float = Field(0.02, ge=0)
     auth_token_env: str = "SKUTUNE_API_TOKEN"  # the bearer token, read in the replica
     auth_token_file: str | None = None  # or from this file (wins over the variable)
+    retry_after_s: int = Field(2, ge=1)  # Retry-After of the 503 a request gets when its replica is lost (gateway.py)
 
     def default_for(self, grounded: bool) -> str:
         return self.understand_adapter if grounded else self.default_adapter
@@ -116,8 +121,12 @@ class RegisterRequest(BaseModel):
     regions: list[Literal["IN", "EU", "US"]] = Field(default_factory=list, max_length=3)
 
 
+def _service(request: Request) -> "SearchService":
+    """The replica's SearchService: each route's `self` (the app runs inside it, see `asgi`)."""
+    return request.app.state.service
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32, health_check_period_s=10)
-@serve.ingress(api)
 class SearchService:
     def __init__(self, args: dict):
         self.args = AppArgs.model_validate(args)
@@ -127,11 +136,43 @@ class SearchService:
         self.engine = Engine(resolve_model_dir(ModelConfig(path=self.args.model)), self.catalog, self.args.max_loaded_adapters)
         self.registry = Registry(Path(self.args.adapters_dir))
         self.metrics = api.state.metrics = Metrics()
+        api.state.service = self
         self.lock = asyncio.Lock()  # one forward pass at a time per replica; adapter loads change model state
         self.index_dir = Path(self.args.index).resolve()
         self.grounded = None  # GroundedSearch over the index version named by CURRENT, reloaded when it moves
         self._batched.set_max_batch_size(self.args.max_batch_size)
         self._batched.set_batch_wait_timeout_s(self.args.batch_wait_timeout_s)
+
+    async def asgi(self, scope: dict, body: bytes):
+        """One request from the Gateway, run through this replica's FastAPI app in-process:
+        yields the ASGI messages of its answer (a start, then one or more body parts)."""
+        messages, gone = asyncio.Queue(), asyncio.Event()
+        request = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive():
+            if request:
+                return request.pop()
+            await gone.wait()  # the gateway stopped reading: a streaming answer sees the client leave
+            return {"type": "http.disconnect"}
+
+        app = asyncio.create_task(api(scope, receive, messages.put))
+        app.add_done_callback(lambda t: t.cancelled() or t.exception())  # an error after its 500 is already sent
+
+        async def next_message():
+            get = asyncio.ensure_future(messages.get())
+            await asyncio.wait({get, app}, return_when=asyncio.FIRST_COMPLETED)
+            if get.done():
+                return get.result()
+            get.cancel()
+            return None if messages.empty() else messages.get_nowait()
+
+        try:
+            while (message := await next_message()) is not None:
+                yield message
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    break
+        finally:
+            gone.set()
 
     def check_health(self):  # Serve restarts a replica whose check fails
         if not self.catalog or self.engine.base is None:
@@ -194,11 +235,11 @@ class SearchService:
         return {**found, "raw": result.text, "parse_valid": valid, "version": search.index.dir.name, "result": result}
 
     @api.get("/healthz")
-    async def healthz(self) -> dict:
+    async def healthz(self=Depends(_service)) -> dict:
         return {"status": "ok", "catalog_skus": len(self.catalog)}
 
     @api.get("/readyz")
-    async def readyz(self) -> JSONResponse:
+    async def readyz(self=Depends(_service)) -> JSONResponse:
         checks = {"model": self.engine.base is not None, "catalog": bool(self.catalog),
                   "default_adapter": self.registry.resolve(self.args.default_adapter) is not None,
                   "index": current_version(self.index_dir) is not None}
@@ -206,22 +247,22 @@ class SearchService:
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     @api.get("/metrics")
-    async def metrics(self) -> Response:
+    async def metrics(self=Depends(_service)) -> Response:
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @api.get("/", response_class=HTMLResponse)
-    async def page(self) -> str:
+    async def page(self=Depends(_service)) -> str:
         return PAGE.read_text()
 
     @api.get("/v1/adapters")
-    async def adapters(self) -> dict:
+    async def adapters(self=Depends(_service)) -> dict:
         today = dt.date.today()
         return {"adapters": [{"id": BASE}] + [e.public() for e in self.registry.entries()], "default": self.args.default_adapter,
                 "campaigns_today": {r: getattr(self.registry.campaign(today, r), "id", None) for r in ("IN", "EU", "US")},
                 "loaded_in_this_replica": list(self.engine.loaded), "max_loaded": self.args.max_loaded_adapters}
 
     @api.post("/v1/adapters", status_code=201)
-    async def register(self, req: RegisterRequest) -> dict:
+    async def register(req: RegisterRequest, self=Depends(_service)) -> dict:
         if req.valid_from and req.valid_to and req.valid_from > req.valid_to:
             raise HTTPException(422, detail="valid_from is after valid_to")
         try:
@@ -231,7 +272,7 @@ class SearchService:
         return entry.public()
 
     @api.delete("/v1/adapters/{adapter_id}")
-    async def delete(self, adapter_id: str) -> dict:
+    async def delete(adapter_id: str, self=Depends(_service)) -> dict:
         try:
             gone = await asyncio.to_thread(self.registry.delete, adapter_id)
         except BadAdapter as err:
@@ -244,18 +285,18 @@ class SearchService:
         return {"deleted": gone}
 
     @api.get("/v1/schemas")
-    async def schemas(self) -> dict:
+    async def schemas(self=Depends(_service)) -> dict:
         """The published JSON Schema of every task's answer, and of the grounded-mode parse."""
         return {**SCHEMAS, "parse": PARSE_SCHEMA}
 
     @api.get("/v1/models")
-    async def models(self) -> dict:
+    async def models(self=Depends(_service)) -> dict:
         name = self.args.served_model_name
         ids = [name] + [f"{name}:{e.id}" for e in self.registry.entries()]
         return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "skutune"} for i in ids]}
 
     @api.post("/v1/search")
-    async def search(self, req: SearchRequest) -> dict:
+    async def search(req: SearchRequest, self=Depends(_service)) -> dict:
         start = time.time()
         grounded = req.mode == "grounded"
         day = req.date or dt.date.today()
@@ -278,7 +319,7 @@ class SearchService:
                       "latency_ms": round(1000 * (time.time() - start), 1)}
 
     @api.post("/v1/chat/completions")
-    async def chat(self, req: ChatRequest):
+    async def chat(req: ChatRequest, self=Depends(_service)):
         start = time.time()
         try:
             ref = split_model(req.model, self.args.served_model_name)
@@ -315,5 +356,9 @@ class SearchService:
 
 
 def build_app(args: dict) -> serve.Application:
+    """The Gateway (gateway.py: 503 + Retry-After for a request whose replica is lost) in front of
+    the SearchService replicas, which hold the model."""
+    from serve.gateway import Gateway
+
     AppArgs.model_validate(args)  # fail at deploy time, naming the bad key, not inside a replica
-    return SearchService.bind(dict(args))
+    return Gateway.bind(SearchService.bind(dict(args)), dict(args))
