@@ -117,3 +117,30 @@ def test_serve_config_is_a_valid_serve_deploy_config():
     assert app.import_path == "serve.app:build_app" and args.constrained and args.max_loaded_adapters == 8
     assert app.deployments[0].autoscaling_config["max_replicas"] > app.deployments[0].autoscaling_config["min_replicas"]
     assert not {"token", "auth_token", "api_key"} & set(app.args) and args.auth_token_env == "SKUTUNE_API_TOKEN"
+
+
+def test_cluster_yaml_is_valid_for_rays_launcher(tmp_path):
+    import jsonschema
+
+    from skutune.cluster import load_cluster_yaml
+
+    cluster = load_cluster_yaml(REPO / "cluster.yaml")
+    types = cluster["available_node_types"]
+    assert not types[cluster["head_node_type"]]["resources"].get("GPU")
+    gpu_types = [t for t in types.values() if t["resources"].get("GPU")]
+    assert len(gpu_types) >= 2 and all(t["max_workers"] > t["min_workers"] for t in gpu_types)  # they autoscale
+    assert any("pip install" in c and "-e ." in c for c in cluster["setup_commands"]) and cluster["file_mounts"]
+    bad = {**cluster, "available_node_types": {**types, "gpu_1x": {**types["gpu_1x"], "max_worker": 4}}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(jsonschema.ValidationError, match="max_worker"):
+        load_cluster_yaml(tmp_path / "bad.yaml")
+
+
+def test_readme_shows_the_node_type_each_shipped_config_needs(monkeypatch):
+    """The README's table is what the configs' resources and cluster.yaml give, not a guess."""
+    from skutune.cluster import placement_table
+
+    monkeypatch.chdir(REPO)
+    paths = sorted(CONFIGS.glob("*.yaml")) + sorted((CONFIGS / "adapters").glob("*.yaml"))
+    table = placement_table([p.relative_to(REPO) for p in paths], REPO / "cluster.yaml")
+    assert table in (REPO / "README.md").read_text(), table
