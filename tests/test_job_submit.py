@@ -50,11 +50,12 @@ def test_submit_curate_index_and_train_tiny(head, tmp_path):
 def _assert_tracked(out: Path, log: str):
     """curate and train logged params, metrics and artefacts to MLflow's file store under the run,
     TensorBoard events, and the loss curve."""
-    from mlflow.tracking import MlflowClient
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    from skutune.tracking import mlflow_client
+
     assert (out / "loss_curve_search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "loss curve:" in log
-    client = MlflowClient((out / "mlruns").as_uri())
+    client = mlflow_client((out / "mlruns").as_uri())
     runs = {r.data.tags["skutune.job"]: r for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])}
     assert {"curate", "train-search"} <= set(runs)
     train = runs["train-search"]

@@ -34,6 +34,13 @@ def tracking_uri(cfg: JobConfig) -> str:
     return cfg.tracking.mlflow_uri or (cfg.output_dir() / "mlruns").as_uri()
 
 
+def mlflow_client(uri: str):
+    """An MlflowClient for a tracking URI (the file store is allowed: see MLFLOW_ALLOW_FILE_STORE above)."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
+
+
 def flat_params(data: dict, prefix: str = "") -> dict[str, str]:
     """A nested config as MLflow params: dotted keys, values as short strings."""
     out = {}
@@ -64,11 +71,10 @@ class Tracker:
 
     def __init__(self, cfg: JobConfig, job: str):
         import mlflow
-        from mlflow.tracking import MlflowClient
 
         self.cfg, self.job = cfg, job
         cfg.output_dir().mkdir(parents=True, exist_ok=True)
-        self.client = MlflowClient(tracking_uri(cfg))
+        self.client = mlflow_client(tracking_uri(cfg))
         experiment = cfg.tracking.experiment or cfg.run.name
         found = self.client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
