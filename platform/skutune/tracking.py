@@ -136,7 +136,7 @@ def loss_curve(history: list[dict], path: Path, title: str = "") -> Path:
     steps, losses = [h["step"] for h in history], [h["loss"] for h in history]
     ax.plot(steps, losses, color="#9ab", linewidth=1, label="loss per step")
     window = max(1, len(losses) // 20)
-    if len(losses) >= window:
+    if window > 1:  # a running mean once there are enough steps for one to say something
         ax.plot(steps[window - 1:], [sum(losses[i - window + 1:i + 1]) / window for i in range(window - 1, len(losses))],
                 color="#135", linewidth=2, label=f"mean of {window}")
     for prev, row in zip(history, history[1:]):
