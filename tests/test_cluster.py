@@ -180,3 +180,6 @@ def _assert_recovered(pos, history, ledgers, uninterrupted, dataset):
     assert pos["step"] == base_pos["step"] and [h["step"] for h in history] == [h["step"] for h in base_history]
     assert [h["epoch"] for h in history] == [h["epoch"] for h in base_history]
     _check_examples(ledgers, dataset, 2)
+    seen = [sum(len(rank[str(e)]["rows"]) for rank in ledgers.values()) for e in range(EPOCHS)]
+    print(f"\nresumed after step {resumed[0]['resumed_at']}; {pos['step']} steps as uninterrupted; "
+          f"rows per epoch {seen} of {len(dataset)}")
