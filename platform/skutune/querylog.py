@@ -24,6 +24,7 @@ from skutune.coldstart import family_alias, misspell
 from skutune.filters import scrub_pii
 from skutune.dedup import normalised
 from skutune.paths import json_row
+from skutune.records import MAX_QUERY_CHARS
 
 LOG_COLUMNS = ("query", "sku", "clicks", "impressions", "timestamp", "region")
 TOP_K = 3
@@ -36,20 +37,20 @@ def _count(value, name: str) -> int:
     try:
         n = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: not a number: {value!r}") from None
+        raise ValueError(f"{name}: not a number: {value!r:.40}") from None
     if n < 0 or not n.is_integer():
-        raise ValueError(f"{name}: not a count: {value!r}")
+        raise ValueError(f"{name}: not a count: {value!r:.40}")
     return int(n)
 
 
 def _date(value) -> str:
     """ISO date or datetime, or epoch seconds -> YYYY-MM-DD."""
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
-        return dt.datetime.fromtimestamp(int(value), dt.timezone.utc).date().isoformat()
     try:
+        if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+            return dt.datetime.fromtimestamp(int(value), dt.timezone.utc).date().isoformat()
         return dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00")).date().isoformat()
-    except ValueError:
-        raise ValueError(f"timestamp: not a date: {value!r}") from None
+    except (ValueError, OverflowError, OSError):  # out of range epochs overflow rather than fail to parse
+        raise ValueError(f"timestamp: not a date: {value!r:.40}") from None
 
 
 def parse_log_row(obj: dict, known_skus: set[str]) -> dict:
@@ -59,7 +60,10 @@ def parse_log_row(obj: dict, known_skus: set[str]) -> dict:
     missing = [c for c in LOG_COLUMNS if obj.get(c) in (None, "")]
     if missing:
         raise ValueError(f"{missing[0]}: missing")
-    query, pii = scrub_pii(str(obj["query"]).strip())
+    query = str(obj["query"]).strip()
+    if len(query) > MAX_QUERY_CHARS:  # checked before the PII scrub: no regex over a megabyte of text
+        raise ValueError(f"query: over {MAX_QUERY_CHARS} characters")
+    query, pii = scrub_pii(query)
     sku = str(obj["sku"]).strip().upper()
     if sku not in known_skus:
         raise ValueError(f"unknown SKU {sku}")

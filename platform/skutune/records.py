@@ -76,6 +76,8 @@ def normalise_scraped(v: dict) -> dict:
     return v
 
 
+MAX_QUERY_CHARS = 500  # a shopper's query; longer rows are quarantined (also in query logs)
+
 class CatalogRow(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=False)
     sku: str = Field(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)*$")
@@ -115,7 +117,7 @@ class ExampleRow(BaseModel):
     task: str
     split: Literal["train", "test"]
     template: str = ""
-    query: str = Field(min_length=1, max_length=500)
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     region: Literal[REGIONS]
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     target: dict
