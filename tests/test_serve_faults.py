@@ -16,7 +16,7 @@ import requests
 from conftest import TOKEN
 
 APP = "skutune-faults"
-CLIENTS, SECONDS, CLIENT_TIMEOUT_S = 6, 20, 60
+CLIENTS, SECONDS, CLIENT_TIMEOUT_S = 6, 10, 60
 
 
 def _replica_pids() -> list[int]:
