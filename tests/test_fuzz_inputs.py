@@ -32,7 +32,7 @@ KNOWN = {r["sku"] for r in CATALOG}
 LOG_ROW = {"query": "samzung fridge", "sku": CATALOG[0]["sku"], "clicks": 3, "impressions": 10,
            "timestamp": "2026-10-01T10:00:00", "region": "IN"}
 TRIED = {"configs": 0, "catalog": 0, "examples": 0, "log": 0}
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 
 junk = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True, allow_infinity=True)

@@ -66,10 +66,10 @@ def parse_log_row(obj: dict, known_skus: set[str]) -> dict:
     query, pii = scrub_pii(query)
     sku = str(obj["sku"]).strip().upper()
     if sku not in known_skus:
-        raise ValueError(f"unknown SKU {sku}")
+        raise ValueError(f"unknown SKU {sku:.40}")
     region = str(obj["region"]).strip().upper()
     if region not in REGIONS:
-        raise ValueError(f"region: unknown {region!r}")
+        raise ValueError(f"region: unknown {region!r:.40}")
     clicks, impressions = _count(obj["clicks"], "clicks"), _count(obj["impressions"], "impressions")
     if clicks > impressions:
         raise ValueError("clicks: more clicks than impressions")

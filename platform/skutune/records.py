@@ -49,7 +49,7 @@ def normalise_scraped(v: dict) -> dict:
     if not v.get("title_en") and set(words.values()) - {"en", "und"}:  # mixed languages
         latin = " ".join(w for w, lang in words.items() if lang in ("en", "und"))
         if len(latin) < 3:
-            raise ValueError(f"title: no English text in {v['title']!r}")
+            raise ValueError(f"title: no English text in {v['title']!r:.60}")
         v["title_en"] = latin  # "Samsung 345L 冷蔵庫" -> "Samsung 345L"; the full title stays in `title`
         if "ja" in words.values():
             v.setdefault("title_ja", v["title"])
@@ -60,7 +60,7 @@ def normalise_scraped(v: dict) -> dict:
     if "prices" not in v and v.get("price") not in (None, ""):
         region = REGION_OF_CURRENCY.get(str(v.get("currency") or "").upper())
         if region is None:
-            raise ValueError(f"unknown currency {v.get('currency')!r}")
+            raise ValueError(f"unknown currency {v.get('currency')!r:.40}")
         v["prices"] = {region: _number(v["price"])}
         v.setdefault("regions", [region])
     if isinstance(v.get("attributes"), str):
