@@ -32,10 +32,13 @@ front = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # the service'
 @serve.ingress(front)
 class Gateway:
     def __init__(self, service, args: dict):
+        from serve.app import AppArgs  # the app's own defaults; app.py imports this module only in build_app
+
+        opts = AppArgs.model_validate(args)
         self.service = service.options(method_name="asgi", stream=True)
-        self.sizes = Guard(None, int(args.get("max_body_bytes", 65536)))  # 411 / 413 from the headers; auth is the replica's
-        self.timeout_s = float(args.get("request_timeout_s", 120)) + 10  # past the replica's own 504
-        self.retry_after = str(int(args.get("retry_after_s", 2)))
+        self.sizes = Guard(None, opts.max_body_bytes)  # 411 / 413 from the headers; auth is the replica's
+        self.timeout_s = opts.request_timeout_s + 10  # past the replica's own 504
+        self.retry_after = str(opts.retry_after_s)
 
     @front.api_route("/{path:path}", methods=METHODS, include_in_schema=False)
     async def forward(self, request: Request, path: str) -> Response:

@@ -68,13 +68,11 @@ class DDP:
     def local_parameters(self) -> int:
         return parameter_counts(self.module)["total"]  # every replica holds all of them (4-bit counted unpacked)
 
-    def save(self, d: Path, rank: int) -> bool:
+    def save(self, d: Path, rank: int) -> None:
         """The method's artefact plus optimizer state, from rank 0 (every replica is the same)."""
-        if rank != 0:
-            return False
-        save_artefact(self.module, d, self.cfg.method)
-        torch.save({"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}, d / OPTIM_FILE)
-        return True
+        if rank == 0:
+            save_artefact(self.module, d, self.cfg.method)
+            torch.save({"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}, d / OPTIM_FILE)
 
     def load(self, d: Path):
         get_method(self.cfg.method.name).restore(self.module, d)
@@ -105,13 +103,12 @@ class FSDP2(DDP):
 
         return {"model": get_model_state_dict(self.model), "optim": get_optimizer_state_dict(self.model, self.opt)}
 
-    def save(self, d: Path, rank: int) -> bool:
+    def save(self, d: Path, rank: int) -> None:
         import torch.distributed.checkpoint as dcp
 
         dcp.save(self._state(), checkpoint_id=str(d / "dcp"))  # every rank writes its shard
         if rank == 0:
             torch.save({"scheduler": self.sched.state_dict()}, d / OPTIM_FILE)
-        return True
 
     def load(self, d: Path):
         import torch.distributed.checkpoint as dcp
@@ -153,9 +150,8 @@ class DeepSpeedZero(DDP):
             return sum(p.ds_tensor.numel() for p in self.module.parameters())
         return super().local_parameters()
 
-    def save(self, d: Path, rank: int) -> bool:
+    def save(self, d: Path, rank: int) -> None:
         self.model.save_checkpoint(str(d), tag=self.TAG)  # every rank writes its partition
-        return True
 
     def load(self, d: Path):
         self.model.load_checkpoint(str(d), tag=self.TAG)

@@ -142,7 +142,7 @@ def run_loop(cfg: JobConfig, model_dir, n_rows: int, rank: int, world: int, devi
             if rank == 0:
                 _save_position(Path(d), pos, history)
             # Ray Train registers the checkpoint only once every rank's files are in storage: a run
-            # that dies while writing one resumes from the one before (tests/test_faults.py)
+            # that dies while writing one resumes from the one before (tests/test_train.py)
             report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
         if pos["step"] >= total:
             break
