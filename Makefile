@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 model: install
-	$(PY) -m skutune.model_import
+	$(PY) -m skutune.runtime.model_import
 
 demo: model
 	$(PY) jobs/demo.py --config $(CONFIG)

@@ -21,14 +21,15 @@ import sys
 import time
 from pathlib import Path
 
-from skutune.paths import runs_dir
+from skutune.runtime.paths import runs_dir
 
 FILE_ROWS = 50_000  # log rows per file: logs arrive as many files, and each read task holds one
 
+
 def write_log(folder: Path, rows: int, seed: int = 0) -> Path:
     """The synthetic log as JSONL files of FILE_ROWS rows, generated once per (rows, seed) and reused."""
-    from skutune.catalog import build_catalog
-    from skutune.querylog import synth_log
+    from skutune.demo.querylog import synth_log
+    from skutune.demo.catalog import build_catalog
 
     stamp = folder.with_suffix(".rows")
     if stamp.exists() and stamp.read_text() == f"{rows} {seed}":
@@ -48,9 +49,9 @@ def measure(config: str, log: Path, rows: int, workers: int, out: Path) -> dict:
     import ray
 
     from skutune.config import load_config
-    from skutune.curate import run_curate
-    from skutune.memwatch import PeakRSS
-    from skutune.model_import import resolve_model_dir
+    from skutune.data.curate import run_curate
+    from skutune.runtime.memory import PeakRSS
+    from skutune.runtime.model_import import resolve_model_dir
 
     cfg = load_config(config, {"curate.log_path": str(log), "run.output_dir": str(out / f"run-{rows}-{workers}w")})
     model_dir = resolve_model_dir(cfg.model)
@@ -61,19 +62,33 @@ def measure(config: str, log: Path, rows: int, workers: int, out: Path) -> dict:
         manifest = run_curate(cfg, model_dir)
         seconds = time.time() - start
     ex, lg = manifest["examples"], manifest["log"]
-    return {"rows": rows, "workers": workers, "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
-            "memory_gib": mem.gib(), "log_quarantined": sum(lg["quarantined"].values()), "log_examples": lg["examples_out"],
-            "examples_in": ex["rows_in"], "examples_kept": ex["rows_out"], "removed": ex["removed"], "train_tokens": ex["train_tokens"]["answer"],
-            "stage_seconds": manifest["seconds"]}
+    return {
+        "rows": rows,
+        "workers": workers,
+        "seconds": round(seconds, 1),
+        "rows_per_s": round(rows / seconds),
+        "memory_gib": mem.gib(),
+        "log_quarantined": sum(lg["quarantined"].values()),
+        "log_examples": lg["examples_out"],
+        "examples_in": ex["rows_in"],
+        "examples_kept": ex["rows_out"],
+        "removed": ex["removed"],
+        "train_tokens": ex["train_tokens"]["answer"],
+        "stage_seconds": manifest["seconds"],
+    }
 
 
 def markdown(runs: list[dict], speedup: float | None) -> str:
-    lines = ["| log rows | CPU workers | seconds | rows/s | driver peak GiB | largest worker GiB | all workers GiB | examples kept |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| log rows | CPU workers | seconds | rows/s | driver peak GiB | largest worker GiB | all workers GiB | examples kept |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in runs:
         m = r["memory_gib"]
-        lines.append(f"| {r['rows']:,} | {r['workers']} | {r['seconds']} | {r['rows_per_s']:,} | {m['driver']} | {m['worker']} | "
-                     f"{m['workers']} | {r['examples_kept']:,} |")
+        lines.append(
+            f"| {r['rows']:,} | {r['workers']} | {r['seconds']} | {r['rows_per_s']:,} | {m['driver']} | {m['worker']} | "
+            f"{m['workers']} | {r['examples_kept']:,} |"
+        )
     if speedup:
         lines += ["", f"Speed-up from 1 to 2 workers: **{speedup:.2f}x**."]
     return "\n".join(lines) + "\n"
@@ -84,9 +99,13 @@ def main():
     ap.add_argument("--config", default="jobs/configs/bench_curate.yaml", help="the job config the pipeline runs with")
     ap.add_argument("--rows", type=int, default=1_000_000, help="synthetic query log rows")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="CPU counts of the local Ray, one run each")
-    ap.add_argument("--no-memory-run", action="store_true", help="skip the quarter-size runs that check memory stays bounded")
+    ap.add_argument(
+        "--no-memory-run", action="store_true", help="skip the quarter-size runs that check memory stays bounded"
+    )
     ap.add_argument("--out", default=str(runs_dir() / "bench_curate"))
-    ap.add_argument("--measure", nargs=3, metavar=("LOG", "ROWS", "WORKERS"), help=argparse.SUPPRESS)  # one run, in a child process
+    ap.add_argument(
+        "--measure", nargs=3, metavar=("LOG", "ROWS", "WORKERS"), help=argparse.SUPPRESS
+    )  # one run, in a child process
     args = ap.parse_args()
     out = Path(args.out)
     if args.measure:
@@ -101,17 +120,39 @@ def main():
     for rows, workers in plan:
         start = time.time()
         log = write_log(out / f"log-{rows}", rows)
-        print(f"log of {rows:,} rows ready in {time.time() - start:.0f}s; curating with {workers} CPU worker(s)", flush=True)
+        print(
+            f"log of {rows:,} rows ready in {time.time() - start:.0f}s; curating with {workers} CPU worker(s)",
+            flush=True,
+        )
         env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"), "SKUTUNE_NO_BARS": "1"}
-        proc = subprocess.run([sys.executable, __file__, "--config", args.config, "--out", str(out), "--measure", str(log), str(rows),
-                               str(workers)], capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--config",
+                args.config,
+                "--out",
+                str(out),
+                "--measure",
+                str(log),
+                str(rows),
+                str(workers),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         result = next((json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")), None)
         if result is None:
             sys.exit(f"run failed ({rows} rows, {workers} workers):\n{proc.stderr[-4000:]}")
         runs.append(result)
         print(json.dumps(result), flush=True)
     by = {(r["rows"], r["workers"]): r for r in runs}
-    speedup = by[(args.rows, 2)]["rows_per_s"] / by[(args.rows, 1)]["rows_per_s"] if {(args.rows, 1), (args.rows, 2)} <= set(by) else None
+    speedup = (
+        by[(args.rows, 2)]["rows_per_s"] / by[(args.rows, 1)]["rows_per_s"]
+        if {(args.rows, 1), (args.rows, 2)} <= set(by)
+        else None
+    )
     report = {"runs": runs, "speedup_1_to_2_workers": round(speedup, 2) if speedup else None, "cpus": os.cpu_count()}
     out.mkdir(parents=True, exist_ok=True)
     (out / "curate.json").write_text(json.dumps(report, indent=2))

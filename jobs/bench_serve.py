@@ -21,7 +21,6 @@ import json
 import secrets
 import shutil
 import statistics
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,24 +28,38 @@ from pathlib import Path
 import numpy as np
 import psutil
 import requests
-from skutune.config import ModelConfig
-from skutune.engine import Engine, Job
-from skutune.generate import render
-from skutune.metrics import score_texts
-from skutune.model_import import resolve_model_dir
-from skutune.paths import load_jsonl, runs_dir
-from skutune.registry import Registry
 
-QUERIES = ["samzung fridge", "budget phone with good camera", "apple ipad alternative", "S23 Ultra vs iPhone 15 Pro Max",
-           "Diwali TV offers", "washing machine for family of 5", "galaxy buds price", "4k tv under 50000"]
+from skutune.config import ModelConfig
+from skutune.eval.metrics import score_texts
+from skutune.generate import render
+from skutune.runtime.model_import import resolve_model_dir
+from skutune.runtime.paths import load_jsonl, runs_dir
+from skutune.serve.engine import GenRequest, ServingEngine
+from skutune.serve.registry import Registry
+from skutune.store import StoreProfile, load_store_data
+from skutune.constraints import campaign_families
+
+STORE = StoreProfile.model_validate(load_store_data("samsung"))  # the demo store's profile
+
+QUERIES = [
+    "samzung fridge",
+    "budget phone with good camera",
+    "apple ipad alternative",
+    "S23 Ultra vs iPhone 15 Pro Max",
+    "Diwali TV offers",
+    "washing machine for family of 5",
+    "galaxy buds price",
+    "4k tv under 50000",
+]
 
 
 def pct(values, q) -> float:
     return round(float(np.percentile(values, q)), 1)
 
 
-def constrained_eval(engine: Engine, registry: Registry, examples: list[dict], catalog: dict, batch: int,
-                     max_new_tokens: int) -> dict:
+def constrained_eval(
+    engine: ServingEngine, registry: Registry, examples: list[dict], catalog: dict, batch: int, max_new_tokens: int
+) -> dict:
     out = {}
     for system, adapter_id in (("base", None), ("search", "search")):
         entry = registry.resolve(adapter_id) if adapter_id else None
@@ -54,20 +67,31 @@ def constrained_eval(engine: Engine, registry: Registry, examples: list[dict], c
         for constrained in (False, True):
             start, results = time.time(), []
             for i in range(0, len(examples), batch):
-                rows = examples[i:i + batch]
-                jobs = [Job(render(engine.tok, e["query"], e["region"], e["date"]), adapter, max_new_tokens,
-                            engine.grammars.get(e["task"], e["region"]) if constrained else None) for e in rows]
+                rows = examples[i : i + batch]
+                jobs = [
+                    GenRequest(
+                        render(engine.tok, e["query"], e["region"], e["date"], STORE),
+                        adapter,
+                        max_new_tokens,
+                        engine.grammars.get(e["task"], e["region"]) if constrained else None,
+                    )
+                    for e in rows
+                ]
                 results += engine.run(jobs)
-            summary, _ = score_texts(examples, [r.text for r in results], catalog)
+            summary, _ = score_texts(examples, [r.text for r in results], catalog, campaign_families(STORE))
             key = f"{system}, constrained {'on' if constrained else 'off'}"
-            out[key] = {m: round(summary[m], 3) for m in ("json_valid", "schema_match", "hallucinated_sku_rate", "hit_at_1")}
+            out[key] = {
+                m: round(summary[m], 3) for m in ("json_valid", "schema_match", "hallucinated_sku_rate", "hit_at_1")
+            }
             out[key]["out_of_tokens"] = round(sum(r.finish_reason == "length" for r in results) / len(results), 3)
             out[key]["s_per_query"] = round((time.time() - start) / len(examples), 2)
             print(f"  {key:28s} {out[key]}", flush=True)
     return out
 
 
-def mixed_vs_sequential(engine: Engine, registry: Registry, names: list[str], n: int, max_new_tokens: int) -> dict:
+def mixed_vs_sequential(
+    engine: ServingEngine, registry: Registry, names: list[str], n: int, max_new_tokens: int
+) -> dict:
     """Two arrival patterns over the same 4 adapters (copies of one trained adapter, so every
     row answers at about the same length and padding does not decide the result):
     - mixed: passes of 8 with 2 rows per adapter (what @serve.batch forms from any arrivals);
@@ -75,22 +99,39 @@ def mixed_vs_sequential(engine: Engine, registry: Registry, names: list[str], n:
     - steady, one adapter at a time: enough traffic that each adapter fills a pass of 8 alone.
     """
     adapters = [engine.adapter(e.id, e.path) for e in map(registry.resolve, names)]
-    jobs = [Job(render(engine.tok, QUERIES[i % len(QUERIES)], "IN", "2026-10-25"), adapters[i % len(adapters)], max_new_tokens)
-            for i in range(n)]
+    jobs = [
+        GenRequest(
+            render(engine.tok, QUERIES[i % len(QUERIES)], "IN", "2026-10-25", STORE),
+            adapters[i % len(adapters)],
+            max_new_tokens,
+        )
+        for i in range(n)
+    ]
     batch = 2 * len(adapters)
-    bursts = [jobs[i:i + batch] for i in range(0, n, batch)]
-    plans = {"mixed: every pass holds all 4 adapters": bursts,
-             "burst, one adapter at a time": [[j for j in b if j.adapter is a] for b in bursts for a in adapters],
-             "steady, one adapter at a time": [group[i:i + batch] for a in adapters
-                                               for group in [[j for j in jobs if j.adapter is a]] for i in range(0, len(group), batch)],
-             "one request at a time": [[j] for j in jobs]}
+    bursts = [jobs[i : i + batch] for i in range(0, n, batch)]
+    plans = {
+        "mixed: every pass holds all 4 adapters": bursts,
+        "burst, one adapter at a time": [[j for j in b if j.adapter is a] for b in bursts for a in adapters],
+        "steady, one adapter at a time": [
+            group[i : i + batch]
+            for a in adapters
+            for group in [[j for j in jobs if j.adapter is a]]
+            for i in range(0, len(group), batch)
+        ],
+        "one request at a time": [[j] for j in jobs],
+    }
     out = {}
     engine.run(jobs[:batch])  # warm-up
     for plan, batches in plans.items():
         start = time.time()
         tokens = sum(r.completion_tokens for b in batches for r in engine.run(b))
         seconds = time.time() - start
-        out[plan] = {"passes": len(batches), "tokens": tokens, "seconds": round(seconds, 1), "tokens_per_s": round(tokens / seconds, 1)}
+        out[plan] = {
+            "passes": len(batches),
+            "tokens": tokens,
+            "seconds": round(seconds, 1),
+            "tokens_per_s": round(tokens / seconds, 1),
+        }
         print(f"  {plan:48s} {out[plan]}", flush=True)
     return out
 
@@ -102,8 +143,11 @@ class Client:
 
     def search(self, query: str, adapter: str, max_wait: float = 300) -> float:
         start = time.time()
-        r = self.http.post(f"{self.url}/v1/search", json={"query": query, "region": "IN", "date": "2026-10-25", "adapter": adapter},
-                           timeout=max_wait)
+        r = self.http.post(
+            f"{self.url}/v1/search",
+            json={"query": query, "region": "IN", "date": "2026-10-25", "adapter": adapter},
+            timeout=max_wait,
+        )
         self.statuses[r.status_code] = self.statuses.get(r.status_code, 0) + 1
         return 1000 * (time.time() - start)
 
@@ -116,8 +160,12 @@ def load_levels(client: Client, names: list[str], levels: list[int], per_client:
         with ThreadPoolExecutor(clients) as pool:
             latencies = list(pool.map(lambda w: client.search(*w), work))
         wall = time.time() - start
-        out[clients] = {"requests": len(work), "req_per_s": round(len(work) / wall, 2), "p50_ms": pct(latencies, 50),
-                        "p99_ms": pct(latencies, 99)}
+        out[clients] = {
+            "requests": len(work),
+            "req_per_s": round(len(work) / wall, 2),
+            "p50_ms": pct(latencies, 50),
+            "p99_ms": pct(latencies, 99),
+        }
         print(f"  {clients:2d} clients: {out[clients]}", flush=True)
     return out
 
@@ -127,12 +175,19 @@ def switch_latency(client: Client, a: str, b: str, n: int) -> dict:
         client.search("tv", name)
     same = [client.search(QUERIES[i % 4], a) for i in range(n)]
     alternating = [client.search(QUERIES[i % 4], (a, b)[i % 2]) for i in range(n)]
-    return {"same_adapter_p50_ms": pct(same, 50), "alternating_p50_ms": pct(alternating, 50),
-            "switch_cost_ms": round(statistics.median(alternating) - statistics.median(same), 1)}
+    return {
+        "same_adapter_p50_ms": pct(same, 50),
+        "alternating_p50_ms": pct(alternating, 50),
+        "switch_cost_ms": round(statistics.median(alternating) - statistics.median(same), 1),
+    }
 
 
 def replica_pss_gib() -> float:
-    pss = [p.memory_full_info().pss for p in psutil.process_iter(["cmdline"]) if "ServeReplica" in " ".join(p.info["cmdline"] or [])]
+    pss = [
+        p.memory_full_info().pss
+        for p in psutil.process_iter(["cmdline"])
+        if "ServeReplica" in " ".join(p.info["cmdline"] or [])
+    ]
     return round(sum(pss) / 2**30, 3)
 
 
@@ -153,8 +208,10 @@ def screenshot(url: str, token: str, path: Path) -> str:
         page.select_option("#left", "base")
         page.select_option("#right", "search")
         page.click("#go")
-        page.wait_for_function("[...document.querySelectorAll('.meta')].filter(e => e.textContent.includes(' ms')).length == 2",
-                               timeout=300_000)
+        page.wait_for_function(
+            "[...document.querySelectorAll('.meta')].filter(e => e.textContent.includes(' ms')).length == 2",
+            timeout=300_000,
+        )
         page.screenshot(path=str(path), full_page=True)
         browser.close()
     return str(path)
@@ -185,10 +242,10 @@ def main():
     model_dir = resolve_model_dir(ModelConfig(path="embedded"))
     report = {"model": str(model_dir), "run": str(run), "cpus": psutil.cpu_count()}
 
-    engine = Engine(model_dir, catalog, max_loaded=8)
+    engine = ServingEngine(model_dir, catalog, STORE, max_loaded=8)
     if args.eval_rows:
         print(f"== constrained decoding on {args.eval_rows} test rows", flush=True)
-        examples = load_jsonl(run / "data" / "test.jsonl")[:args.eval_rows]
+        examples = load_jsonl(run / "data" / "test.jsonl")[: args.eval_rows]
         report["constrained_eval"] = constrained_eval(engine, registry, examples, catalog, 24, args.eval_max_tokens)
     print(f"== mixed-adapter batching, {args.mixed_requests} requests over 4 adapters", flush=True)
     same_length = ["search"] + [e.name for e in registry.entries() if e.meta.get("source", "").endswith("/search")][:3]
@@ -197,17 +254,27 @@ def main():
 
     from ray import serve
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # serve/ from the repo root, as demo.py does
-    from serve.app import build_app
-    from skutune.cluster import init_ray
+    from skutune.runtime.cluster import init_ray
+    from skutune.serve.app import build_app
 
     token = secrets.token_hex(16)
     (out / "token").write_text(token)
     init_ray()
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
-    serve.run(build_app({"model": "embedded", "adapters_dir": str(out / "adapters"), "catalog": str(run / "data" / "catalog.jsonl"),
-                         "index": str(run / "index"), "max_new_tokens": 32, "auth_token_file": str(out / "token")}),
-              name="bench", route_prefix="/")
+    serve.run(
+        build_app(
+            {
+                "model": "embedded",
+                "adapters_dir": str(out / "adapters"),
+                "catalog": str(run / "data" / "catalog.jsonl"),
+                "index": str(run / "index"),
+                "max_new_tokens": 32,
+                "auth_token_file": str(out / "token"),
+            }
+        ),
+        name="bench",
+        route_prefix="/",
+    )
     url = f"http://127.0.0.1:{args.port}"
     client = Client(url, token)
     try:
@@ -219,14 +286,20 @@ def main():
         for name in names:
             client.search("tv", name)
         report["replica_pss_gib"]["8 adapters"] = replica_pss_gib()
-        print(f"== replica memory {report['replica_pss_gib']}, cold adapter load + answer {report['cold_load_ms']} ms", flush=True)
+        print(
+            f"== replica memory {report['replica_pss_gib']}, cold adapter load + answer {report['cold_load_ms']} ms",
+            flush=True,
+        )
         report["switch"] = switch_latency(client, "search", "copy2", 8)
         print(f"== adapter switch {report['switch']}", flush=True)
         print("== load, /v1/search closed-book constrained, adapters mixed", flush=True)
         report["load"] = load_levels(client, names[:4], [int(x) for x in args.levels.split(",")], args.requests)
         report["screenshot"] = screenshot(url, token, out / "search_page.png")
-        report["metrics_sample"] = [line for line in requests.get(f"{url}/metrics", timeout=30).text.splitlines()
-                                    if line.startswith("skutune_requests_total")][:6]
+        report["metrics_sample"] = [
+            line
+            for line in requests.get(f"{url}/metrics", timeout=30).text.splitlines()
+            if line.startswith("skutune_requests_total")
+        ][:6]
     finally:
         serve.shutdown()
     report["statuses"] = client.statuses

@@ -14,12 +14,14 @@ import time
 import ray
 import torch
 
-from skutune.bench import device_peak, load_bench_config, model_flops_per_token, run_in_subprocess
 from skutune.cli import config_or_exit, new_parser, start_logging
-from skutune.model_import import resolve_model_dir
+from skutune.runtime.model_import import resolve_model_dir
+from skutune.train.bench import device_peak, load_bench_config, model_flops_per_token, run_in_subprocess
 
 parser = new_parser(__doc__)
-parser.add_argument("--config", default="jobs/configs/bench.yaml", help="a job block (skutune's setting) plus the peers' knobs")
+parser.add_argument(
+    "--config", default="jobs/configs/bench.yaml", help="a job block (skutune's setting) plus the peers' knobs"
+)
 parser.add_argument("--only", nargs="*", help="run only these rows (labels as in the table)")
 args = parser.parse_args()
 start_logging()
@@ -31,8 +33,8 @@ began = time.perf_counter()
 
 # 1. data: the job's curated rows, made once (Ray is shut down again so the systems start clean)
 if not (out_dir / "data" / "manifest.json").exists():
-    from skutune.cluster import init_ray
-    from skutune.curate import run_curate
+    from skutune.data.curate import run_curate
+    from skutune.runtime.cluster import init_ray
 
     init_ray(1)
     run_curate(cfg, model_dir)
@@ -60,8 +62,15 @@ ROWS = {
     # both with gradient checkpointing, so the weights' and optimizer's share shows, not activations'
     "full fine-tune (memory)": ("loop", bench.job_config({"name": "full"}, **memory), {}),
     "QLoRA (memory)": ("loop", bench.job_config({**lora, "name": "qlora"}, **memory), {}),
-    "batched eval vs one at a time": ("eval", cfg, {"prompts": bench.eval_prompts, "batch_size": bench.eval_batch_size,
-                                                    "max_new_tokens": bench.eval_max_new_tokens}),
+    "batched eval vs one at a time": (
+        "eval",
+        cfg,
+        {
+            "prompts": bench.eval_prompts,
+            "batch_size": bench.eval_batch_size,
+            "max_new_tokens": bench.eval_max_new_tokens,
+        },
+    ),
 }
 if torch.cuda.is_available():
     ROWS["+ Liger kernels"] = ("loop", bench.job_config(liger=True), {})
@@ -74,8 +83,16 @@ for label, (system, job, extra) in ROWS.items():
         shutil.rmtree(out_dir / "ray", ignore_errors=True)  # a fresh run, never a resumed one
     print(f"--- {label}", flush=True)
     results[label] = run_in_subprocess(system, {"cfg": job.model_dump(), "model_dir": str(model_dir), **extra})
-    results[label]["config"] = {"system": system, "method": job.method.name, **job.train.model_dump(exclude={"slice"}), **extra}
-    print(json.dumps({k: v for k, v in results[label].items() if k not in ("config", "log_tail")}, default=str), flush=True)
+    results[label]["config"] = {
+        "system": system,
+        "method": job.method.name,
+        **job.train.model_dump(exclude={"slice"}),
+        **extra,
+    }
+    print(
+        json.dumps({k: v for k, v in results[label].items() if k not in ("config", "log_tail")}, default=str),
+        flush=True,
+    )
 
 # 4. ratios against the peers measured above, and the table
 flops = {m: model_flops_per_token(model_dir, full=m == "full") for m in ("lora", "full")}
@@ -94,46 +111,78 @@ def overhead(a, b):
     return None if r is None else 1 - r
 
 
-base, alone, trl_u, trl_p = ("skutune, Ray Train (1 worker)", "skutune, same loop without Ray",
-                             "TRL SFTTrainer, unpacked", "TRL SFTTrainer, packed (BFD, padding-free)")
+base, alone, trl_u, trl_p = (
+    "skutune, Ray Train (1 worker)",
+    "skutune, same loop without Ray",
+    "TRL SFTTrainer, unpacked",
+    "TRL SFTTrainer, packed (BFD, padding-free)",
+)
 qlora, full = "QLoRA (memory)", "full fine-tune (memory)"
 summary = {
     "tokens/s vs TRL unpacked (target >= 2)": ratio(get(base, "tokens_per_s"), get(trl_u, "tokens_per_s")),
     "tokens/s vs TRL packed (target >= 1)": ratio(get(base, "tokens_per_s"), get(trl_p, "tokens_per_s")),
     "steady tokens/s vs TRL unpacked": ratio(get(base, "steady_tokens_per_s"), get(trl_u, "steady_tokens_per_s")),
     "steady tokens/s vs TRL packed": ratio(get(base, "steady_tokens_per_s"), get(trl_p, "steady_tokens_per_s")),
-    "Ray overhead, tokens/s over the epoch (target <= 5%)": overhead(get(base, "tokens_per_s"), get(alone, "tokens_per_s")),
+    "Ray overhead, tokens/s over the epoch (target <= 5%)": overhead(
+        get(base, "tokens_per_s"), get(alone, "tokens_per_s")
+    ),
     "Ray overhead, steady tokens/s": overhead(get(base, "steady_tokens_per_s"), get(alone, "steady_tokens_per_s")),
-    "Ray start-up seconds (fit minus the training loop)": (get(base, "fit_seconds") or 0) - (get(base, "train_seconds") or 0) or None,
-    "QLoRA / full fine-tune, peak memory (target <= 0.35)": ratio(get(qlora, "peak_memory_bytes"), get(full, "peak_memory_bytes")),
-    "QLoRA / full fine-tune, peak above the process at start": ratio(get(qlora, "peak_above_start_bytes"), get(full, "peak_above_start_bytes")),
-    "torch.compile, steady tokens/s with / without": ratio(get(alone, "steady_tokens_per_s"), get("- torch.compile", "steady_tokens_per_s")),
+    "Ray start-up seconds (fit minus the training loop)": (get(base, "fit_seconds") or 0)
+    - (get(base, "train_seconds") or 0)
+    or None,
+    "QLoRA / full fine-tune, peak memory (target <= 0.35)": ratio(
+        get(qlora, "peak_memory_bytes"), get(full, "peak_memory_bytes")
+    ),
+    "QLoRA / full fine-tune, peak above the process at start": ratio(
+        get(qlora, "peak_above_start_bytes"), get(full, "peak_above_start_bytes")
+    ),
+    "torch.compile, steady tokens/s with / without": ratio(
+        get(alone, "steady_tokens_per_s"), get("- torch.compile", "steady_tokens_per_s")
+    ),
     "batched eval speed-up (target >= 5)": get("batched eval vs one at a time", "speedup"),
 }
 device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
-lines = [f"Device: {device}; peak {peak / 1e9:.0f} GFLOP/s ({peak_source}). Model {model_dir.name}, {cfg.method.name} "
-         f"r{cfg.method.r}, {cfg.train.mixed_precision}; every system trains one epoch over the same {get(alone, 'tokens') or '?'} "
-         "tokens (memory rows: a few steps).", "",
-         "| system | tokens/s | steady tokens/s | vs skutune without Ray | peak memory GiB | above start GiB | model FLOP/s of peak | steps | loss |",
-         "|---|---|---|---|---|---|---|---|---|"]
+lines = [
+    f"Device: {device}; peak {peak / 1e9:.0f} GFLOP/s ({peak_source}). Model {model_dir.name}, {cfg.method.name} "
+    f"r{cfg.method.r}, {cfg.train.mixed_precision}; every system trains one epoch over the same {get(alone, 'tokens') or '?'} "
+    "tokens (memory rows: a few steps).",
+    "",
+    "| system | tokens/s | steady tokens/s | vs skutune without Ray | peak memory GiB | above start GiB | model FLOP/s of peak | steps | loss |",
+    "|---|---|---|---|---|---|---|---|---|",
+]
 for label, r in results.items():
     if "tokens_per_s" not in r:
         continue
     mfu = r["tokens_per_s"] * flops["full" if r["config"]["method"] == "full" else "lora"] / peak
-    lines.append(f"| {label} | {r['tokens_per_s']:.0f} | {r['steady_tokens_per_s']:.0f} | "
-                 f"{ratio(r['tokens_per_s'], get(alone, 'tokens_per_s')) or float('nan'):.2f} | {r['peak_memory_bytes'] / 2**30:.2f} | "
-                 f"{r['peak_above_start_bytes'] / 2**30:.2f} | {100 * mfu:.1f}% | {r['step']} | {r['loss']:.3f} |")
+    lines.append(
+        f"| {label} | {r['tokens_per_s']:.0f} | {r['steady_tokens_per_s']:.0f} | "
+        f"{ratio(r['tokens_per_s'], get(alone, 'tokens_per_s')) or float('nan'):.2f} | {r['peak_memory_bytes'] / 2**30:.2f} | "
+        f"{r['peak_above_start_bytes'] / 2**30:.2f} | {100 * mfu:.1f}% | {r['step']} | {r['loss']:.3f} |"
+    )
 lines += ["", "| measure | value |", "|---|---|"]
 lines += [f"| {k} | {v:.2f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items()]
 if get("batched eval vs one at a time", "speedup"):
     e = results["batched eval vs one at a time"]
-    lines.append(f"| eval: {e['prompts']} prompts, batch {e['batch_size']} vs 1 | {e['batched_seconds']:.1f} s vs "
-                 f"{e['single_seconds']:.1f} s; same answers {100 * e['same_answers']:.0f}% |")
+    lines.append(
+        f"| eval: {e['prompts']} prompts, batch {e['batch_size']} vs 1 | {e['batched_seconds']:.1f} s vs "
+        f"{e['single_seconds']:.1f} s; same answers {100 * e['same_answers']:.0f}% |"
+    )
 lines += [f"| FAILED: {k} | {v['error']} |" for k, v in results.items() if "error" in v]
 table = "\n".join(lines)
 
-(out_dir / "train.json").write_text(json.dumps({"peak_flops": peak, "peak_source": peak_source, "summary": summary,
-                                                 "results": results, "seconds": time.perf_counter() - began}, indent=2, default=str))
+(out_dir / "train.json").write_text(
+    json.dumps(
+        {
+            "peak_flops": peak,
+            "peak_source": peak_source,
+            "summary": summary,
+            "results": results,
+            "seconds": time.perf_counter() - began,
+        },
+        indent=2,
+        default=str,
+    )
+)
 (out_dir / "train.md").write_text(table + "\n")
 print(table)
 print(f"\nwrote {out_dir / 'train.json'} and {out_dir / 'train.md'} in {time.perf_counter() - began:.0f} s")

@@ -13,16 +13,11 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import requests
 
-# The repo root on the path, as `ray job submit --working-dir .` puts it: serve/ is imported
-# from there. (platform/ has no __init__.py, so it never shadows the standard library.)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from skutune.cli import job_args, setup  # noqa: E402
-from skutune.metrics import METRICS  # noqa: E402
+from skutune.eval.metrics import METRICS  # noqa: E402
 
 QUERIES = [  # (query, region, date): the notes' examples
     ("S23 Ultra", "IN", "2026-11-25"),
@@ -46,60 +41,82 @@ if run_dir.exists():
 stages, t0 = {}, time.time()
 
 
-def stage(name, script, *sets):
+def stage(name, command, *sets):
     sets = [*args.set, *sets]
-    print(f"\n=== {name}: python {script} --config {args.config}" + "".join(f" --set {s}" for s in sets), flush=True)
+    print(f"\n=== {name}: skutune {command} --config {args.config}" + "".join(f" --set {s}" for s in sets), flush=True)
     start = time.time()
-    subprocess.run([sys.executable, script, "--config", args.config, *sum((["--set", s] for s in sets), [])], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "skutune.cli", command, "--config", args.config, *sum((["--set", s] for s in sets), [])],
+        check=True,
+    )
     stages[name] = round(time.time() - start, 1)
     print(f"=== {name} done in {stages[name]}s", flush=True)
 
 
-stage("curate", "jobs/curate.py")
-stage("index", "jobs/index.py")
-stage("train search", "jobs/train.py", "train.task=search", "train.target=answer")
-stage("train understand", "jobs/train.py", "train.task=understand", "train.target=parse")
-stage("eval", "jobs/eval.py")
-stage("fresh skus", "jobs/fresh_skus.py")
+stage("curate", "curate")
+stage("index", "index")
+stage("train search", "train", "train.task=search", "train.target=answer")
+stage("train understand", "train", "train.task=understand", "train.target=parse")
+stage("eval", "eval")
+stage("fresh skus", "fresh-skus")
 
 print("\n=== serve: one base model, adapters multiplexed per request", flush=True)
 start = time.time()
 from ray import serve  # noqa: E402
 
-from serve.app import build_app  # noqa: E402
-from skutune.cluster import init_ray  # noqa: E402
+from skutune.runtime.cluster import init_ray  # noqa: E402
+from skutune.serve.app import build_app  # noqa: E402
 
 init_ray()
 serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
-serve.run(build_app({"model": cfg.model.path, "adapters_dir": str(run_dir / "adapters"), "index": str(cfg.index_dir()),
-                     "catalog": str(run_dir / "data" / "catalog.jsonl"), "max_new_tokens": cfg.serve.max_new_tokens}),
-          name="skutune", route_prefix="/")
+serve.run(
+    build_app({"model": cfg.model.path, "run_dir": str(run_dir), "index": str(cfg.index_dir()),
+               "max_new_tokens": cfg.serve.max_new_tokens}),
+    name="skutune",
+    route_prefix="/",
+)
 url = f"http://{cfg.serve.host}:{cfg.serve.port}/v1/search"
 answers = []
 for query, region, date in QUERIES:
     row = {"query": query, "region": region}
     # the base model decodes freely (the "before"); closed-book and grounded use the app's constrained decoding
-    for name, body in (("base", {"adapter": "base", "constrained": False}), ("closed_book", {"mode": "closed_book"}),
-                       ("grounded", {"mode": "grounded"})):
+    for name, body in (
+        ("base", {"adapter": "base", "constrained": False}),
+        ("closed_book", {"mode": "closed_book"}),
+        ("grounded", {"mode": "grounded"}),
+    ):
         r = requests.post(url, json={"query": query, "region": region, "date": date, **body}, timeout=300)
         r.raise_for_status()
         out = r.json()
-        row[name] = {"raw": out["raw"], "results": [c["title"] for c in out["results"]], "dropped": out["dropped_skus"],
-                     **{k: out[k] for k in ("parse", "constraints_applied", "constraints_relaxed") if k in out}}
+        row[name] = {
+            "raw": out["raw"],
+            "results": [c["title"] for c in out["results"]],
+            "dropped": out["dropped_skus"],
+            **{k: out[k] for k in ("parse", "constraints_applied", "constraints_relaxed") if k in out},
+        }
     answers.append(row)
     g = row["grounded"]
-    print(f"\n> [{region}] {query}\n  base       : {row['base']['raw'][:110]!r}\n  closed-book: {row['closed_book']['raw']}"
-          + "".join(f"\n      - {t}" for t in row["closed_book"]["results"][:3])
-          + f"\n  grounded   : parse {json.dumps(g['parse'], ensure_ascii=False)}\n      applied {g['constraints_applied']}"
-          + (f" relaxed {g['constraints_relaxed']}" if g["constraints_relaxed"] else "")
-          + "".join(f"\n      - {t}" for t in g["results"][:3]), flush=True)
+    print(
+        f"\n> [{region}] {query}\n  base       : {row['base']['raw'][:110]!r}\n  closed-book: {row['closed_book']['raw']}"
+        + "".join(f"\n      - {t}" for t in row["closed_book"]["results"][:3])
+        + f"\n  grounded   : parse {json.dumps(g['parse'], ensure_ascii=False)}\n      applied {g['constraints_applied']}"
+        + (f" relaxed {g['constraints_relaxed']}" if g["constraints_relaxed"] else "")
+        + "".join(f"\n      - {t}" for t in g["results"][:3]),
+        flush=True,
+    )
 serve.shutdown()
 stages["serve"] = round(time.time() - start, 1)
 
 report = json.loads((run_dir / "eval.json").read_text())
 fresh = json.loads((run_dir / "fresh_eval.json").read_text())
-summary = {"systems": report["systems"], "fresh_skus": fresh, "stages_s": stages, "wall_time_s": round(time.time() - t0, 1),
-           "n_test_examples": report["n_examples"], "served_examples": answers}
+summary = {
+    "systems": report["systems"],
+    "fresh_skus": fresh,
+    "stages_s": stages,
+    "wall_time_s": round(time.time() - t0, 1),
+    "n_test_examples": report["n_examples"],
+    "served_examples": answers,
+}
 (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
 print("\n" + (run_dir / "eval.md").read_text())
 print("SKUs added after training (jobs/fresh_skus.py):\n" + (run_dir / "fresh_eval.md").read_text())

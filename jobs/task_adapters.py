@@ -16,13 +16,17 @@ from pathlib import Path
 
 from skutune.cli import config_or_exit, new_parser, start_logging
 from skutune.config import load_config
-from skutune.model_import import resolve_model_dir
+from skutune.runtime.model_import import resolve_model_dir
 
 parser = new_parser(__doc__)
 parser.add_argument("--configs", required=True, help="folder of adapter configs (jobs/configs/adapters)")
 parser.add_argument("--general", default="search", help="task name of the general adapter the others are compared with")
-parser.add_argument("--only", default="", help="comma-separated task names to retrain and rescore; without it, "
-                    "only adapters with no result yet are trained (results: runs/<name>/results/)")
+parser.add_argument(
+    "--only",
+    default="",
+    help="comma-separated task names to retrain and rescore; without it, "
+    "only adapters with no result yet are trained (results: runs/<name>/results/)",
+)
 args = parser.parse_args()
 start_logging()
 configs = {c.train.task: c for c in (config_or_exit(load_config, p) for p in sorted(Path(args.configs).glob("*.yaml")))}
@@ -37,10 +41,10 @@ unknown = only - {args.general, *configs}
 if unknown:
     sys.exit(f"--only: no adapter named {sorted(unknown)}; adapters: {[args.general, *configs]}")
 
-from skutune.cluster import init_ray  # noqa: E402  (heavy imports after the config check)
-from skutune.compare import evaluate_adapter, train_variant  # noqa: E402
-from skutune.curate import run_curate  # noqa: E402
-from skutune.paths import load_jsonl  # noqa: E402
+from skutune.data.curate import run_curate  # noqa: E402
+from skutune.eval.compare_methods import evaluate_adapter, train_variant  # noqa: E402
+from skutune.runtime.cluster import init_ray  # noqa: E402  (heavy imports after the config check)
+from skutune.runtime.paths import load_jsonl  # noqa: E402
 
 out, model_dir = general.output_dir(), resolve_model_dir(general.model)
 init_ray(max(c.train.num_workers * c.train.cpus_per_worker for c in [general, *configs.values()]))
@@ -67,22 +71,44 @@ for task, cfg in configs.items():
     path = results / f"eval-{task}.json"
     if task in only or not path.exists():
         examples = [e for e in test if cfg.train.slice.selects(e)]
-        print(f"=== score {task} on its slice ({len(examples)} test queries) beside {args.general} and the base", flush=True)
-        scores = {name: evaluate_adapter(cfg, model_dir, examples, catalog, adapter)
-                  for name, adapter in (("adapter", task), ("general", args.general), ("base", None))}
-        path.write_text(json.dumps({"task": task, "method": cfg.method.name, "slice": cfg.train.slice.model_dump(exclude_defaults=True),
-                                    "n_test": len(examples), "train": train, **scores}, indent=2))
+        print(
+            f"=== score {task} on its slice ({len(examples)} test queries) beside {args.general} and the base",
+            flush=True,
+        )
+        scores = {
+            name: evaluate_adapter(cfg, model_dir, examples, catalog, adapter)
+            for name, adapter in (("adapter", task), ("general", args.general), ("base", None))
+        }
+        path.write_text(
+            json.dumps(
+                {
+                    "task": task,
+                    "method": cfg.method.name,
+                    "slice": cfg.train.slice.model_dump(exclude_defaults=True),
+                    "n_test": len(examples),
+                    "train": train,
+                    **scores,
+                },
+                indent=2,
+            )
+        )
     rows.append(json.loads(path.read_text()))
 
-lines = [f"Each adapter scored closed-book on its slice of the test set; general = the {args.general!r} adapter "
-         "trained on every kind. Everyday = the forgetting check (share of everyday instructions answered right).", "",
-         "| adapter | method | slice | trainable % | test n | hit@1 adapter / general / base | JSON valid a / g / b | "
-         "everyday a / g / b |", "|---|---|---|---|---|---|---|---|"]
+lines = [
+    f"Each adapter scored closed-book on its slice of the test set; general = the {args.general!r} adapter "
+    "trained on every kind. Everyday = the forgetting check (share of everyday instructions answered right).",
+    "",
+    "| adapter | method | slice | trainable % | test n | hit@1 adapter / general / base | JSON valid a / g / b | "
+    "everyday a / g / b |",
+    "|---|---|---|---|---|---|---|---|",
+]
 for r in rows:
     a, g, b = r["adapter"], r["general"], r["base"]
     trio = lambda k: " / ".join("–" if x[k] is None else f"{x[k]:.2f}" for x in (a, g, b))  # noqa: E731
-    lines.append(f"| {r['task']} | {r['method']} | {json.dumps(r['slice'])} | {r['train']['trainable_pct']:.3f} | {r['n_test']} | "
-                 f"{trio('hit_at_1')} | {trio('json_valid')} | {trio('everyday_acc')} |")
+    lines.append(
+        f"| {r['task']} | {r['method']} | {json.dumps(r['slice'])} | {r['train']['trainable_pct']:.3f} | {r['n_test']} | "
+        f"{trio('hit_at_1')} | {trio('json_valid')} | {trio('everyday_acc')} |"
+    )
 (out / "adapters.md").write_text("\n".join(lines) + "\n")
 (out / "adapters.json").write_text(json.dumps(rows, indent=2))
 print((out / "adapters.md").read_text())

@@ -2,14 +2,12 @@
 
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import requests
+import yaml
+from helpers import CONFIGS, SERVE_PORT, TOKEN, demo_store, tiny_config
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "jobs" / "configs"
 os.environ.setdefault("SKUTUNE_NO_BARS", "1")
 
 
@@ -17,7 +15,7 @@ os.environ.setdefault("SKUTUNE_NO_BARS", "1")
 def ray_local():
     import ray
 
-    from skutune.cluster import init_ray
+    from skutune.runtime.cluster import init_ray
 
     init_ray(cpus_needed=2)
     yield ray
@@ -27,16 +25,10 @@ def ray_local():
     ray.shutdown()
 
 
-def tiny_config(out_dir: Path, **overrides):
-    from skutune.config import load_config
-
-    return load_config(CONFIGS / "tiny.yaml", {"run.output_dir": str(out_dir), **overrides})
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir():
     from skutune.config import load_config
-    from skutune.model_import import resolve_model_dir
+    from skutune.runtime.model_import import resolve_model_dir
 
     return resolve_model_dir(load_config(CONFIGS / "tiny.yaml").model)
 
@@ -44,14 +36,10 @@ def tiny_model_dir():
 @pytest.fixture(scope="session")
 def tiny_curated(tmp_path_factory, ray_local, tiny_model_dir):
     """The tiny config curated once into a temp run dir: (config, manifest)."""
-    from skutune.curate import run_curate
+    from skutune.data.curate import run_curate
 
     cfg = tiny_config(tmp_path_factory.mktemp("tiny-run"))
     return cfg, run_curate(cfg, tiny_model_dir)
-
-
-TOKEN = "test-token-not-a-secret"
-SERVE_PORT = 8765
 
 
 def _random_adapter(model_dir, out, seed):
@@ -62,7 +50,9 @@ def _random_adapter(model_dir, out, seed):
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     # init_lora_weights=False: both LoRA matrices random, so each adapter changes the output
-    peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False))
+    peft = get_peft_model(
+        model, LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    )
     peft.save_pretrained(out)
 
 
@@ -71,7 +61,7 @@ def _random_artefact(model_dir, out, method: dict, seed):
     import torch
 
     from skutune.config import METHOD_CONFIG
-    from skutune.methods import build_model, save_artefact
+    from skutune.train.methods import build_model, save_artefact
 
     torch.manual_seed(seed)
     cfg = METHOD_CONFIG.validate_python(method)
@@ -91,9 +81,9 @@ class App(str):
 def app(ray_local, tiny_model_dir, tmp_path_factory):
     from ray import serve
 
-    from serve.app import build_app
-    from skutune.catalog import build_catalog
-    from skutune.index import build_index
+    from skutune.demo.catalog import build_catalog
+    from skutune.search.index import build_index
+    from skutune.serve.app import build_app
 
     d = tmp_path_factory.mktemp("serve")
     for name, seed in (("typo", 1), ("comparison", 2)):
@@ -101,20 +91,35 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
     _random_artefact(tiny_model_dir, d / "adapters" / "regional", {"name": "bottleneck", "size": 8}, 3)
     _random_artefact(tiny_model_dir, d / "adapters" / "seasonal", {"name": "prefix", "num_virtual_tokens": 4}, 4)
     (d / "token").write_text(TOKEN + "\n")
+    (d / "store.yaml").write_text(yaml.safe_dump(demo_store().model_dump(mode="json"), allow_unicode=True))
     (d / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in build_catalog()))
     build_index(build_catalog(), d / "index")
     serve.start(http_options={"host": "127.0.0.1", "port": SERVE_PORT})
-    serve.run(build_app({"model": str(tiny_model_dir), "served_model_name": "tiny", "adapters_dir": str(d / "adapters"),
-                         "catalog": str(d / "catalog.jsonl"), "index": str(d / "index"), "default_adapter": "comparison",
-                         "understand_adapter": "typo", "max_new_tokens": 64, "parse_max_new_tokens": 16, "max_tokens_limit": 96,
-                         "max_loaded_adapters": 4, "max_body_bytes": 16384, "auth_token_file": str(d / "token"), "threads": 1}),
-              name="skutune-test", route_prefix="/")
+    serve.run(
+        build_app(
+            {
+                "model": str(tiny_model_dir),
+                "served_model_name": "tiny",
+                "adapters_dir": str(d / "adapters"),
+                "catalog": str(d / "catalog.jsonl"),
+                "index": str(d / "index"),
+                "store": str(d / "store.yaml"),
+                "default_adapter": "comparison",
+                "understand_adapter": "typo",
+                "max_new_tokens": 64,
+                "parse_max_new_tokens": 16,
+                "max_tokens_limit": 96,
+                "max_loaded_adapters": 4,
+                "max_body_bytes": 16384,
+                "auth_token_file": str(d / "token"),
+                "threads": 1,
+            }
+        ),
+        name="skutune-test",
+        route_prefix="/",
+    )
     url = App(f"http://127.0.0.1:{SERVE_PORT}")
     url.dir, url.http = d, requests.Session()
     url.http.headers["Authorization"] = f"Bearer {TOKEN}"
     yield url
     serve.delete("skutune-test")
-
-
-def python_exe() -> str:
-    return sys.executable

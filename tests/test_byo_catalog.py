@@ -5,28 +5,43 @@ from it with no hand labels, then index -> train the understanding adapter -> gr
 import json
 from pathlib import Path
 
-from conftest import CONFIGS, REPO, tiny_config
+from helpers import CONFIGS, REPO, tiny_config
+
 from skutune.config import load_config
-from skutune.curate import run_curate
-from skutune.evaluate import Systems, score_systems
-from skutune.index import build_index
-from skutune.paths import load_jsonl
-from skutune.train import LOG_FILE, build_trainer, export_artefact
+from skutune.data.curate import run_curate
+from skutune.eval.evaluate import Systems, score_systems
+from skutune.runtime.paths import load_jsonl
+from skutune.search.index import build_index
+from skutune.train.trainer import LOG_FILE, build_trainer, export_artefact
 
 
 def test_scraped_catalog_cold_start_to_grounded_eval(ray_local, tiny_model_dir, tmp_path):
     tiny = tiny_config(tmp_path)
-    cfg = load_config(CONFIGS / "byo_catalog.yaml", {
-        "run.output_dir": str(tmp_path), "data.catalog_path": str(REPO / "tests" / "fixtures" / "scraped_catalog.csv"),
-        "model.random_init": tiny.model.random_init.model_dump(), "data.max_length": 160,
-        "train.num_workers": 1, "train.epochs": 3, "train.batch_size": 16, "train.lr": 0.03, "train.log_every": 2})
+    cfg = load_config(
+        CONFIGS / "byo_catalog.yaml",
+        {
+            "run.output_dir": str(tmp_path),
+            "data.catalog_path": str(REPO / "tests" / "fixtures" / "scraped_catalog.csv"),
+            "model.random_init": tiny.model.random_init.model_dump(),
+            "data.max_length": 160,
+            "train.num_workers": 1,
+            "train.epochs": 3,
+            "train.batch_size": 16,
+            "train.lr": 0.03,
+            "train.log_every": 2,
+        },
+    )
     manifest = run_curate(cfg, tiny_model_dir)
 
     cat = manifest["catalog"]
     assert cat["rows_in"] == 84 and cat["rows_out"] == 80
     assert cat["rows_in"] == cat["rows_out"] + sum(cat["quarantined"].values()) + sum(cat["removed"].values())
     reasons = [json.loads(line)["reason"] for line in (tmp_path / "data" / "quarantine.jsonl").read_text().splitlines()]
-    assert sum("blank row" in r for r in reasons) == 2 and any(r.startswith("prices") for r in reasons) and any(r.startswith("title") for r in reasons)
+    assert (
+        sum("blank row" in r for r in reasons) == 2
+        and any(r.startswith("prices") for r in reasons)
+        and any(r.startswith("title") for r in reasons)
+    )
     catalog = load_jsonl(tmp_path / "data" / "catalog.jsonl")
     fridge = next(r for r in catalog if r["category"] == "refrigerators")
     assert isinstance(fridge["attributes"]["capacity_l"], int) and isinstance(fridge["attributes"]["inverter"], bool)
@@ -44,8 +59,9 @@ def test_scraped_catalog_cold_start_to_grounded_eval(ray_local, tiny_model_dir, 
     assert sum(history[-3:]) / 3 < sum(history[:3]) / 3 - 0.5, history
 
     examples = load_jsonl(tmp_path / "data" / "test.jsonl")[:24]
-    report, predictions = score_systems(Systems(cfg, tiny_model_dir, catalog), ["grounded", "bm25"], examples,
-                                        {r["sku"]: r for r in catalog})
+    report, predictions = score_systems(
+        Systems(cfg, tiny_model_dir, catalog), ["grounded", "bm25"], examples, {r["sku"]: r for r in catalog}
+    )
     g = report["grounded"]
     assert g["n"] == 24 and g["hallucinated_sku_rate"] == 0.0 and g["ms_per_query"] > 0
     assert all(p["applied"][0].startswith("region=") for p in predictions if p["system"] == "grounded")

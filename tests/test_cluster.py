@@ -13,9 +13,17 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import tiny_config
 
-from conftest import tiny_config
-from skutune.train import LOG_FILE, POSITION_FILE, build_trainer, fingerprint, load_ledgers, storage_path, training_dataset
+from skutune.train.trainer import (
+    LOG_FILE,
+    POSITION_FILE,
+    build_trainer,
+    fingerprint,
+    load_ledgers,
+    storage_path,
+    training_dataset,
+)
 
 pytestmark = pytest.mark.cluster
 WORKER = "RayTrainWorker"
@@ -42,7 +50,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def curated(cluster, tmp_path_factory, tiny_model_dir):
-    from skutune.curate import run_curate
+    from skutune.data.curate import run_curate
 
     cfg = tiny_config(tmp_path_factory.mktemp("cluster-run"))
     return cfg, run_curate(cfg, tiny_model_dir)
@@ -54,17 +62,33 @@ def test_curate_spreads_over_nodes_and_loses_no_row(cluster, curated):
     cfg, manifest = curated
     for part in ("catalog", "examples"):
         counts = manifest[part]
-        assert counts["rows_in"] == counts["rows_out"] + sum(counts["quarantined"].values()) + sum(counts["removed"].values())
-    tasks = list_tasks(address="http://" + cluster.head_node.address_info["webui_url"], limit=10_000, detail=True, raise_on_missing_output=False)
+        assert counts["rows_in"] == counts["rows_out"] + sum(counts["quarantined"].values()) + sum(
+            counts["removed"].values()
+        )
+    tasks = list_tasks(
+        address="http://" + cluster.head_node.address_info["webui_url"],
+        limit=10_000,
+        detail=True,
+        raise_on_missing_output=False,
+    )
     data_nodes = {t.node_id for t in tasks if t.type == "NORMAL_TASK" and t.node_id}
     assert len(data_nodes) >= 2, collections.Counter((t.name, t.node_id) for t in tasks)
 
 
 def _config(cfg, name, **overrides):
     # batch 2: enough steps per epoch for a fault to land inside the run; STRICT_SPREAD: one worker per node
-    return tiny_config(cfg.output_dir(), **{"train.epochs": EPOCHS, "train.batch_size": 2, "train.max_failures": 2,
-                                            "train.placement_strategy": "STRICT_SPREAD", "train.threads_per_worker": 1,
-                                            "train.storage": str(cfg.output_dir() / "ray" / name), **overrides})
+    return tiny_config(
+        cfg.output_dir(),
+        **{
+            "train.epochs": EPOCHS,
+            "train.batch_size": 2,
+            "train.max_failures": 2,
+            "train.placement_strategy": "STRICT_SPREAD",
+            "train.threads_per_worker": 1,
+            "train.storage": str(cfg.output_dir() / "ray" / name),
+            **overrides,
+        },
+    )
 
 
 def _registered(run: Path) -> bool:
@@ -98,8 +122,11 @@ def _fit_with_fault(cfg, model_dir, fault=None):
     thread.join(timeout=900)
     assert "result" in result
     with result["result"].checkpoint.as_directory() as d:
-        return (json.loads((Path(d) / POSITION_FILE).read_text()),
-                [json.loads(line) for line in (Path(d) / LOG_FILE).read_text().splitlines()], load_ledgers(Path(d)))
+        return (
+            json.loads((Path(d) / POSITION_FILE).read_text()),
+            [json.loads(line) for line in (Path(d) / LOG_FILE).read_text().splitlines()],
+            load_ledgers(Path(d)),
+        )
 
 
 def _worker_processes(root: psutil.Process) -> list[psutil.Process]:
@@ -144,8 +171,11 @@ def test_killed_worker_resumes_from_checkpoint(cluster, curated, uninterrupted, 
 
     def kill_a_worker():
         victim = _worker_processes(psutil.Process(cluster.head_node.all_processes["raylet"][0].process.pid))
-        victim = victim or [p for node in cluster.worker_nodes for p in
-                            _worker_processes(psutil.Process(node.all_processes["raylet"][0].process.pid))]
+        victim = victim or [
+            p
+            for node in cluster.worker_nodes
+            for p in _worker_processes(psutil.Process(node.all_processes["raylet"][0].process.pid))
+        ]
         os.kill(victim[0].pid, signal.SIGKILL)
         killed.append(victim[0].pid)
 
@@ -159,8 +189,11 @@ def test_removed_node_resumes_from_checkpoint(cluster, curated, uninterrupted, d
     removed = []
 
     def remove_a_node():
-        node = next(n for n in cluster.worker_nodes
-                    if _worker_processes(psutil.Process(n.all_processes["raylet"][0].process.pid)))
+        node = next(
+            n
+            for n in cluster.worker_nodes
+            if _worker_processes(psutil.Process(n.all_processes["raylet"][0].process.pid))
+        )
         cluster.remove_node(node, allow_graceful=False)
         removed.append(node.node_id)
         cluster.add_node(num_cpus=1)  # what the autoscaler does for a preempted node
@@ -181,5 +214,7 @@ def _assert_recovered(pos, history, ledgers, uninterrupted, dataset):
     assert [h["epoch"] for h in history] == [h["epoch"] for h in base_history]
     _check_examples(ledgers, dataset, 2)
     seen = [sum(len(rank[str(e)]["rows"]) for rank in ledgers.values()) for e in range(EPOCHS)]
-    print(f"\nresumed after step {resumed[0]['resumed_at']}; {pos['step']} steps as uninterrupted; "
-          f"rows per epoch {seen} of {len(dataset)}")
+    print(
+        f"\nresumed after step {resumed[0]['resumed_at']}; {pos['step']} steps as uninterrupted; "
+        f"rows per epoch {seen} of {len(dataset)}"
+    )

@@ -6,17 +6,19 @@ import json
 import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
+from helpers import demo_store, tiny_config
 from transformers import AutoTokenizer
 
-from conftest import tiny_config
-from skutune.catalog import build_catalog
-from skutune.curate import run_curate
-from skutune.examples import build_examples, sample_split
-from skutune.prompts import SYSTEMS, answer_text
+from skutune.data.curate import run_curate
+from skutune.demo.catalog import build_catalog
+from skutune.demo.examples import build_examples, sample_split
+from skutune.prompts import answer_text
 
 
 def _write_jsonl(path, lines):
-    path.write_text("".join((line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n" for line in lines))
+    path.write_text(
+        "".join((line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n" for line in lines)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +48,20 @@ def dirty(tmp_path_factory, ray_local, tiny_model_dir):
     ]
     _write_jsonl(d / "examples.jsonl", good + bad_examples)
     # a line in Latin-1, not UTF-8 (Ray's read_text fails the whole read on it), and a 1 MB string
-    for path, huge in ((d / "catalog.jsonl", {**catalog[5], "title": "x" * 1_000_000}),
-                       (d / "examples.jsonl", {**good[0], "id": "x5", "query": "x" * 1_000_000})):
+    for path, huge in (
+        (d / "catalog.jsonl", {**catalog[5], "title": "x" * 1_000_000}),
+        (d / "examples.jsonl", {**good[0], "id": "x5", "query": "x" * 1_000_000}),
+    ):
         with path.open("ab") as f:
             f.write('{"sku": "CAFE-1", "query": "café crème"}\n'.encode("latin-1") + json.dumps(huge).encode() + b"\n")
-    cfg = tiny_config(d / "run", **{"data.source": "files", "data.catalog_path": str(d / "catalog.jsonl"),
-                                    "data.examples_path": str(d / "examples.jsonl")})
+    cfg = tiny_config(
+        d / "run",
+        **{
+            "data.source": "files",
+            "data.catalog_path": str(d / "catalog.jsonl"),
+            "data.examples_path": str(d / "examples.jsonl"),
+        },
+    )
     return cfg, run_curate(cfg, tiny_model_dir), len(catalog), len(good)
 
 
@@ -67,21 +77,50 @@ def test_rows_are_conserved_and_quarantined_with_reasons(dirty):
     lines = [json.loads(line) for line in (cfg.output_dir() / "data" / "quarantine.jsonl").read_text().splitlines()]
     assert len(lines) == 15 and all(q["reason"] and q["raw"] for q in lines)
     reasons = " ".join(q["reason"] for q in lines)
-    for expected in ("not valid JSON", "sku", "every price must be positive", "title", "regions", "unknown SKU NOPE-1", "kind", "query",
-                     "not valid UTF-8", "at most 400 characters", "at most 500 characters"):
+    for expected in (
+        "not valid JSON",
+        "sku",
+        "every price must be positive",
+        "title",
+        "regions",
+        "unknown SKU NOPE-1",
+        "kind",
+        "query",
+        "not valid UTF-8",
+        "at most 400 characters",
+        "at most 500 characters",
+    ):
         assert expected in reasons, expected
 
 
 def test_csv_catalog_with_column_mapping(tmp_path, ray_local, tiny_model_dir):
     rows = build_catalog()[:30]
-    table = pyarrow.Table.from_pylist([{"product_id": r["sku"], "name": r["title"], **{k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
-                                         for k, v in r.items() if k not in ("sku", "title")}} for r in rows])
+    table = pyarrow.Table.from_pylist(
+        [
+            {
+                "product_id": r["sku"],
+                "name": r["title"],
+                **{
+                    k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+                    for k, v in r.items()
+                    if k not in ("sku", "title")
+                },
+            }
+            for r in rows
+        ]
+    )
     pyarrow.csv.write_csv(table, tmp_path / "catalog.csv")
     examples = [e for e in build_examples() if set(e["relevant"]) <= {r["sku"] for r in rows} and e["relevant"]][:6]
     _write_jsonl(tmp_path / "examples.jsonl", examples)
-    cfg = tiny_config(tmp_path / "run", **{"data.source": "files", "data.catalog_path": str(tmp_path / "catalog.csv"),
-                                           "data.examples_path": str(tmp_path / "examples.jsonl"),
-                                           "data.catalog_columns": {"product_id": "sku", "name": "title"}})
+    cfg = tiny_config(
+        tmp_path / "run",
+        **{
+            "data.source": "files",
+            "data.catalog_path": str(tmp_path / "catalog.csv"),
+            "data.examples_path": str(tmp_path / "examples.jsonl"),
+            "data.catalog_columns": {"product_id": "sku", "name": "title"},
+        },
+    )
     manifest = run_curate(cfg, tiny_model_dir)
     assert manifest["catalog"]["rows_out"] == 30 and not manifest["catalog"]["quarantined"]
     assert manifest["examples"]["rows_out"] + sum(manifest["examples"]["removed"].values()) == len(examples)
@@ -92,9 +131,12 @@ def test_only_assistant_tokens_carry_labels(tiny_curated, tiny_model_dir, target
     cfg, manifest = tiny_curated
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     table = pq.read_table(cfg.output_dir() / "data" / "train" / target)
-    examples = {json.loads(line)["id"]: json.loads(line) for line in (cfg.output_dir() / "raw" / "examples.jsonl").read_text().splitlines()}
+    examples = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in (cfg.output_dir() / "raw" / "examples.jsonl").read_text().splitlines()
+    }
     assert table.num_rows == manifest["examples"]["train"] > 0
-    system = SYSTEMS[target]
+    system = demo_store().system(target)
     for row in table.to_pylist():
         ids, labels = row["input_ids"], row["labels"]
         assert len(ids) == len(labels)

@@ -12,47 +12,65 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import demo_store, tiny_config
 
-from conftest import tiny_config
-from skutune.catalog import build_catalog
 from skutune.config import CurateConfig, DistillConfig
-from skutune.curate import run_curate
-from skutune.examples import build_examples, sample_split
-from skutune.filters import FilterSet, language, off_domain, scrub_pii, toxic
-from skutune.grader import Grader, query_constraints
-from skutune.metrics import satisfies
-from skutune.stages import COLUMNS
-from skutune.teacher import Distill, LocalTeacher, source_and_key
+from skutune.constraints import satisfies
+from skutune.data.curate import run_curate
+from skutune.data.filters import FilterSet, language, off_domain, scrub_pii, toxic
+from skutune.data.grader import Grader, query_constraints
+from skutune.data.stages import COLUMNS
+from skutune.data.teacher import Distill, LocalTeacher, source_and_key
+from skutune.demo.catalog import build_catalog
+from skutune.demo.examples import build_examples, sample_split
+
+STORE = demo_store()
 
 FRIDGE = "Suggest a Samsung fridge for a family of 4 under ₹50,000."
-NOTES_CANDIDATES = ["Galaxy S24 Ultra is best.", "Samsung 345L Double Door Refrigerator fits a family of 4.", "Buy any fridge from Amazon."]
+NOTES_CANDIDATES = [
+    "Galaxy S24 Ultra is best.",
+    "Samsung 345L Double Door Refrigerator fits a family of 4.",
+    "Buy any fridge from Amazon.",
+]
 KEY_ENV = "SKUTUNE_TEST_TEACHER_KEY"
 
 
 def _fridge_example(catalog):
     cons = {"region": "IN", "max_price": 50000, "min_family_size": 4}
     relevant = [r["sku"] for r in catalog if r["category"] == "refrigerator" and satisfies(r, cons)]
-    return {"kind": "budget", "task": "search", "query": FRIDGE, "region": "IN", "date": "2026-11-25", "target": {},
-            "relevant": relevant, "constraints": cons}
+    return {
+        "kind": "budget",
+        "task": "search",
+        "query": FRIDGE,
+        "region": "IN",
+        "date": "2026-11-25",
+        "target": {},
+        "relevant": relevant,
+        "constraints": cons,
+    }
 
 
 # --- pure functions -----------------------------------------------------------------------
 
+
 def test_notes_fridge_example_keeps_only_the_345l_fridge():
     catalog = build_catalog()
-    grader = Grader(catalog)
+    grader = Grader(catalog, demo_store())
     for ex in (_fridge_example(catalog), {**_fridge_example(catalog), "relevant": [], "constraints": {"region": "IN"}}):
         best, grades = grader.best(NOTES_CANDIDATES, ex)  # labelled, and as a zero-click query with no labels
         phone, fridge, amazon = grades
         assert not phone.passed and any("phone, not a refrigerator" in r for r in phone.reasons)
         assert not amazon.passed and "off-domain or competitor answer" in amazon.reasons
         assert fridge.passed and best is fridge and best.answer["skus"][0].startswith("RT345-")
-    assert query_constraints(FRIDGE, "IN") == ({"region": "IN", "max_price": 50000, "min_family_size": 4}, {"refrigerator"})
+    assert query_constraints(FRIDGE, "IN", Grader(build_catalog(), demo_store()).category_words) == (
+        {"region": "IN", "max_price": 50000, "min_family_size": 4},
+        {"refrigerator"},
+    )
 
 
 def test_grader_checks_sku_region_qa_and_refusal():
     catalog = build_catalog()
-    grader = Grader(catalog)
+    grader = Grader(catalog, demo_store())
     rows = build_examples()
     ex = next(r for r in rows if r["kind"] == "budget" and r["region"] == "IN")
     assert grader.grade(json.dumps(ex["target"]), ex).passed
@@ -61,39 +79,62 @@ def test_grader_checks_sku_region_qa_and_refusal():
     assert any("not sold in IN" in r for r in grader.grade(json.dumps({"skus": [us_only]}), ex).reasons)
     qa = next(r for r in rows if r["kind"] == "qa")
     assert grader.grade(json.dumps(qa["target"]), qa).passed
-    assert "answer does not match the catalog fact" in grader.grade(json.dumps({**qa["target"], "answer": "purple"}), qa).reasons
+    assert (
+        "answer does not match the catalog fact"
+        in grader.grade(json.dumps({**qa["target"], "answer": "purple"}), qa).reasons
+    )
     policy = next(r for r in rows if r["kind"] == "policy" and r["target"]["refusal"] == "medical")
-    assert grader.grade('{"refusal": "medical"}', policy).passed and not grader.grade('{"refusal": "toxic"}', policy).passed
+    assert (
+        grader.grade('{"refusal": "medical"}', policy).passed
+        and not grader.grade('{"refusal": "toxic"}', policy).passed
+    )
 
 
 def test_filters_on_known_cases():
-    assert scrub_pii("galaxy s24 call +91 98765 43210 or mail a.b@example.com") == ("galaxy s24 call <phone> or mail <email>", 2)
+    assert scrub_pii("galaxy s24 call +91 98765 43210 or mail a.b@example.com") == (
+        "galaxy s24 call <phone> or mail <email>",
+        2,
+    )
     assert scrub_pii("s24 ultra 256gb under 50,000") == ("s24 ultra 256gb under 50,000", 0)
-    assert [language(q) for q in ("sasta fridge", "サムスン 冷蔵庫", "सैमसंग फ्रिज", "삼성 냉장고", "123")] == ["en", "ja", "hi", "ko", "und"]
+    assert [language(q) for q in ("sasta fridge", "サムスン 冷蔵庫", "सैमसंग फ्रिज", "삼성 냉장고", "123")] == [
+        "en",
+        "ja",
+        "hi",
+        "ko",
+        "und",
+    ]
     assert toxic("you stupid bot") == "stupid" and toxic("stupidly cheap tv") is None
-    assert off_domain("Buy iPhone 15 Pro") == "competitor_purchase" and off_domain("cheap fridge on amazon") == "off_domain"
-    assert off_domain("weather tomorrow") == "off_domain" and off_domain("tv for cricket matches") is None
+    assert (
+        off_domain("Buy iPhone 15 Pro", STORE) == "competitor_purchase"
+        and off_domain("cheap fridge on amazon", STORE) == "off_domain"
+    )
+    assert off_domain("weather tomorrow", STORE) == "off_domain" and off_domain("tv for cricket matches", STORE) is None
     for legit in ("apple ipad alternative", "S23 Ultra vs iPhone 15 Pro Max", "samsung instead of iphone 15"):
-        assert off_domain(legit) is None, legit
+        assert off_domain(legit, STORE) is None, legit
     every_row = build_examples()
-    kept = FilterSet(CurateConfig())
+    kept = FilterSet(CurateConfig(), STORE)
     assert all(kept(dict(r)) == (None, []) for r in every_row), "a bundled example was filtered"
     ex = {**every_row[0], "query": "buy iphone 15 pro"}
-    assert FilterSet(CurateConfig(off_domain="drop"))(dict(ex))[0] == "off-domain: competitor_purchase"
-    reason, changes = FilterSet(CurateConfig(off_domain="policy"))(ex)
+    assert FilterSet(CurateConfig(off_domain="drop"), STORE)(dict(ex))[0] == "off-domain: competitor_purchase"
+    reason, changes = FilterSet(CurateConfig(off_domain="policy"), STORE)(ex)
     assert reason is None and ex["target"] == {"refusal": "competitor_purchase"} and ex["kind"] == "policy" and changes
 
 
 # --- the pipeline on real Ray Data --------------------------------------------------------
 
+
 class _Teacher(BaseHTTPRequestHandler):
     """An OpenAI-compatible endpoint whose "model" always answers with the notes' three candidates."""
+
     seen = []
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Teacher.seen.append((self.path, self.headers.get("Authorization"), body))
-        choices = [{"index": i, "message": {"role": "assistant", "content": c}} for i, c in enumerate(NOTES_CANDIDATES[:body["n"]])]
+        choices = [
+            {"index": i, "message": {"role": "assistant", "content": c}}
+            for i, c in enumerate(NOTES_CANDIDATES[: body["n"]])
+        ]
         data = json.dumps({"object": "chat.completion", "choices": choices}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -107,16 +148,62 @@ class _Teacher(BaseHTTPRequestHandler):
 
 def _messy_catalog(catalog):
     good = [
-        {"sku": "hx300-sv", "title": "Samsung 300L Fridge &amp; Freezer", "category": "Home > Kitchen > Refrigerators",
-         "price": "₹32,990", "currency": "INR", "attributes": "Capacity: 300 L | Inverter: Yes", "rating": "N/A"},
-        {"sku": "HX301-BK", "title": "Samsung 301L Fridge", "category": "refrigerator", "price": "₹1,02,990", "currency": "INR",
-         "rating": "4.3 out of 5"},
-        {"sku": "HX302-GY", "title": "Samsung 345L 冷蔵庫", "category": "refrigerator", "price": "$1,299.00", "currency": "USD"},
+        {
+            "sku": "hx300-sv",
+            "title": "Samsung 300L Fridge &amp; Freezer",
+            "category": "Home > Kitchen > Refrigerators",
+            "price": "₹32,990",
+            "currency": "INR",
+            "attributes": "Capacity: 300 L | Inverter: Yes",
+            "rating": "N/A",
+        },
+        {
+            "sku": "HX301-BK",
+            "title": "Samsung 301L Fridge",
+            "category": "refrigerator",
+            "price": "₹1,02,990",
+            "currency": "INR",
+            "rating": "4.3 out of 5",
+        },
+        {
+            "sku": "HX302-GY",
+            "title": "Samsung 345L 冷蔵庫",
+            "category": "refrigerator",
+            "price": "$1,299.00",
+            "currency": "USD",
+        },
     ]
     bad = [
-        ({"sku": "HX400-SV", "title": "Samsung Fridge", "category": "refrigerator", "price": "call for price", "currency": "INR"}, "prices"),
-        ({"sku": "HX401-SV", "title": "Samsung Fridge", "category": "refrigerator", "price": "12", "currency": "BTC"}, "unknown currency"),
-        ({"sku": "HX402-SV", "title": "冷蔵庫 ダブルドア", "category": "refrigerator", "price": "¥90000", "currency": "INR"}, "no English text"),
+        (
+            {
+                "sku": "HX400-SV",
+                "title": "Samsung Fridge",
+                "category": "refrigerator",
+                "price": "call for price",
+                "currency": "INR",
+            },
+            "prices",
+        ),
+        (
+            {
+                "sku": "HX401-SV",
+                "title": "Samsung Fridge",
+                "category": "refrigerator",
+                "price": "12",
+                "currency": "BTC",
+            },
+            "unknown currency",
+        ),
+        (
+            {
+                "sku": "HX402-SV",
+                "title": "冷蔵庫 ダブルドア",
+                "category": "refrigerator",
+                "price": "¥90000",
+                "currency": "INR",
+            },
+            "no English text",
+        ),
         ({"sku": "", "title": "", "category": ""}, "blank row"),
         ('{"sku": "HX403-SV", "title": ', "not valid JSON"),
     ]
@@ -124,24 +211,87 @@ def _messy_catalog(catalog):
 
 
 def _log_rows():
-    rows = [{"query": q, "sku": "S24-128-BK", "clicks": c, "impressions": 20, "timestamp": "2026-11-01T10:00:00Z", "region": "IN"}
-            for q, c in (("Galaxy S24", 5), ("galaxy s24!", 2), ("GALAXY  S24", 1))]
-    rows += [{"query": "galaxy s24", "sku": "S24-256-BK", "clicks": 9, "impressions": "1,200", "timestamp": 1_790_000_000, "region": "in"},
-             {"query": FRIDGE, "sku": "RT345-SV", "clicks": 0, "impressions": 4, "timestamp": "2026-11-02", "region": "IN"},
-             {"query": "samsung tv for my parents", "sku": "RT345-SV", "clicks": 0, "impressions": 3, "timestamp": "2026-11-02", "region": "IN"},
-             {"query": "galaxy s24 mail me at jo@example.com", "sku": "S24-128-BK", "clicks": 1, "impressions": 2, "timestamp": "2026-11-03",
-              "region": "IN"}]
-    bad = [{"query": "galaxy s24", "sku": "S24-128-BK", "clicks": "many", "impressions": 3, "timestamp": "2026-11-03", "region": "IN"},
-           {"query": "", "sku": "S24-128-BK", "clicks": 1, "impressions": 3, "timestamp": "2026-11-03", "region": "IN"},
-           {"query": "galaxy s24", "sku": "S24-128-BK", "clicks": 1, "impressions": 3, "timestamp": "2026-11-03", "region": "XX"},
-           {"query": "galaxy s24", "sku": "NOPE-1", "clicks": 1, "impressions": 3, "timestamp": "2026-11-03", "region": "IN"}]
+    rows = [
+        {
+            "query": q,
+            "sku": "S24-128-BK",
+            "clicks": c,
+            "impressions": 20,
+            "timestamp": "2026-11-01T10:00:00Z",
+            "region": "IN",
+        }
+        for q, c in (("Galaxy S24", 5), ("galaxy s24!", 2), ("GALAXY  S24", 1))
+    ]
+    rows += [
+        {
+            "query": "galaxy s24",
+            "sku": "S24-256-BK",
+            "clicks": 9,
+            "impressions": "1,200",
+            "timestamp": 1_790_000_000,
+            "region": "in",
+        },
+        {"query": FRIDGE, "sku": "RT345-SV", "clicks": 0, "impressions": 4, "timestamp": "2026-11-02", "region": "IN"},
+        {
+            "query": "samsung tv for my parents",
+            "sku": "RT345-SV",
+            "clicks": 0,
+            "impressions": 3,
+            "timestamp": "2026-11-02",
+            "region": "IN",
+        },
+        {
+            "query": "galaxy s24 mail me at jo@example.com",
+            "sku": "S24-128-BK",
+            "clicks": 1,
+            "impressions": 2,
+            "timestamp": "2026-11-03",
+            "region": "IN",
+        },
+    ]
+    bad = [
+        {
+            "query": "galaxy s24",
+            "sku": "S24-128-BK",
+            "clicks": "many",
+            "impressions": 3,
+            "timestamp": "2026-11-03",
+            "region": "IN",
+        },
+        {"query": "", "sku": "S24-128-BK", "clicks": 1, "impressions": 3, "timestamp": "2026-11-03", "region": "IN"},
+        {
+            "query": "galaxy s24",
+            "sku": "S24-128-BK",
+            "clicks": 1,
+            "impressions": 3,
+            "timestamp": "2026-11-03",
+            "region": "XX",
+        },
+        {
+            "query": "galaxy s24",
+            "sku": "NOPE-1",
+            "clicks": 1,
+            "impressions": 3,
+            "timestamp": "2026-11-03",
+            "region": "IN",
+        },
+    ]
     return [json.dumps(r, ensure_ascii=False) for r in rows + bad] + ['{"query": "broken'], len(bad) + 1
 
 
 def _example(kind, query, region, skus, split="train", id_=None):
-    return {"id": id_ or f"{split}-hand-{abs(hash((query, region))) % 10**8}", "kind": kind, "task": "search", "split": split,
-            "query": query, "region": region, "date": "2026-06-01", "target": {"skus": skus[:3]}, "relevant": skus,
-            "constraints": {"region": region}}
+    return {
+        "id": id_ or f"{split}-hand-{abs(hash((query, region))) % 10**8}",
+        "kind": kind,
+        "task": "search",
+        "split": split,
+        "query": query,
+        "region": region,
+        "date": "2026-06-01",
+        "target": {"skus": skus[:3]},
+        "relevant": skus,
+        "constraints": {"region": region},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +299,10 @@ def curated(tmp_path_factory, ray_local, tiny_model_dir):
     d = tmp_path_factory.mktemp("curation")
     catalog = build_catalog()
     full_catalog, messy_good, messy_bad = _messy_catalog(catalog)
-    (d / "catalog.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in full_catalog)
-                                     + "".join((b if isinstance(b, str) else json.dumps(b, ensure_ascii=False)) + "\n" for b, _ in messy_bad))
+    (d / "catalog.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in full_catalog)
+        + "".join((b if isinstance(b, str) else json.dumps(b, ensure_ascii=False)) + "\n" for b, _ in messy_bad)
+    )
     rows = build_examples()
     base = sample_split(rows, "train", 2) + sample_split(rows, "test", 1)
     phones = [r["sku"] for r in catalog if r["category"] == "phone" and "US" in r["regions"]][:3]
@@ -159,9 +311,15 @@ def curated(tmp_path_factory, ray_local, tiny_model_dir):
     planted = [
         _example("vague", "best samsung phone for students", "US", phones, id_="train-p0"),
         _example("vague", "best samsung phones for students", "US", phones, id_="train-p1"),  # near duplicate of p0
-        _example("vague", "which samsung phone is best for students", "US", phones, id_="train-p2"),  # paraphrase: semantic
-        _example("vague", "best samsung tv for students", "US", tvs, id_="train-p3"),  # similar words, other answer: kept
-        _example("vague", "BEST Samsung phone, for students!", "US", phones, id_="train-p4"),  # exact after normalisation
+        _example(
+            "vague", "which samsung phone is best for students", "US", phones, id_="train-p2"
+        ),  # paraphrase: semantic
+        _example(
+            "vague", "best samsung tv for students", "US", tvs, id_="train-p3"
+        ),  # similar words, other answer: kept
+        _example(
+            "vague", "BEST Samsung phone, for students!", "US", phones, id_="train-p4"
+        ),  # exact after normalisation
         {**test_q, "id": "train-contaminated", "split": "train", "query": f"{test_q['query']} today"},
         _example("vague", "stupid samsung phone for students", "US", phones, id_="train-toxic"),
         _example("competitor", "buy iphone 15 pro", "US", phones, id_="train-offdomain"),
@@ -174,11 +332,21 @@ def curated(tmp_path_factory, ray_local, tiny_model_dir):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Teacher)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     os.environ[KEY_ENV] = "test-key"
-    cfg = tiny_config(d / "run", **{
-        "data.source": "files", "data.catalog_path": str(d / "catalog.jsonl"), "data.examples_path": str(d / "examples.jsonl"),
-        "curate.log_path": str(d / "log.jsonl"), "curate.off_domain": "policy", "curate.semantic_dedup.enabled": True,
-        "curate.distill.enabled": True, "curate.distill.teacher": f"http://127.0.0.1:{server.server_address[1]}/v1",
-        "curate.distill.api_key_env": KEY_ENV, "curate.distill.candidates": 3})
+    cfg = tiny_config(
+        d / "run",
+        **{
+            "data.source": "files",
+            "data.catalog_path": str(d / "catalog.jsonl"),
+            "data.examples_path": str(d / "examples.jsonl"),
+            "curate.log_path": str(d / "log.jsonl"),
+            "curate.off_domain": "policy",
+            "curate.semantic_dedup.enabled": True,
+            "curate.distill.enabled": True,
+            "curate.distill.teacher": f"http://127.0.0.1:{server.server_address[1]}/v1",
+            "curate.distill.api_key_env": KEY_ENV,
+            "curate.distill.candidates": 3,
+        },
+    )
     try:
         manifest = run_curate(cfg, tiny_model_dir)
     finally:
@@ -186,8 +354,18 @@ def curated(tmp_path_factory, ray_local, tiny_model_dir):
     out = cfg.output_dir() / "data"
     removed = [json.loads(line) for line in (out / "removed.jsonl").read_text().splitlines()]
     train = {r["id"]: r for r in pq.read_table(out / "train" / "answer").to_pylist()}
-    return dict(cfg=cfg, manifest=manifest, out=out, removed=removed, train=train, base=base, messy_good=messy_good,
-                messy_bad=messy_bad, n_bad_log=n_bad_log, test_q=test_q)
+    return dict(
+        cfg=cfg,
+        manifest=manifest,
+        out=out,
+        removed=removed,
+        train=train,
+        base=base,
+        messy_good=messy_good,
+        messy_bad=messy_bad,
+        n_bad_log=n_bad_log,
+        test_q=test_q,
+    )
 
 
 def _removed_ids(c, reason):
@@ -206,7 +384,10 @@ def test_dedup_stages_catch_known_duplicates_and_keep_distinct_rows(curated):
 def test_decontamination_catches_the_planted_overlap(curated):
     hit = [r for r in curated["removed"] if r["reason"] == "decontam: shares an n-gram with an eval set"]
     assert [r["row"]["id"] for r in hit] == ["train-contaminated"]
-    assert " ".join(curated["test_q"]["query"].lower().split()) in hit[0]["detail"] or hit[0]["detail"] in curated["test_q"]["query"].lower()
+    assert (
+        " ".join(curated["test_q"]["query"].lower().split()) in hit[0]["detail"]
+        or hit[0]["detail"] in curated["test_q"]["query"].lower()
+    )
     test_ids = {json.loads(line)["id"] for line in (curated["out"] / "test.jsonl").read_text().splitlines()}
     assert curated["test_q"]["id"] in test_ids  # the eval row itself stays
 
@@ -248,8 +429,15 @@ def test_query_log_becomes_ranked_targets_and_distillation_keeps_the_345l_fridge
 def test_messy_catalog_rows_are_parsed_or_quarantined_with_a_reason(curated):
     cat = {r["sku"]: r for r in map(json.loads, (curated["out"] / "catalog.jsonl").read_text().splitlines())}
     assert cat["HX300-SV"]["title"] == "Samsung 300L Fridge & Freezer" and cat["HX300-SV"]["prices"] == {"IN": 32990}
-    assert cat["HX300-SV"]["category"] == "refrigerators" and cat["HX300-SV"]["attributes"] == {"capacity": 300, "inverter": True}
-    assert cat["HX300-SV"]["rating"] is None and cat["HX301-BK"]["rating"] == 4.3 and cat["HX301-BK"]["prices"] == {"IN": 102990}
+    assert cat["HX300-SV"]["category"] == "refrigerators" and cat["HX300-SV"]["attributes"] == {
+        "capacity": 300,
+        "inverter": True,
+    }
+    assert (
+        cat["HX300-SV"]["rating"] is None
+        and cat["HX301-BK"]["rating"] == 4.3
+        and cat["HX301-BK"]["prices"] == {"IN": 102990}
+    )
     assert cat["HX302-GY"]["title_en"] == "Samsung 345L" and cat["HX302-GY"]["title_ja"] == "Samsung 345L 冷蔵庫"
     quarantine = [json.loads(line) for line in (curated["out"] / "quarantine.jsonl").read_text().splitlines()]
     catalog_q = [q for q in quarantine if q["source"] == "catalog"]
@@ -288,8 +476,12 @@ def test_embedded_teacher_writes_graded_candidates(tmp_path):
     assert [len(c) for c in teacher.candidates([[{"role": "user", "content": "fridge"}]] * 2)] == [3, 3]
     ex = {**_fridge_example(catalog), "id": "z", "split": "train"}
     df = pd.DataFrame([{**COLUMNS, "id": "z", "row_json": json.dumps(ex)}])
-    out = Distill(cfg, source, str(tmp_path / "catalog.jsonl"))(df)
-    assert out.at[0, "candidates"] == 3 and len(out.at[0, "candidate_scores"].split(",")) == 3 and 0 <= out.at[0, "score"] <= 1
+    out = Distill(cfg, source, str(tmp_path / "catalog.jsonl"), "", STORE)(df)
+    assert (
+        out.at[0, "candidates"] == 3
+        and len(out.at[0, "candidate_scores"].split(",")) == 3
+        and 0 <= out.at[0, "score"] <= 1
+    )
     assert out.at[0, "drop"] in ("", "distill: no candidate passed the grader")
 
 
@@ -300,7 +492,7 @@ def test_dedup_finds_duplicates_spread_over_many_blocks(ray_local, tmp_path):
 
     import ray
 
-    from skutune.curate import _dedup
+    from skutune.data.curate import _dedup
 
     rng = random.Random(0)
     vocab = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 9))) for _ in range(3000)]
@@ -309,9 +501,19 @@ def test_dedup_finds_duplicates_spread_over_many_blocks(ray_local, tmp_path):
         text = " ".join(rng.sample(vocab, 16))
         near = text[:-1] + ("x" if text[-1] != "x" else "y")  # one character changed at the end
         for prefix, query in (("a", text), ("b", text.upper() + "!"), ("c", near)):
-            rows.append({**COLUMNS, "id": f"{prefix}-{i:04d}", "split": "train", "region": "IN", "query": query,
-                         "key": "train|IN|" + " ".join(query.lower().strip("!").split()), "text": query.lower().strip("!"),
-                         "row_json": "{}", "source": "examples"})
+            rows.append(
+                {
+                    **COLUMNS,
+                    "id": f"{prefix}-{i:04d}",
+                    "split": "train",
+                    "region": "IN",
+                    "query": query,
+                    "key": "train|IN|" + " ".join(query.lower().strip("!").split()),
+                    "text": query.lower().strip("!"),
+                    "row_json": "{}",
+                    "source": "examples",
+                }
+            )
     rng.shuffle(rows)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     stream = ray.data.from_pandas([frame.iloc[i::12] for i in range(12)])

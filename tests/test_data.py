@@ -3,8 +3,8 @@ never occur in training."""
 
 from collections import Counter
 
-from skutune.catalog import build_catalog
-from skutune.examples import KINDS, build_examples
+from skutune.demo.catalog import build_catalog
+from skutune.demo.examples import KINDS, build_examples
 from skutune.schemas import SCHEMAS, is_valid
 
 
@@ -21,8 +21,12 @@ def test_catalog_size_categories_and_fields():
         assert row["title_en"] and row["title_ja"] and row["prices"] and row["regions"] and row["attributes"]
         assert set(row["prices"]) == set(row["regions"])
     s24 = next(r for r in catalog if r["family"] == "S24")
-    assert {"topic": "wireless_charging", "q": "Does Galaxy S24 support wireless charging?",
-            "a": "yes, Qi wireless charging up to 15W", "value": "yes"} in s24["faq"]
+    assert {
+        "topic": "wireless_charging",
+        "q": "Does Galaxy S24 support wireless charging?",
+        "a": "yes, Qi wireless charging up to 15W",
+        "value": "yes",
+    } in s24["faq"]
 
 
 def test_generation_is_deterministic():
@@ -54,8 +58,13 @@ def test_test_phrasings_never_occur_in_training():
 
 def test_notes_examples_are_covered():
     queries = {r["query"] for r in build_examples()}
-    for q in ["samsung big fridge double door", "best phone for gaming", "apple ipad alternative",
-              "Does Galaxy S24 support wireless charging?", "buy iphone 15 pro"]:
+    for q in [
+        "samsung big fridge double door",
+        "best phone for gaming",
+        "apple ipad alternative",
+        "Does Galaxy S24 support wireless charging?",
+        "buy iphone 15 pro",
+    ]:
         assert q in queries, q
     assert any("vs iphone 15 pro max" in q for q in queries)
     assert any(q.startswith("diwali tv") for q in queries)

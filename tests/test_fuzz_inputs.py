@@ -13,31 +13,47 @@ import json
 
 import pandas as pd
 import yaml
+from helpers import CONFIGS, demo_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CONFIGS
-from skutune.catalog import build_catalog
 from skutune.config import ConfigError, parse_config
-from skutune.curate import validate_catalog
-from skutune.examples import build_examples
-from skutune.paths import NOT_UTF8
-from skutune.querylog import validate_log
-from skutune.stages import ingest
+from skutune.data.curate import validate_catalog
+from skutune.data.querylog import validate_log
+from skutune.data.stages import ingest
+from skutune.demo.catalog import build_catalog
+from skutune.demo.examples import build_examples
+from skutune.runtime.paths import NOT_UTF8
 
 TINY = yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
 CATALOG = build_catalog()
 EXAMPLES = build_examples()[:50]
 KNOWN = {r["sku"] for r in CATALOG}
-LOG_ROW = {"query": "samzung fridge", "sku": CATALOG[0]["sku"], "clicks": 3, "impressions": 10,
-           "timestamp": "2026-10-01T10:00:00", "region": "IN"}
+LOG_ROW = {
+    "query": "samzung fridge",
+    "sku": CATALOG[0]["sku"],
+    "clicks": 3,
+    "impressions": 10,
+    "timestamp": "2026-10-01T10:00:00",
+    "region": "IN",
+}
 TRIED = {"configs": 0, "catalog": 0, "examples": 0, "log": 0}
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+SETTINGS = settings(
+    max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+)
 
 junk = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=40) | st.sampled_from(["", " ", "\x00", "\u202e", "x" * 100_000, "1 " * 50_000, "9" * 5_000, "１２３", "NaN", "-1", "1e309"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40)
+    | st.sampled_from(
+        ["", " ", "\x00", "\u202e", "x" * 100_000, "1 " * 50_000, "9" * 5_000, "１２３", "NaN", "-1", "1e309"]
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def _paths(data: dict, prefix=()) -> list[tuple]:
@@ -80,13 +96,17 @@ def mutated_rows(draw, base_rows, extra_keys=("sku", "region", "target", "prices
         else:
             row[key] = draw(junk)
     line = json.dumps(row, ensure_ascii=draw(st.booleans()), allow_nan=True)
-    return draw(st.sampled_from([
-        line,
-        line[: draw(st.integers(0, max(0, len(line) - 1)))],  # cut off
-        f"{NOT_UTF8}{draw(st.integers(0, 50))}:{line}",  # how a line that is not UTF-8 arrives (curate.JsonLines)
-        json.dumps(draw(junk), allow_nan=True),  # valid JSON, not an object
-        draw(st.text(max_size=200)),  # not JSON
-    ]))
+    return draw(
+        st.sampled_from(
+            [
+                line,
+                line[: draw(st.integers(0, max(0, len(line) - 1)))],  # cut off
+                f"{NOT_UTF8}{draw(st.integers(0, 50))}:{line}",  # how a line that is not UTF-8 arrives (curate.JsonLines)
+                json.dumps(draw(junk), allow_nan=True),  # valid JSON, not an object
+                draw(st.text(max_size=200)),  # not JSON
+            ]
+        )
+    )
 
 
 @SETTINGS
@@ -100,32 +120,44 @@ def test_bad_configs_fail_with_a_config_error(data):
 
 
 @SETTINGS
-@given(lines=st.lists(mutated_rows(CATALOG, ("sku", "title", "prices", "regions", "rating", "category")), min_size=1, max_size=4))
+@given(
+    lines=st.lists(
+        mutated_rows(CATALOG, ("sku", "title", "prices", "regions", "rating", "category")), min_size=1, max_size=4
+    )
+)
 def test_bad_catalog_rows_are_validated_or_quarantined(lines):
     TRIED["catalog"] += len(lines)
     for line in lines:
-        out = validate_catalog({"row_json": line}, {})
+        out = validate_catalog({"row_json": line}, {}, demo_store())
         assert bool(out["error"]) != bool(out["key"])  # a reason, or a valid row with its SKU
         if out["error"]:
             assert out["row_json"] == line and len(out["error"]) < 5000  # kept whole for quarantine.jsonl
 
 
 @SETTINGS
-@given(lines=st.lists(mutated_rows(EXAMPLES, ("query", "target", "kind", "region", "split", "relevant")), min_size=1, max_size=4))
+@given(
+    lines=st.lists(
+        mutated_rows(EXAMPLES, ("query", "target", "kind", "region", "split", "relevant")), min_size=1, max_size=4
+    )
+)
 def test_bad_example_rows_are_quarantined_and_counted(lines):
     TRIED["examples"] += len(lines)
     cfg = parse_config(TINY)
-    out = ingest(pd.DataFrame({"row_json": lines}), "examples", {}, KNOWN, cfg.curate)
+    out = ingest(pd.DataFrame({"row_json": lines}), "examples", {}, KNOWN, cfg.curate, cfg.store)
     assert len(out) == len(lines)  # rows in = rows out, each kept or marked with why it is dropped
     for _, row in out.iterrows():
         assert row["drop"] == "" or ": " in row["drop"]  # "<stage>: <reason>"
 
 
 @SETTINGS
-@given(lines=st.lists(mutated_rows([LOG_ROW], ("query", "clicks", "timestamp", "region", "impressions")), min_size=1, max_size=4))
+@given(
+    lines=st.lists(
+        mutated_rows([LOG_ROW], ("query", "clicks", "timestamp", "region", "impressions")), min_size=1, max_size=4
+    )
+)
 def test_bad_log_rows_are_quarantined_and_counted(lines):
     TRIED["log"] += len(lines)
-    out = validate_log({"row_json": lines}, {}, KNOWN)
+    out = validate_log({"row_json": lines}, {}, KNOWN, ["IN", "EU", "US"])
     assert len(out) == len(lines)
     for error, query in zip(out["error"], out["query"]):
         assert bool(error) != bool(query) and len(error) < 500  # a short reason, or a parsed row

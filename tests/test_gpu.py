@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from skutune.config import METHOD_CONFIG
-from skutune.methods import build_model
-from skutune.model_import import embedded_model_dir
+from skutune.runtime.model_import import embedded_model_dir
+from skutune.train.methods import build_model
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

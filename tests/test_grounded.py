@@ -6,28 +6,31 @@ import json
 
 import jsonschema
 import pytest
+from helpers import demo_store
 
-from skutune.baselines import BASELINES
-from skutune.catalog import build_catalog
-from skutune.examples import build_examples, sample_split
-from skutune.grounded import GroundedSearch, apply_filters
-from skutune.index import build_index, current_version
-from skutune.intents import CAMPAIGNS
-from skutune.metrics import score_example, summarize
-from skutune.retrieval import CatalogIndex
-from skutune.synth import synth_catalog
-from skutune.understand import PARSE_SCHEMA
+from skutune.constraints import campaign_families
+from skutune.demo.catalog import build_catalog
+from skutune.demo.examples import build_examples, sample_split
+from skutune.demo.synth import synth_catalog
+from skutune.eval.baselines import BASELINES
+from skutune.eval.metrics import score_example, summarize
+from skutune.parse import parse_schema
+from skutune.search.grounded import GroundedSearch, apply_filters
+from skutune.search.index import build_index, current_version
+from skutune.search.retrieval import CatalogIndex
+
+STORE = demo_store()
 
 
 @pytest.fixture(scope="module")
 def bundled_index(ray_local, tmp_path_factory):
     d = tmp_path_factory.mktemp("index")
-    build_index(build_catalog(), d, actors=1, campaigns=CAMPAIGNS)
+    build_index(build_catalog(), d, actors=1)
     return CatalogIndex.load(d)
 
 
 def test_every_example_has_a_schema_valid_parse():
-    validator = jsonschema.Draft202012Validator(PARSE_SCHEMA)
+    validator = jsonschema.Draft202012Validator(parse_schema(STORE))
     rows = build_examples()
     for e in rows:
         validator.validate(e["parse"])
@@ -41,21 +44,30 @@ def test_gold_parses_beat_bm25_and_dense_with_no_hallucinated_sku(bundled_index)
     """The ceiling of grounded search: perfect understanding, real retrieval and filters."""
     catalog = {r["sku"]: r for r in bundled_index.rows}
     examples = sample_split(build_examples(), "test", 10)
-    search = GroundedSearch(bundled_index, CAMPAIGNS)
+    search = GroundedSearch(bundled_index, STORE)
     answers = [search.search(e["query"], e["parse"], e["region"])["answer"] for e in examples]
-    grounded = summarize(examples, [score_example(e, a, catalog) for e, a in zip(examples, answers)])
+    grounded = summarize(examples, [score_example(e, a, catalog, True, campaign_families(STORE)) for e, a in zip(examples, answers)])
     assert grounded["hallucinated_sku_rate"] == 0.0
     for name, cls in BASELINES.items():
-        base = summarize(examples, [score_example(e, a, catalog, False) for e, a in zip(examples, cls(bundled_index.rows).answers(examples))])
+        base = summarize(
+            examples,
+            [score_example(e, a, catalog, False) for e, a in zip(examples, cls(bundled_index.rows, STORE).answers(examples))],
+        )
         assert grounded["hit_at_1"] > base["hit_at_1"], name
         for kind in ("budget", "typo", "vague"):
             assert grounded["by_kind"][kind]["hit_at_1"] >= base["by_kind"][kind]["hit_at_1"], (name, kind)
 
 
 def test_filters_are_reported_and_relaxed_not_emptied(bundled_index):
-    parse = {"intent": "search", "region": "IN", "query": "fridge", "category": "refrigerator",
-             "attributes": {"door": "double door", "colour": "Purple"}, "constraints": {"price_max": 50000, "currency": "INR"}}
-    mask, applied, relaxed = apply_filters(bundled_index, parse, "IN", {})
+    parse = {
+        "intent": "search",
+        "region": "IN",
+        "query": "fridge",
+        "category": "refrigerator",
+        "attributes": {"door": "double door", "colour": "Purple"},
+        "constraints": {"price_max": 50000, "currency": "INR"},
+    }
+    mask, applied, relaxed = apply_filters(bundled_index, parse, "IN", {}, "INR")
     assert applied == ["region=IN", "category=refrigerator", "price_max=50000", "door=double door"]
     assert relaxed == ["colour=Purple"]
     rows = [bundled_index.rows[i] for i in mask.nonzero()[0]]
@@ -75,14 +87,19 @@ def test_incremental_update_embeds_only_what_changed_and_is_searchable(ray_local
     assert base[1]["sku"] not in index.by_sku
     target = new[0]
     parse = {"intent": "search", "region": target["regions"][0], "query": target["family_name"].lower()}
-    got = GroundedSearch(index).search(parse["query"], parse, parse["region"])
+    got = GroundedSearch(index, STORE).search(parse["query"], parse, parse["region"])
     assert got["answer"]["skus"][0] in {r["sku"] for r in new if r["family"] == target["family"]}
     json.dumps(got)  # a result is plain JSON
 
 
 def test_a_campaign_named_in_the_query_filters_even_if_the_parse_missed_it(bundled_index):
-    parse = {"intent": "search", "region": "IN", "query": "what fridge is cheaper this diwali", "category": "refrigerator"}
-    got = GroundedSearch(bundled_index, CAMPAIGNS).search(parse["query"], parse, "IN")
+    parse = {
+        "intent": "search",
+        "region": "IN",
+        "query": "what fridge is cheaper this diwali",
+        "category": "refrigerator",
+    }
+    got = GroundedSearch(bundled_index, STORE).search(parse["query"], parse, "IN")
     assert "campaign=diwali" in got["applied"] and "campaign" not in got["parse"]
-    diwali = next(c for c in CAMPAIGNS if c["id"] == "diwali")["families"]
+    diwali = next(c for c in STORE.campaigns if c.id == "diwali").families
     assert all(bundled_index.by_sku[s]["family"] in diwali for s in got["answer"]["skus"])

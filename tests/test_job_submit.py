@@ -10,8 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO
+from helpers import REPO
 
 pytestmark = pytest.mark.jobsubmit
 
@@ -23,8 +22,21 @@ DASHBOARD = 8275
 def head():
     # Token auth is on by default in Ray 2.60; this throwaway loopback cluster turns it off.
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    subprocess.run([RAY, "start", "--head", "--port=6390", f"--dashboard-port={DASHBOARD}", "--num-cpus=3",
-                    "--include-dashboard=true", "--disable-usage-stats"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            RAY,
+            "start",
+            "--head",
+            "--port=6390",
+            f"--dashboard-port={DASHBOARD}",
+            "--num-cpus=3",
+            "--include-dashboard=true",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     yield env
     subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True)
 
@@ -35,8 +47,28 @@ def test_submit_curate_index_and_train_tiny(head, tmp_path):
     cfg = f"--config jobs/configs/tiny.yaml --set run.output_dir={out} --set train.epochs=1"
     entry = " && ".join(f"{sys.executable} jobs/{job}.py {cfg}" for job in ("curate", "index", "train"))
     address = f"http://127.0.0.1:{DASHBOARD}"
-    proc = subprocess.run([RAY, "job", "submit", "--address", address, "--submission-id", sub, "--working-dir", ".", "--", "bash", "-c", entry],
-                          cwd=REPO, env=head, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            RAY,
+            "job",
+            "submit",
+            "--address",
+            address,
+            "--submission-id",
+            sub,
+            "--working-dir",
+            ".",
+            "--",
+            "bash",
+            "-c",
+            entry,
+        ],
+        cwd=REPO,
+        env=head,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     from ray.job_submission import JobStatus, JobSubmissionClient
 
@@ -52,20 +84,32 @@ def _assert_tracked(out: Path, log: str):
     TensorBoard events, and the loss curve."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from skutune.tracking import mlflow_client
+    from skutune.runtime.tracking import mlflow_client
 
     assert (out / "loss_curve_search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "loss curve:" in log
     client = mlflow_client((out / "mlruns").as_uri())
-    runs = {r.data.tags["skutune.job"]: r for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])}
+    runs = {
+        r.data.tags["skutune.job"]: r for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    }
     assert {"curate", "train-search"} <= set(runs)
     train = runs["train-search"]
-    assert train.info.status == "FINISHED" and train.data.params["method.name"] == "lora" and train.data.params["train.epochs"] == "1"
+    assert (
+        train.info.status == "FINISHED"
+        and train.data.params["method.name"] == "lora"
+        and train.data.params["train.epochs"] == "1"
+    )
     losses = client.get_metric_history(train.info.run_id, "train/loss")
     assert len(losses) >= 2 and [m.step for m in losses] == sorted(m.step for m in losses)
     assert "final/tokens_per_s" in train.data.metrics
-    assert {a.path for a in client.list_artifacts(train.info.run_id)} >= {"loss_curve_search.png", "skutune.json", "train_log.jsonl"}
+    assert {a.path for a in client.list_artifacts(train.info.run_id)} >= {
+        "loss_curve_search.png",
+        "skutune.json",
+        "train_log.jsonl",
+    }
     curate = runs["curate"]
-    assert curate.data.metrics["examples/rows_in"] > 0 and "curation.md" in {a.path for a in client.list_artifacts(curate.info.run_id)}
+    assert curate.data.metrics["examples/rows_in"] > 0 and "curation.md" in {
+        a.path for a in client.list_artifacts(curate.info.run_id)
+    }
     events = EventAccumulator(str(out / "tensorboard" / "train-search"))
     events.Reload()
     assert [e.step for e in events.Scalars("train/loss")] == [m.step for m in losses]

@@ -4,7 +4,7 @@ standard library module, and Ray puts a job's working dir first on sys.path."""
 import json
 import subprocess
 
-from conftest import REPO, python_exe
+from helpers import REPO, python_exe
 
 # A driver that ships the repo as its job's working dir, then asks a task what `platform` is.
 DRIVER = """
@@ -27,10 +27,12 @@ def test_platform_is_not_a_package():
 
 
 def test_stdlib_platform_inside_ray_task_with_working_dir(tmp_path):
-    proc = subprocess.run([python_exe(), "-c", DRIVER % str(REPO)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [python_exe(), "-c", DRIVER % str(REPO)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, proc.stdout[-2000:] + proc.stderr[-2000:]
-    out = json.loads(line[len("RESULT "):])
+    out = json.loads(line[len("RESULT ") :])
     assert out["system"] == "Linux"
     assert out["file"].endswith("platform.py") and "/platform/" not in out["file"]  # the standard library's module
     assert out["cwd_has_platform"]  # the task really ran in the uploaded working dir, next to platform/

@@ -4,13 +4,14 @@ steps, the loss falls, and the saved artefact reloads to the same logits."""
 
 import pytest
 import torch
+from helpers import demo_store
 
 from skutune.config import METHOD_CONFIG
-from skutune.curate import Tokenize
-from skutune.examples import build_examples
-from skutune.methods import build_model, load_tuned, parameter_counts, save_artefact
-from skutune.batches import LeftPadCollate
-from skutune.step import mean_target_loss
+from skutune.data.curate import Tokenize
+from skutune.demo.examples import build_examples
+from skutune.train.batches import LeftPadCollate
+from skutune.train.methods import build_model, load_tuned, parameter_counts, save_artefact
+from skutune.train.step import mean_target_loss
 
 LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 CASES = {  # method config, learning rate
@@ -26,16 +27,32 @@ CASES = {  # method config, learning rate
     "bottleneck-pfeiffer": ({"name": "bottleneck", "size": 8, "placement": "pfeiffer"}, 3e-2),
     "bitfit": ({"name": "bitfit"}, 1e-1),
     "hybrid": ({"name": "hybrid", "r": 4, "alpha": 8, "num_virtual_tokens": 8}, 3e-2),
-    "hybrid-prefix-only": ({"name": "hybrid", "r": 4, "alpha": 8, "num_virtual_tokens": 8, "train": "prefix",
-                            "init_text": "Answer with catalog SKUs."}, 1e-1),
+    "hybrid-prefix-only": (
+        {
+            "name": "hybrid",
+            "r": 4,
+            "alpha": 8,
+            "num_virtual_tokens": 8,
+            "train": "prefix",
+            "init_text": "Answer with catalog SKUs.",
+        },
+        1e-1,
+    ),
 }
 
 
 def expected_trainable(method: dict, c) -> int:
     """The trainable parameter count each method's definition implies for config `c`."""
     kv, d, f, L = c.num_key_value_heads * c.head_dim, c.hidden_size, c.intermediate_size, c.num_hidden_layers
-    shapes = {"q_proj": (d, d), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (d, d),
-              "gate_proj": (d, f), "up_proj": (d, f), "down_proj": (f, d)}  # (in, out)
+    shapes = {
+        "q_proj": (d, d),
+        "k_proj": (d, kv),
+        "v_proj": (d, kv),
+        "o_proj": (d, d),
+        "gate_proj": (d, f),
+        "up_proj": (d, f),
+        "down_proj": (f, d),
+    }  # (in, out)
     lora = L * sum(method.get("r", 0) * (i + o) for i, o in shapes.values())
     prefix = L * 2 * kv * method.get("num_virtual_tokens", 0)  # a key and a value per layer and virtual token
     name = method["name"]
@@ -60,7 +77,7 @@ def expected_trainable(method: dict, c) -> int:
 
 @pytest.fixture(scope="module")
 def batch(tiny_model_dir):
-    tok = Tokenize(str(tiny_model_dir), 160)
+    tok = Tokenize(str(tiny_model_dir), 160, demo_store())
     rows = [ex for ex in build_examples() if ex["split"] == "train"][:6]
     ids, labels = zip(*(tok.encode(ex) for ex in rows))
     return LeftPadCollate(tok.tok.pad_token_id)({"input_ids": list(ids), "labels": list(labels)})
@@ -112,8 +129,12 @@ def bits(p) -> bytes:
 
 
 def sft_logits(model, batch):
-    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"],
-                 logits_to_keep=8).logits.float()
+    return model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=batch["position_ids"],
+        logits_to_keep=8,
+    ).logits.float()
 
 
 def test_prefix_from_text_is_that_text_and_generation_uses_it(tiny_model_dir, tmp_path):
@@ -130,8 +151,10 @@ def test_prefix_from_text_is_that_text_and_generation_uses_it(tiny_model_dir, tm
     x = tok("samzung fridge 345 litre", add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.no_grad():
         tuned = model(input_ids=x, attention_mask=torch.ones_like(x)).logits
-        reference = base(input_ids=torch.cat([torch.tensor([prefix_ids]), x], dim=1)).logits[:, len(prefix_ids):]
-    assert len(prefix_ids) == 8 and torch.allclose(tuned, reference, atol=1e-4)  # the prefix is exactly that text, cached
+        reference = base(input_ids=torch.cat([torch.tensor([prefix_ids]), x], dim=1)).logits[:, len(prefix_ids) :]
+    assert len(prefix_ids) == 8 and torch.allclose(
+        tuned, reference, atol=1e-4
+    )  # the prefix is exactly that text, cached
 
     # Greedy generation of a prefix model must see the prefix: it continues as the base does after the text.
     save_artefact(model, tmp_path / "prefix", cfg)

@@ -2,14 +2,21 @@
 
 import pytest
 
-from skutune.catalog import build_catalog
-from skutune.metrics import score_texts
+from skutune.demo.catalog import build_catalog
+from skutune.eval.metrics import score_texts
 
 CATALOG = {r["sku"]: r for r in build_catalog()}
 
 
 def ex(kind, task, relevant, constraints, target=None):
-    return {"id": kind, "kind": kind, "task": task, "relevant": relevant, "constraints": constraints, "target": target or {}}
+    return {
+        "id": kind,
+        "kind": kind,
+        "task": task,
+        "relevant": relevant,
+        "constraints": constraints,
+        "target": target or {},
+    }
 
 
 FRIDGE = ex("budget", "search", ["RT345-SV", "RT345-BK"], {"region": "IN", "max_price": 50000, "min_family_size": 4})
@@ -21,10 +28,10 @@ POLICY = ex("policy", "refusal", [], {})
 def test_exact_metric_values():
     examples = [FRIDGE, PHONE, QA, POLICY]
     texts = [
-        '{"skus":["RT415-SV","RT345-SV"]}',           # valid; relevant only at rank 2; RT415 breaks budget (56,990)
-        '{"skus":["S99-ULTRA","S24U-256-BK"]}',       # a hallucinated SKU first: fails hit@1 and constraints
+        '{"skus":["RT415-SV","RT345-SV"]}',  # valid; relevant only at rank 2; RT415 breaks budget (56,990)
+        '{"skus":["S99-ULTRA","S24U-256-BK"]}',  # a hallucinated SKU first: fails hit@1 and constraints
         '{"answer":"yes, Qi wireless up to 15W","skus":["S24-128-BK"]',  # truncated JSON: invalid, not parsed
-        'Sure! Here is a poem about the monsoon...',  # no refusal, no JSON
+        "Sure! Here is a poem about the monsoon...",  # no refusal, no JSON
     ]
     summary, scores = score_texts(examples, texts, CATALOG)
     assert summary["json_valid"] == pytest.approx(2 / 4)
@@ -40,10 +47,22 @@ def test_exact_metric_values():
 
 def test_perfect_answers_score_one():
     examples = [FRIDGE, PHONE, QA, POLICY]
-    texts = ['{"skus":["RT345-SV"]}', '{"skus":["S24U-256-BK"]}', '{"answer":"yes, Qi wireless charging up to 15W","skus":["S24-128-BK"]}',
-             '{"refusal":"off_domain"}']
+    texts = [
+        '{"skus":["RT345-SV"]}',
+        '{"skus":["S24U-256-BK"]}',
+        '{"answer":"yes, Qi wireless charging up to 15W","skus":["S24-128-BK"]}',
+        '{"refusal":"off_domain"}',
+    ]
     summary, _ = score_texts(examples, texts, CATALOG)
-    for m in ("json_valid", "schema_match", "hit_at_1", "hit_at_5", "constraint_satisfaction", "qa_accuracy", "policy_compliance"):
+    for m in (
+        "json_valid",
+        "schema_match",
+        "hit_at_1",
+        "hit_at_5",
+        "constraint_satisfaction",
+        "qa_accuracy",
+        "policy_compliance",
+    ):
         assert summary[m] == 1.0, m
     assert summary["hallucinated_sku_rate"] == 0.0 and summary["false_refusal_rate"] == 0.0
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import ray
 import torch
+from helpers import demo_store, tiny_config
 
-from conftest import tiny_config
-from skutune.batches import LeftPadCollate, PackedCollate, best_fit_decreasing, pack_examples
-from skutune.curate import Tokenize
-from skutune.examples import build_examples
-from skutune.methods import build_model
-from skutune.step import mean_target_loss
-from skutune.train import LOG_FILE, build_trainer, training_dataset
+from skutune.data.curate import Tokenize
+from skutune.demo.examples import build_examples
+from skutune.train.batches import LeftPadCollate, PackedCollate, best_fit_decreasing, pack_examples
+from skutune.train.methods import build_model
+from skutune.train.step import mean_target_loss
+from skutune.train.trainer import LOG_FILE, build_trainer, training_dataset
 
 
 def test_best_fit_decreasing_fills_bins_tightly():
@@ -31,7 +31,7 @@ def test_best_fit_decreasing_fills_bins_tightly():
 
 @pytest.fixture(scope="module")
 def examples(tiny_model_dir):
-    tok = Tokenize(str(tiny_model_dir), 160)
+    tok = Tokenize(str(tiny_model_dir), 160, demo_store())
     rows = [ex for ex in build_examples() if ex["split"] == "train"][:12]
     ids, labels = zip(*(tok.encode(ex) for ex in rows))
     return {"input_ids": [np.array(x) for x in ids], "labels": [np.array(y) for y in labels]}, tok.tok.pad_token_id
@@ -70,7 +70,9 @@ def _first_step(cfg, model_dir, rows) -> dict:
     return history[0]
 
 
-def test_one_worker_accumulating_four_equals_two_workers_accumulating_two(tiny_curated, tiny_model_dir, ray_local, tmp_path):
+def test_one_worker_accumulating_four_equals_two_workers_accumulating_two(
+    tiny_curated, tiny_model_dir, ray_local, tmp_path
+):
     cfg, _ = tiny_curated
     rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in training_dataset(cfg).take(16)]
     lengths = [int((np.asarray(r["labels"]) != -100).sum()) for r in rows]
@@ -80,8 +82,11 @@ def test_one_worker_accumulating_four_equals_two_workers_accumulating_two(tiny_c
     runs = {
         "1x4": tiny_config(tmp_path / "a", **common, **{"train.num_workers": 1, "train.grad_accum": 4}),
         "2x2": tiny_config(tmp_path / "b", **common, **{"train.num_workers": 2, "train.grad_accum": 2}),
-        "1x4 packed": tiny_config(tmp_path / "c", **common, **{"train.num_workers": 1, "train.grad_accum": 4,
-                                                                "train.packing": True, "train.pack_length": 320}),
+        "1x4 packed": tiny_config(
+            tmp_path / "c",
+            **common,
+            **{"train.num_workers": 1, "train.grad_accum": 4, "train.packing": True, "train.pack_length": 320},
+        ),
     }
     steps = {}
     for name, run in runs.items():
@@ -108,6 +113,8 @@ def test_one_worker_accumulating_four_equals_two_workers_accumulating_two(tiny_c
 def test_packing_in_the_data_path_keeps_every_example(tiny_curated, ray_local):
     cfg, _ = tiny_curated
     n = training_dataset(cfg).count()
-    packed = training_dataset(tiny_config(cfg.output_dir(), **{"train.packing": True, "train.pack_length": 480})).take_all()
+    packed = training_dataset(
+        tiny_config(cfg.output_dir(), **{"train.packing": True, "train.pack_length": 480})
+    ).take_all()
     assert sum(r["examples"] for r in packed) == n and len(packed) < n / 2
     assert max(len(r["input_ids"]) for r in packed) <= 480

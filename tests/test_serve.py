@@ -19,7 +19,11 @@ def test_two_adapters_give_different_answers(app):
         r = app.http.post(f"{app}/v1/search", json={**body, "adapter": adapter}, timeout=120)
         assert r.status_code == 200, r.text
         out = r.json()
-        assert out["adapter"] == adapter and isinstance(out["results"], list) and out["dropped_count"] == len(out["dropped_skus"])
+        assert (
+            out["adapter"] == adapter
+            and isinstance(out["results"], list)
+            and out["dropped_count"] == len(out["dropped_skus"])
+        )
         raw.setdefault(adapter, out["raw"])
         assert raw[adapter] == out["raw"]  # greedy: the same adapter answers the same after others ran
     assert len(set(raw.values())) == 5  # LoRA (shared base), bottleneck and prefix (own models) all differ
@@ -34,8 +38,17 @@ def test_unknown_adapter_is_404_and_a_path_is_400(app, adapter):
         assert r.status_code == 400 and "never a path" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("body", ['{"query": ', '{"adapter": "typo"}', '{"query": "", "adapter": "typo"}',
-                                  '{"query": "tv", "region": "MARS"}', '{"query": "tv", "extra": 1}', '[1,2]'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"query": ',
+        '{"adapter": "typo"}',
+        '{"query": "", "adapter": "typo"}',
+        '{"query": "tv", "region": "MARS"}',
+        '{"query": "tv", "extra": 1}',
+        "[1,2]",
+    ],
+)
 def test_malformed_body_is_422_json(app, body):
     r = app.http.post(f"{app}/v1/search", data=body, headers={"content-type": "application/json"}, timeout=60)
     assert r.status_code == 422 and "detail" in r.json()
@@ -48,9 +61,9 @@ def _grounded(app, **body):
 
 
 def test_grounded_answers_from_the_index_and_follows_new_versions(app):
-    from skutune.catalog import build_catalog
-    from skutune.index import build_index
-    from skutune.synth import synth_catalog
+    from skutune.demo.catalog import build_catalog
+    from skutune.demo.synth import synth_catalog
+    from skutune.search.index import build_index
 
     out = _grounded(app, query="samsung fridge under ₹50,000")
     assert out["mode"] == "grounded" and out["adapter"] == "typo" and out["index_version"] == "v0001"

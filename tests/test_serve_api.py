@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 import requests
-from conftest import TOKEN
+from helpers import TOKEN
 
-from skutune.catalog import build_catalog
+from skutune.demo.catalog import build_catalog
 from skutune.schemas import is_valid, parse_answer
 
 CATALOG = {r["sku"]: r for r in build_catalog()}
@@ -24,20 +24,33 @@ def client(app):
 
 
 def _chat(client, model, query="samzung fridg", max_tokens=64, **extra):
-    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": query}], max_tokens=max_tokens,
-                                          extra_body={"region": "IN", "date": "2026-10-25", **extra})
+    return client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": query}],
+        max_tokens=max_tokens,
+        extra_body={"region": "IN", "date": "2026-10-25", **extra},
+    )
 
 
 def test_openai_client_models_chat_and_stream(app, client):
     ids = [m.id for m in client.models.list()]
     assert "tiny" in ids and "tiny:typo" in ids and "tiny:seasonal" in ids
-    for model in ("tiny:typo", "tiny:seasonal", "tiny:base"):  # LoRA in the shared base, prefix model of its own, the base
+    for model in (
+        "tiny:typo",
+        "tiny:seasonal",
+        "tiny:base",
+    ):  # LoRA in the shared base, prefix model of its own, the base
         done = _chat(client, model)
         assert done.model == model and done.choices[0].finish_reason in ("stop", "length")
         assert done.usage.completion_tokens > 0 and done.usage.prompt_tokens > 10
-        stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "samzung fridg"}], max_tokens=64,
-                                                stream=True, stream_options={"include_usage": True},
-                                                extra_body={"region": "IN", "date": "2026-10-25"})
+        stream = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "samzung fridg"}],
+            max_tokens=64,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"region": "IN", "date": "2026-10-25"},
+        )
         chunks = list(stream)
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert text == done.choices[0].message.content  # greedy: streamed and whole answers agree
@@ -62,15 +75,26 @@ def test_constrained_answers_are_valid_json_with_real_region_skus(app, client):
 
 
 def test_registry_versions_never_serve_stale_weights(app, client):
-    first = app.http.post(f"{app}/v1/adapters", json={"name": "hot", "source": str(app.dir / "adapters" / "typo")}, timeout=60)
+    first = app.http.post(
+        f"{app}/v1/adapters", json={"name": "hot", "source": str(app.dir / "adapters" / "typo")}, timeout=60
+    )
     assert first.status_code == 201 and first.json()["id"] == "hot@1"
     answer = {}
     answer["hot@1"] = _chat(client, "tiny:hot", constrained=False).choices[0].message.content
     assert answer["hot@1"] == _chat(client, "tiny:typo", constrained=False).choices[0].message.content
-    second = app.http.post(f"{app}/v1/adapters", json={"name": "hot", "source": f"file://{app.dir / 'adapters' / 'comparison'}"}, timeout=60)
+    second = app.http.post(
+        f"{app}/v1/adapters",
+        json={"name": "hot", "source": f"file://{app.dir / 'adapters' / 'comparison'}"},
+        timeout=60,
+    )
     assert second.json()["id"] == "hot@2"
-    answer["hot"] = _chat(client, "tiny:hot", constrained=False).choices[0].message.content  # the name means its latest version now
-    assert answer["hot"] != answer["hot@1"] and answer["hot"] == _chat(client, "tiny:comparison", constrained=False).choices[0].message.content
+    answer["hot"] = (
+        _chat(client, "tiny:hot", constrained=False).choices[0].message.content
+    )  # the name means its latest version now
+    assert (
+        answer["hot"] != answer["hot@1"]
+        and answer["hot"] == _chat(client, "tiny:comparison", constrained=False).choices[0].message.content
+    )
     assert _chat(client, "tiny:hot@1", constrained=False).choices[0].message.content == answer["hot@1"]
     assert app.http.delete(f"{app}/v1/adapters/hot@1", timeout=30).json() == {"deleted": ["hot@1"]}
     with pytest.raises(openai.NotFoundError):
@@ -92,9 +116,13 @@ def test_registry_refuses_pickles_paths_and_non_adapters(app, tmp_path):
     pickled = tmp_path / "pickled"
     shutil.copytree(app.dir / "adapters" / "typo", pickled)
     (pickled / "adapter_model.bin").write_bytes(b"not loaded")
-    cases = [({"name": "x", "source": str(pickled)}, "pickled weights"), ({"name": "../x", "source": str(pickled)}, "bad adapter name"),
-             ({"name": "x", "source": "relative/dir"}, "absolute path"), ({"name": "x", "source": str(tmp_path)}, "not an adapter"),
-             ({"name": "x", "source": str(tmp_path / "missing")}, "cannot read")]
+    cases = [
+        ({"name": "x", "source": str(pickled)}, "pickled weights"),
+        ({"name": "../x", "source": str(pickled)}, "bad adapter name"),
+        ({"name": "x", "source": "relative/dir"}, "absolute path"),
+        ({"name": "x", "source": str(tmp_path)}, "not an adapter"),
+        ({"name": "x", "source": str(tmp_path / "missing")}, "cannot read"),
+    ]
     for body, reason in cases:
         r = app.http.post(f"{app}/v1/adapters", json=body, timeout=30)
         assert r.status_code == 400 and reason in r.json()["detail"], (body, r.text)
@@ -102,10 +130,20 @@ def test_registry_refuses_pickles_paths_and_non_adapters(app, tmp_path):
 
 
 def test_campaign_adapter_is_chosen_by_date_and_region(app):
-    r = app.http.post(f"{app}/v1/adapters", json={"name": "diwali-tv", "source": str(app.dir / "adapters" / "seasonal"),
-                                                  "valid_from": "2026-10-15", "valid_to": "2026-11-05", "regions": ["IN"]}, timeout=60)
+    r = app.http.post(
+        f"{app}/v1/adapters",
+        json={
+            "name": "diwali-tv",
+            "source": str(app.dir / "adapters" / "seasonal"),
+            "valid_from": "2026-10-15",
+            "valid_to": "2026-11-05",
+            "regions": ["IN"],
+        },
+        timeout=60,
+    )
     assert r.status_code == 201, r.text
     try:
+
         def served(date, region):
             out = app.http.post(f"{app}/v1/search", json={"query": "tv", "date": date, "region": region}, timeout=120)
             assert out.status_code == 200, out.text
@@ -114,8 +152,11 @@ def test_campaign_adapter_is_chosen_by_date_and_region(app):
         assert served("2026-10-25", "IN") == "diwali-tv@1"
         assert served("2026-10-25", "US") == "comparison"  # another region: the general adapter
         assert served("2026-12-01", "IN") == "comparison"  # after the campaign
-        bad = app.http.post(f"{app}/v1/adapters", json={"name": "y", "source": "/x", "valid_from": "2026-12-01",
-                                                        "valid_to": "2026-11-01"}, timeout=30)
+        bad = app.http.post(
+            f"{app}/v1/adapters",
+            json={"name": "y", "source": "/x", "valid_from": "2026-12-01", "valid_to": "2026-11-01"},
+            timeout=30,
+        )
         assert bad.status_code == 422
     finally:
         app.http.delete(f"{app}/v1/adapters/diwali-tv", timeout=30)
@@ -123,7 +164,11 @@ def test_campaign_adapter_is_chosen_by_date_and_region(app):
 
 def _metric(text: str, name: str, **labels) -> float:
     want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return sum(float(v) for lab, v in re.findall(rf"^{name}(?:\{{([^}}]*)\}})? (\S+)$", text, re.M) if all(p in lab for p in want.split(",")))
+    return sum(
+        float(v)
+        for lab, v in re.findall(rf"^{name}(?:\{{([^}}]*)\}})? (\S+)$", text, re.M)
+        if all(p in lab for p in want.split(","))
+    )
 
 
 def test_mixed_adapter_requests_share_a_batch_and_match_metrics(app, client):
@@ -133,18 +178,45 @@ def test_mixed_adapter_requests_share_a_batch_and_match_metrics(app, client):
     assert all(o.choices[0].message.content for o in outs)
     text = requests.get(f"{app}/metrics", timeout=30).text
     assert _metric(text, "skutune_batch_adapters_count") > 0
-    assert _metric(text, "skutune_batch_adapters_bucket", le="1.0") < _metric(text, "skutune_batch_adapters_count")  # >1 adapter in a pass
+    assert _metric(text, "skutune_batch_adapters_bucket", le="1.0") < _metric(
+        text, "skutune_batch_adapters_count"
+    )  # >1 adapter in a pass
     assert _metric(text, "skutune_requests_total", route="chat", adapter="typo", status="200") >= 4
     assert _metric(text, "skutune_tokens_total", adapter="typo", kind="completion") > 0
     assert _metric(text, "skutune_request_latency_seconds_count", route="chat", adapter="comparison") >= 4
 
 
-@pytest.mark.parametrize("case", ["no token", "wrong token", "oversize", "chunked", "too many tokens", "bad schema", "unknown model",
-                                  "unknown adapter", "traversal"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no token",
+        "wrong token",
+        "oversize",
+        "chunked",
+        "too many tokens",
+        "bad schema",
+        "unknown model",
+        "unknown adapter",
+        "traversal",
+    ],
+)
 def test_bad_requests_get_json_4xx(app, case):
-    url, body, headers = f"{app}/v1/chat/completions", {"model": "tiny:typo", "messages": [{"role": "user", "content": "tv"}]}, {}
-    status = {"no token": 401, "wrong token": 401, "oversize": 413, "chunked": 411, "too many tokens": 422, "bad schema": 422,
-              "unknown model": 404, "unknown adapter": 404, "traversal": 400}[case]
+    url, body, headers = (
+        f"{app}/v1/chat/completions",
+        {"model": "tiny:typo", "messages": [{"role": "user", "content": "tv"}]},
+        {},
+    )
+    status = {
+        "no token": 401,
+        "wrong token": 401,
+        "oversize": 413,
+        "chunked": 411,
+        "too many tokens": 422,
+        "bad schema": 422,
+        "unknown model": 404,
+        "unknown adapter": 404,
+        "traversal": 400,
+    }[case]
     http = requests if case in ("no token", "wrong token") else app.http
     headers = {"Authorization": "Bearer nope"} if case == "wrong token" else {}
     data = None
@@ -174,23 +246,46 @@ def test_generation_past_the_timeout_is_504_json_and_no_token_means_open(app, ti
     """A second app on the same cluster: a timeout no generation can meet, and no token configured."""
     from ray import serve
 
-    from serve.app import build_app
+    from skutune.serve.app import build_app
 
-    serve.run(build_app({"model": str(tiny_model_dir), "adapters_dir": str(app.dir / "adapters"), "catalog": str(app.dir / "catalog.jsonl"),
-                         "index": str(app.dir / "index"), "default_adapter": "typo", "request_timeout_s": 0.001,
-                         "auth_token_env": "SKUTUNE_TEST_UNSET_TOKEN", "threads": 1}), name="skutune-strict", route_prefix="/strict")
+    serve.run(
+        build_app(
+            {
+                "model": str(tiny_model_dir),
+                "adapters_dir": str(app.dir / "adapters"),
+                "catalog": str(app.dir / "catalog.jsonl"),
+                "index": str(app.dir / "index"),
+                "default_adapter": "typo",
+                "request_timeout_s": 0.001,
+                "auth_token_env": "SKUTUNE_TEST_UNSET_TOKEN",
+                "threads": 1,
+            }
+        ),
+        name="skutune-strict",
+        route_prefix="/strict",
+    )
     try:
         r = requests.post(f"{app}/strict/v1/search", json={"query": "tv"}, timeout=60)
         assert r.status_code == 504 and "generation took over" in r.json()["detail"]
         assert requests.get(f"{app}/strict/v1/models", timeout=30).status_code == 200  # no token configured: open
-        assert 'skutune_http_responses_total{route="/v1/search",status="504"} 1.0' in requests.get(f"{app}/strict/metrics", timeout=30).text
+        assert (
+            'skutune_http_responses_total{route="/v1/search",status="504"} 1.0'
+            in requests.get(f"{app}/strict/metrics", timeout=30).text
+        )
     finally:
         serve.delete("skutune-strict")
 
 
 def test_a_client_leaving_a_stream_early_leaves_the_replica_serving(app, client):
-    body = {"model": "tiny:typo", "messages": [{"role": "user", "content": "samzung fridg"}], "max_tokens": 64, "stream": True,
-            "constrained": False, "region": "IN", "date": "2026-10-25"}
+    body = {
+        "model": "tiny:typo",
+        "messages": [{"role": "user", "content": "samzung fridg"}],
+        "max_tokens": 64,
+        "stream": True,
+        "constrained": False,
+        "region": "IN",
+        "date": "2026-10-25",
+    }
     with app.http.post(f"{app}/v1/chat/completions", json=body, stream=True, timeout=60) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         first = next(r.iter_lines())

@@ -12,16 +12,18 @@ import time
 
 import psutil
 import requests
-
-from conftest import TOKEN
+from helpers import TOKEN
 
 APP = "skutune-faults"
 CLIENTS, SECONDS, CLIENT_TIMEOUT_S = 6, 10, 60
 
 
 def _replica_pids() -> list[int]:
-    return [p.pid for p in psutil.process_iter(["cmdline"])
-            if any(APP in part and "SearchService" in part for part in (p.info["cmdline"] or []))]
+    return [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if any(APP in part and "SearchService" in part for part in (p.info["cmdline"] or []))
+    ]
 
 
 def _running_replicas() -> int:
@@ -34,12 +36,21 @@ def _running_replicas() -> int:
 def test_killed_replica_gives_503_with_retry_hint_never_500(app, tiny_model_dir):
     from ray import serve
 
-    from serve.app import SearchService
-    from serve.gateway import Gateway
+    from skutune.serve.app import SearchService
+    from skutune.serve.gateway import Gateway
 
-    args = {"model": str(tiny_model_dir), "adapters_dir": str(app.dir / "adapters"), "catalog": str(app.dir / "catalog.jsonl"),
-            "index": str(app.dir / "index"), "default_adapter": "typo", "max_new_tokens": 12, "request_timeout_s": 30,
-            "auth_token_file": str(app.dir / "token"), "threads": 1, "retry_after_s": 3}
+    args = {
+        "model": str(tiny_model_dir),
+        "adapters_dir": str(app.dir / "adapters"),
+        "catalog": str(app.dir / "catalog.jsonl"),
+        "index": str(app.dir / "index"),
+        "default_adapter": "typo",
+        "max_new_tokens": 12,
+        "request_timeout_s": 30,
+        "auth_token_file": str(app.dir / "token"),
+        "threads": 1,
+        "retry_after_s": 3,
+    }
     service = SearchService.options(num_replicas=2, ray_actor_options={"num_cpus": 0.1})
     serve.run(Gateway.bind(service.bind(args), args), name=APP, route_prefix="/faults")
     try:
@@ -53,8 +64,11 @@ def test_killed_replica_gives_503_with_retry_hint_never_500(app, tiny_model_dir)
                 while not stop.is_set():
                     start = time.time()
                     try:
-                        r = http.post(f"{app}/faults/v1/search", json={"query": f"samzung fridge {i}", "region": "IN"},
-                                      timeout=CLIENT_TIMEOUT_S)
+                        r = http.post(
+                            f"{app}/faults/v1/search",
+                            json={"query": f"samzung fridge {i}", "region": "IN"},
+                            timeout=CLIENT_TIMEOUT_S,
+                        )
                         results.append((r.status_code, r.headers.get("retry-after"), r.text, time.time() - start))
                     except requests.RequestException as err:  # a hang past the timeout, or a dropped connection
                         results.append((type(err).__name__, None, str(err), time.time() - start))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_config
 
-from conftest import tiny_config
-from skutune.methods import build_model, load_tuned
-from skutune.train import LOG_FILE, build_trainer, export_artefact, training_dataset
+from skutune.train.methods import build_model, load_tuned
+from skutune.train.trainer import LOG_FILE, build_trainer, export_artefact, training_dataset
 
 
 def _fit(cfg, model_dir, ray):
@@ -25,8 +25,13 @@ def _history(result) -> list[dict]:
 @pytest.mark.parametrize("strategy", ["fsdp2", "zero3", "zero2"])
 def test_sharded_full_finetune_resumes_and_exports(strategy, tiny_curated, tiny_model_dir, ray_local, tmp_path):
     base_cfg, _ = tiny_curated
-    settings = {"method": {"name": "full"}, "train.strategy": strategy, "train.lr": 3e-3, "train.max_steps": 6,
-                "run.name": f"sharded-{strategy}"}
+    settings = {
+        "method": {"name": "full"},
+        "train.strategy": strategy,
+        "train.lr": 3e-3,
+        "train.max_steps": 6,
+        "run.name": f"sharded-{strategy}",
+    }
     cfg = tiny_config(base_cfg.output_dir(), **settings)
     assert cfg.train.num_workers == 2
     first = _fit(cfg, tiny_model_dir, ray_local)

@@ -4,10 +4,17 @@ adapter is exported with metadata, and a rerun under the same name resumes."""
 import json
 from pathlib import Path
 
+from helpers import tiny_config
 from safetensors import safe_open
 
-from conftest import tiny_config
-from skutune.train import LOG_FILE, POSITION_FILE, build_trainer, export_artefact, storage_path, training_dataset
+from skutune.train.trainer import (
+    LOG_FILE,
+    POSITION_FILE,
+    build_trainer,
+    export_artefact,
+    storage_path,
+    training_dataset,
+)
 
 
 def _fit(cfg, model_dir, ray):
@@ -21,8 +28,13 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
     result = _fit(cfg, tiny_model_dir, ray_local)
     with result.checkpoint.as_directory() as d:
         history = [json.loads(line) for line in open(f"{d}/{LOG_FILE}")]
-        adapter = export_artefact(Path(d), tmp_path / "adapter", cfg, tiny_model_dir,
-                                  {"base_model": str(tiny_model_dir), "data_manifest_hash": manifest["hash"]})
+        adapter = export_artefact(
+            Path(d),
+            tmp_path / "adapter",
+            cfg,
+            tiny_model_dir,
+            {"base_model": str(tiny_model_dir), "data_manifest_hash": manifest["hash"]},
+        )
     steps = [h["step"] for h in history]
     assert steps == list(range(1, len(steps) + 1))
     first, last = history[:3], history[-3:]
@@ -48,7 +60,9 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
     with resumed.checkpoint.as_directory() as d:
         history2 = [json.loads(line) for line in open(f"{d}/{LOG_FILE}")]
     assert history2[: len(history)] == history  # the first three epochs were not redone
-    assert [h["epoch"] for h in history2[len(history):]] == [3] * (len(history2) - len(history)) and len(history2) > len(history)
+    assert [h["epoch"] for h in history2[len(history) :]] == [3] * (len(history2) - len(history)) and len(
+        history2
+    ) > len(history)
 
 
 def test_task_adapter_slices_select_only_their_rows(tiny_curated, ray_local):
@@ -64,4 +78,6 @@ def test_task_adapter_slices_select_only_their_rows(tiny_curated, ray_local):
     seasonal = [r for r in everything if r["kind"] == "seasonal"]
     for campaign in {r["campaign"] for r in seasonal}:
         rows = sliced(kinds=["seasonal"], campaigns=[campaign])
-        assert {r["campaign"] for r in rows} == {campaign} and len(rows) == sum(r["campaign"] == campaign for r in seasonal)
+        assert {r["campaign"] for r in rows} == {campaign} and len(rows) == sum(
+            r["campaign"] == campaign for r in seasonal
+        )

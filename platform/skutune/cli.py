@@ -1,13 +1,34 @@
-"""What every job script shares: `--config`, `--set key=value` overrides, logging, and a
-clean exit (status 2, message on stderr) for a bad config before any Ray work starts."""
+"""The `skutune` command, and what every job script shares: `--config` (a path or a shipped config's
+name), `--set key=value` overrides, logging, and a clean exit (status 2, message on stderr) for a
+bad config before any Ray work starts.
+
+    skutune curate --config demo                 # jobs/configs/demo.yaml
+    skutune train --config demo --set train.epochs=1
+    skutune config --print --config demo         # the resolved config
+    skutune config --schema                      # JSON Schema of every config key, with its description
+"""
 
 import argparse
+import json
 import logging
+import runpy
 import sys
+from pathlib import Path
 
 import yaml
 
 from skutune.config import ConfigError, JobConfig, load_config
+from skutune.runtime.paths import REPO_ROOT
+
+CONFIGS = REPO_ROOT / "jobs" / "configs"
+# subcommands whose work lives in a job script of its own (jobs/<name>.py): their flags pass through
+SCRIPTS = {
+    "fresh-skus": "fresh_skus",
+    "compare-methods": "compare_methods",
+    "task-adapters": "task_adapters",
+    "bench": "bench_train",
+    "demo": "demo",
+}
 
 
 def new_parser(doc: str) -> argparse.ArgumentParser:
@@ -28,11 +49,30 @@ def config_or_exit(load, *args):
         sys.exit(2)
 
 
+def config_path(ref: str) -> Path:
+    """A config file: a path, or the name of a shipped config ("demo" -> jobs/configs/demo.yaml)."""
+    for candidate in (Path(ref), CONFIGS / ref, CONFIGS / f"{ref}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return Path(ref)  # load_config names it in its error
+
+
+def _add_config_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument(
+        "--config", required=required, help="job config: a YAML path or a shipped name (demo, tiny, byo_catalog, ...)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=2 (repeatable)",
+    )
+
+
 def job_args(doc: str, argv=None) -> argparse.Namespace:
     parser = new_parser(doc)
-    parser.add_argument("--config", required=True, help="job config YAML (see jobs/configs/)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.epochs=2 (repeatable)")
+    _add_config_args(parser)
     return parser.parse_args(argv)
 
 
@@ -44,4 +84,94 @@ def setup(args: argparse.Namespace) -> JobConfig:
         if not sep:
             sys.exit(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key] = yaml.safe_load(value)
-    return config_or_exit(load_config, args.config, overrides)
+    return config_or_exit(load_config, config_path(args.config), overrides)
+
+
+def run_stage(name: str, doc: str, argv=None) -> dict:
+    """A stage of skutune.pipeline on the parsed `--config`: what `jobs/<stage>.py` runs."""
+    from skutune.pipeline import STAGES
+
+    cfg = setup(job_args(doc, argv))  # validated here, before Ray starts
+    return STAGES[name](cfg)
+
+
+def _serve(args) -> None:
+    """The Serve app over the run's catalog, index, adapters and store profile, until Ctrl-C."""
+    import time
+
+    from ray import serve
+
+    from skutune.runtime.cluster import init_ray
+    from skutune.serve.app import build_app
+
+    cfg = setup(args)
+    init_ray()
+    serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
+    serve.run(
+        build_app(
+            {
+                "model": cfg.model.path,
+                "run_dir": str(cfg.output_dir()),
+                "index": str(cfg.index_dir()),
+                "max_new_tokens": cfg.serve.max_new_tokens,
+            }
+        ),
+        name="skutune",
+        route_prefix="/",
+    )
+    print(f"serving http://{cfg.serve.host}:{cfg.serve.port}/ (Ctrl-C stops)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()
+
+
+def _config(args) -> None:
+    if args.schema:
+        print(json.dumps(JobConfig.model_json_schema(), indent=2, ensure_ascii=False))
+        return
+    if not args.config:
+        sys.exit("skutune config: --print needs --config (or use --schema)")
+    print(yaml.safe_dump(setup(args).model_dump(mode="json"), sort_keys=False, allow_unicode=True), end="")
+
+
+def main(argv=None) -> None:
+    from skutune.pipeline import STAGES
+
+    parser = new_parser(__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, fn in STAGES.items():
+        _add_config_args(sub.add_parser(name, help=fn.__doc__.split("\n")[0], description=fn.__doc__))
+    _add_config_args(
+        sub.add_parser("serve", help="the Serve app on a run's catalog, index and adapters (Ctrl-C stops)")
+    )
+    for name, script in SCRIPTS.items():
+        sub.add_parser(name, help=f"jobs/{script}.py (its own flags follow; --help shows them)", add_help=False)
+    sub.add_parser("import-model", help="convert the embedded model's GGUF into a safetensors directory (once)")
+    cfg_parser = sub.add_parser("config", help="show the resolved config, or the JSON Schema of every key")
+    _add_config_args(cfg_parser, required=False)
+    cfg_parser.add_argument("--print", action="store_true", help="print the resolved config (the default)")
+    cfg_parser.add_argument("--schema", action="store_true", help="print the JSON Schema of a job config")
+
+    args, rest = parser.parse_known_args(argv)
+    if args.command in SCRIPTS:  # the job script parses its own flags
+        sys.argv = [f"jobs/{SCRIPTS[args.command]}.py", *rest]
+        runpy.run_path(str(REPO_ROOT / "jobs" / f"{SCRIPTS[args.command]}.py"), run_name="__main__")
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "import-model":
+        from skutune.runtime.model_import import main as import_model
+
+        import_model()
+    elif args.command == "config":
+        _config(args)
+    elif args.command == "serve":
+        _serve(args)
+    else:
+        STAGES[args.command](setup(args))
+
+
+if __name__ == "__main__":
+    main()

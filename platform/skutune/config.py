@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from skutune.runtime.paths import RunDir, runs_dir
+from skutune.store import StoreProfile, load_store_data
 
 
 class ConfigError(ValueError):
@@ -27,6 +30,7 @@ class RunConfig(_Strict):
 
 class RandomInit(_Strict):
     """A small randomly initialised model of the base's architecture (tests, smoke runs)."""
+
     hidden_size: int = 64
     intermediate_size: int = 128
     num_hidden_layers: int = 2
@@ -43,7 +47,11 @@ class ModelConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    source: Literal["bundled", "files"] = "bundled"
+    # files: your catalog (and examples); generated: a plugin module's `write_raw(cfg, raw_dir)` writes them
+    source: Literal["files", "generated"] = "files"
+    generator: str | None = Field(
+        None, pattern=r"^[A-Za-z_][\w.]*$"
+    )  # source=generated: the plugin module, e.g. a demo's
     catalog_path: str | None = None  # JSONL, CSV or Parquet
     examples_path: str | None = None
     catalog_columns: dict[str, str] = {}  # your column name -> skutune column name
@@ -53,17 +61,29 @@ class DataConfig(_Strict):
     max_length: int = Field(256, ge=16)
     seed: int = 13
 
+    @model_validator(mode="after")
+    def _source_complete(self):
+        if self.source == "files" and not self.catalog_path:
+            raise ValueError("source 'files' needs catalog_path (or source: generated with a generator module)")
+        if self.source == "generated" and not self.generator:
+            raise ValueError(
+                "source 'generated' needs generator: the module whose write_raw(cfg, raw_dir) writes the data"
+            )
+        return self
+
 
 LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 class FullMethod(_Strict):
     """Every weight trains; shard it with train.strategy fsdp2, zero2 or zero3."""
+
     name: Literal["full"]
 
 
 class LoraMethod(_Strict):
     """LoRA; DoRA adds a trained magnitude per output; QLoRA puts the frozen base in 4-bit NF4."""
+
     name: Literal["lora", "dora", "qlora"] = "lora"
     r: int = Field(16, ge=1)
     alpha: int = 32
@@ -74,6 +94,7 @@ class LoraMethod(_Strict):
 
 class IA3Method(_Strict):
     """Learned rescaling vectors on keys, values and the MLP's input to down_proj."""
+
     name: Literal["ia3"]
     target_modules: list[str] = ["k_proj", "v_proj", "down_proj"]
     feedforward_modules: list[str] = ["down_proj"]
@@ -81,6 +102,7 @@ class IA3Method(_Strict):
 
 class PromptLearningMethod(_Strict):
     """prefix: trained key/value vectors in every layer; prompt: trained input embeddings."""
+
     name: Literal["prefix", "prompt"]
     num_virtual_tokens: int = Field(16, ge=1)
     # prompt: start the soft prompt as this text's embeddings; prefix: as the keys and values the
@@ -110,8 +132,10 @@ class HybridMethod(_Strict):
     train: Literal["both", "lora", "prefix"] = "both"  # which part trains; the other stays frozen
 
 
-MethodConfig = Annotated[Union[FullMethod, LoraMethod, IA3Method, PromptLearningMethod, BottleneckMethod, BitFitMethod,
-                               HybridMethod], Field(discriminator="name")]
+MethodConfig = Annotated[
+    Union[FullMethod, LoraMethod, IA3Method, PromptLearningMethod, BottleneckMethod, BitFitMethod, HybridMethod],
+    Field(discriminator="name"),
+]
 METHOD_CONFIG = TypeAdapter(MethodConfig)
 SHARDED = ("fsdp2", "zero2", "zero3")
 PROMPT_LEARNING = ("prefix", "prompt", "hybrid")  # methods whose virtual tokens are per row
@@ -119,25 +143,34 @@ PROMPT_LEARNING = ("prefix", "prompt", "hybrid")  # methods whose virtual tokens
 
 class SliceConfig(_Strict):
     """The part of the data a task adapter is for; an empty list selects everything."""
-    kinds: list[str] = []  # query kinds (examples.KINDS), e.g. [typo]
-    regions: list[Literal["IN", "EU", "US"]] = []
-    campaigns: list[str] = []  # seasonal campaign ids (intents.CAMPAIGNS), e.g. [diwali]
 
-    @field_validator("kinds", "campaigns")
-    @classmethod
-    def _known(cls, values: list[str], info):
-        from skutune.examples import KINDS
-        from skutune.intents import CAMPAIGNS
+    kinds: list[str] = []  # query kinds of the store profile, e.g. [typo]
+    regions: list[str] = []  # regions of the store profile
+    campaigns: list[str] = []  # campaign ids of the store profile, e.g. [diwali]
 
-        known = KINDS if info.field_name == "kinds" else [c["id"] for c in CAMPAIGNS]
-        unknown = [v for v in values if v not in known]
-        if unknown:
-            raise ValueError(f"unknown {info.field_name[:-1]} {unknown}; one of {list(known)}")
-        return values
+    def unknown(self, store: StoreProfile) -> list[str]:
+        """'key: value' for every value the store profile does not have."""
+        known = {
+            "kinds": store.query_kinds,
+            "regions": list(store.regions),
+            "campaigns": [c.id for c in store.campaigns],
+        }
+        return [
+            f"{key}: unknown {key[:-1]} {v!r}; the store has {known[key]}"
+            for key in known
+            for v in getattr(self, key)
+            if v not in known[key]
+        ]
 
     def selects(self, row: dict) -> bool:
-        return ((not self.kinds or row["kind"] in self.kinds) and (not self.regions or row["region"] in self.regions)
-                and (not self.campaigns or (row.get("campaign") or row.get("constraints", {}).get("campaign")) in self.campaigns))
+        return (
+            (not self.kinds or row["kind"] in self.kinds)
+            and (not self.regions or row["region"] in self.regions)
+            and (
+                not self.campaigns
+                or (row.get("campaign") or row.get("constraints", {}).get("campaign")) in self.campaigns
+            )
+        )
 
 
 class TrainConfig(_Strict):
@@ -162,7 +195,9 @@ class TrainConfig(_Strict):
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     log_every: int = Field(10, ge=1)
-    mixed_precision: Literal["bf16", "no"] = "bf16"  # bf16 autocast where the device has it; on CPU it is ~2x faster here
+    mixed_precision: Literal["bf16", "no"] = (
+        "bf16"  # bf16 autocast where the device has it; on CPU it is ~2x faster here
+    )
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, more compute
     compile: bool = False  # torch.compile each decoder layer; every batch is padded to one shape (batches.collate_for)
     liger: bool = False  # Liger's fused RMSNorm / SwiGLU / RoPE kernels (CUDA only: pip install '.[gpu]')
@@ -184,6 +219,7 @@ class TrainConfig(_Strict):
 
 class IndexConfig(_Strict):
     """The catalog index grounded search retrieves from (jobs/index.py)."""
+
     dir: str | None = None  # default: <run>/index
     catalog: str | None = None  # JSONL of catalog rows; default: the curated <run>/data/catalog.jsonl
     actors: int = Field(1, ge=1)  # MiniLM encoders in the Ray Data actor pool
@@ -194,7 +230,12 @@ class IndexConfig(_Strict):
 class EvalConfig(_Strict):
     # closed_book: the model answers with SKUs from memory; grounded: the model parses, the index answers
     systems: list[Literal["base", "closed_book", "grounded", "grounded_rerank", "bm25", "dense"]] = [
-        "base", "closed_book", "grounded", "bm25", "dense"]
+        "base",
+        "closed_book",
+        "grounded",
+        "bm25",
+        "dense",
+    ]
     closed_book_adapter: str = "search"  # adapter names under <run>/adapters
     understand_adapter: str = "understand"
     batch_size: int = Field(16, ge=1)
@@ -239,6 +280,7 @@ class DecontamConfig(_Strict):
 
 class DistillConfig(_Strict):
     """A teacher answers rows that have no target (zero-click log queries); the grader keeps the best."""
+
     enabled: bool = False
     teacher: str = "embedded"  # "embedded", a local model directory, or an OpenAI-compatible base URL (http://host/v1)
     api_model: str = "teacher"  # the "model" an OpenAI-compatible server is asked for
@@ -254,7 +296,9 @@ class DistillConfig(_Strict):
 
 
 class CurateConfig(_Strict):
-    log_path: str | None = None  # query log: JSONL, CSV or Parquet with query, sku, clicks, impressions, timestamp, region
+    log_path: str | None = (
+        None  # query log: JSONL, CSV or Parquet with query, sku, clicks, impressions, timestamp, region
+    )
     log_columns: dict[str, str] = {}  # your column name -> skutune column name
     synthetic_log_rows: int = Field(0, ge=0)  # data.source=bundled: add this many rows of a messy synthetic query log
     min_query_chars: int = Field(2, ge=1)
@@ -272,6 +316,7 @@ class CurateConfig(_Strict):
 
 class TrackingConfig(_Strict):
     """Where every job logs its params, metrics and artefacts (tracking.py)."""
+
     mlflow_uri: str | None = None  # any MLflow tracking URI; default: a file store at <run>/mlruns
     experiment: str | None = None  # default: the run's name
     tensorboard: bool = True  # event files under <run>/tensorboard/<job>
@@ -279,8 +324,9 @@ class TrackingConfig(_Strict):
 
 class JobConfig(_Strict):
     run: RunConfig
+    store: StoreProfile  # a mapping, or a profile YAML's path / shipped name (jobs/configs/stores/), resolved at load
     model: ModelConfig = ModelConfig()
-    data: DataConfig = DataConfig()
+    data: DataConfig  # where the catalog and examples come from: no default, so no store's data is used by accident
     curate: CurateConfig = CurateConfig()
     method: MethodConfig = LoraMethod()
     train: TrainConfig = TrainConfig()
@@ -299,27 +345,39 @@ class JobConfig(_Strict):
     @model_validator(mode="after")
     def _method_fits_strategy(self):
         if self.train.strategy in SHARDED and self.method.name != "full":
-            why = ("its 4-bit bitsandbytes weights cannot be flattened into shards" if self.method.name == "qlora" else
-                   "sharding is for full fine-tunes; a PEFT method's trainable state is small and replicated with ddp")
+            why = (
+                "its 4-bit bitsandbytes weights cannot be flattened into shards"
+                if self.method.name == "qlora"
+                else "sharding is for full fine-tunes; a PEFT method's trainable state is small and replicated with ddp"
+            )
             raise ValueError(f"method '{self.method.name}' cannot train with strategy '{self.train.strategy}': {why}")
         if self.train.packing and self.method.name in PROMPT_LEARNING:
-            raise ValueError(f"method '{self.method.name}' cannot train with train.packing: its virtual tokens belong to one "
-                             "example per row; set train.packing: false")
+            raise ValueError(
+                f"method '{self.method.name}' cannot train with train.packing: its virtual tokens belong to one "
+                "example per row; set train.packing: false"
+            )
+        unknown = self.train.slice.unknown(self.store)
+        if unknown:
+            raise ValueError(f"train.slice.{unknown[0]}")
         if self.train.packing and self.train.pack_length < self.data.max_length:
-            raise ValueError(f"train.pack_length ({self.train.pack_length}) must hold the longest example "
-                             f"(data.max_length {self.data.max_length})")
+            raise ValueError(
+                f"train.pack_length ({self.train.pack_length}) must hold the longest example "
+                f"(data.max_length {self.data.max_length})"
+            )
         return self
 
     def output_dir(self) -> Path:
-        from skutune.paths import runs_dir
-
         return Path(self.run.output_dir).resolve() if self.run.output_dir else runs_dir() / self.run.name
 
+    def run_dir(self) -> RunDir:
+        """Every path of this run (curated data, catalog, index, adapters, reports)."""
+        return RunDir(self.output_dir(), Path(self.index.dir).resolve() if self.index.dir else None)
+
     def index_dir(self) -> Path:
-        return Path(self.index.dir).resolve() if self.index.dir else self.output_dir() / "index"
+        return self.run_dir().index
 
     def adapter_dir(self, name: str) -> Path:
-        return self.output_dir() / "adapters" / name
+        return self.run_dir().adapter(name)
 
 
 def _describe(err: ValidationError, path) -> str:
@@ -336,7 +394,13 @@ def _describe(err: ValidationError, path) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: dict, path="<dict>") -> JobConfig:
+def parse_config(data: dict, path="<dict>", base: Path | None = None) -> JobConfig:
+    """`data` validated; a `store` given as a path or name is read first (relative to `base`)."""
+    if isinstance(data, dict) and "store" in data:
+        try:
+            data = {**data, "store": load_store_data(data["store"], base)}
+        except (ValueError, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: store: {err}") from None
     try:
         return JobConfig.model_validate(data)
     except ValidationError as err:
@@ -356,11 +420,12 @@ def load_config(path, overrides: dict | None = None) -> JobConfig:
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    return parse_config(data, path)
+    return parse_config(data, path, path.parent)
 
 
 class Variant(_Strict):
     """One row of the method comparison: a method and the train settings it differs in."""
+
     label: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     method: MethodConfig
     train: dict = {}  # keys of the train block (strategy, num_workers, lr, ...), validated when merged
@@ -368,6 +433,7 @@ class Variant(_Strict):
 
 class CompareConfig(_Strict):
     """jobs/compare_methods.py: every variant trains on the job's data with the job's budget."""
+
     job: dict  # a job config shared by every variant
     variants: list[Variant] = Field(min_length=1)
 
@@ -375,9 +441,13 @@ class CompareConfig(_Strict):
         """label -> the variant's full job config, each validated (and named in errors)."""
         out = {}
         for v in self.variants:
-            data = {**self.job, "method": v.method.model_dump(), "train": {**self.job.get("train", {}), **v.train, "task": v.label},
-                    "eval": {**self.job.get("eval", {}), "closed_book_adapter": v.label}}
-            out[v.label] = parse_config(data, f"{path} variant {v.label}")
+            data = {
+                **self.job,
+                "method": v.method.model_dump(),
+                "train": {**self.job.get("train", {}), **v.train, "task": v.label},
+                "eval": {**self.job.get("eval", {}), "closed_book_adapter": v.label},
+            }
+            out[v.label] = parse_config(data, f"{path} variant {v.label}", Path(str(path)).parent)
         if len(out) != len(self.variants):
             raise ConfigError(f"{path}: variant labels must be unique")
         return out

@@ -18,7 +18,7 @@ def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | N
     on a full-precision base are merged for speed."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from skutune.methods import load_tuned
+    from skutune.train.methods import load_tuned
 
     if threads:
         torch.set_num_threads(threads)
@@ -44,8 +44,11 @@ def mergeable(model) -> bool:
     return model.peft_config["default"].peft_type in (PeftType.LORA, PeftType.IA3)
 
 
-def render(tok, query: str, region: str, date: str, target: str = "answer") -> str:
-    return tok.apply_chat_template(prompt_messages(query, region, date, target), tokenize=False, add_generation_prompt=True)
+def render(tok, query: str, region: str, date: str, store, target: str = "answer") -> str:
+    """The prompt for one query, with `store`'s system prompt (store.py)."""
+    return tok.apply_chat_template(
+        prompt_messages(query, region, date, store, target), tokenize=False, add_generation_prompt=True
+    )
 
 
 def prompt_learning(model) -> bool:
@@ -55,7 +58,9 @@ def prompt_learning(model) -> bool:
 
 
 @torch.inference_mode()
-def greedy_without_cache(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, logits_processor=()) -> torch.Tensor:
+def greedy_without_cache(
+    model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, logits_processor=()
+) -> torch.Tensor:
     """Greedy decoding by full forward passes. peft 0.21 hands a prefix to `generate` as
     `past_key_values`, which transformers 5.2x ignores in favour of its own `cache` (the
     virtual tokens silently drop out); the plain forward pass applies them correctly."""
@@ -75,24 +80,37 @@ def greedy_without_cache(model, input_ids, attention_mask, max_new_tokens: int, 
 
 
 @torch.inference_mode()
-def generate_ids(tok, model, prompts: list[str], max_new_tokens: int, logits_processor=(), adapter_names=None,
-                 streamer=None) -> list[list[int]]:
+def generate_ids(
+    tok, model, prompts: list[str], max_new_tokens: int, logits_processor=(), adapter_names=None, streamer=None
+) -> list[list[int]]:
     """Greedy new token ids per prompt, up to and including EOS. `logits_processor`: e.g.
     constrained.RowConstraints; `adapter_names`: peft's per-row LoRA adapter ("__base__" for none),
     so one pass serves several adapters; `streamer`: a TextIteratorStreamer, fed as tokens come."""
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    autocast = torch.autocast(model.device.type, dtype=torch.bfloat16) if model.device.type == "cpu" else contextlib.nullcontext()
+    autocast = (
+        torch.autocast(model.device.type, dtype=torch.bfloat16)
+        if model.device.type == "cpu"
+        else contextlib.nullcontext()
+    )
     with autocast:
         if prompt_learning(model):
-            out = greedy_without_cache(model, enc["input_ids"], enc["attention_mask"], max_new_tokens, tok.eos_token_id,
-                                       logits_processor)
+            out = greedy_without_cache(
+                model, enc["input_ids"], enc["attention_mask"], max_new_tokens, tok.eos_token_id, logits_processor
+            )
         else:
             extra = {"adapter_names": adapter_names} if adapter_names else {}
             extra |= {"streamer": streamer} if streamer else {}
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
-                                 eos_token_id=tok.eos_token_id, logits_processor=list(logits_processor), **extra)
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+                logits_processor=list(logits_processor),
+                **extra,
+            )
     rows = []
-    for ids in out[:, enc["input_ids"].shape[1]:].tolist():
+    for ids in out[:, enc["input_ids"].shape[1] :].tolist():
         end = ids.index(tok.eos_token_id) + 1 if tok.eos_token_id in ids else len(ids)
         rows.append(ids[:end])
     return rows
@@ -102,16 +120,17 @@ def generate_batch(tok, model, prompts: list[str], max_new_tokens: int) -> list[
     return tok.batch_decode(generate_ids(tok, model, prompts, max_new_tokens), skip_special_tokens=True)
 
 
-def generate_all(tok, model, prompts: list[str], batch_size: int, max_new_tokens: int, desc: str = "generate") -> list[str]:
+def generate_all(
+    tok, model, prompts: list[str], batch_size: int, max_new_tokens: int, desc: str = "generate"
+) -> list[str]:
     """Answers in the prompts' order; batches are formed over length-sorted prompts."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     answers = [""] * len(prompts)
     bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=os.environ.get("SKUTUNE_NO_BARS") == "1")
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         for i, text in zip(idx, generate_batch(tok, model, [prompts[i] for i in idx], max_new_tokens)):
             answers[i] = text
         bar.update(len(idx))
     bar.close()
     return answers
-

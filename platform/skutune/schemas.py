@@ -4,20 +4,40 @@ import json
 
 import jsonschema
 
-SKU_LIST = {"type": "array", "items": {"type": "string", "pattern": "^[A-Z0-9]+(-[A-Z0-9]+)*$"}, "minItems": 1, "maxItems": 5}
+SKU_LIST = {
+    "type": "array",
+    "items": {"type": "string", "pattern": "^[A-Z0-9]+(-[A-Z0-9]+)*$"},
+    "minItems": 1,
+    "maxItems": 5,
+}
 
 SCHEMAS = {
     # model codes, colloquial, feature, vague, budget, typo, competitor, regional, seasonal
     "search": {"type": "object", "properties": {"skus": SKU_LIST}, "required": ["skus"], "additionalProperties": False},
-    # "S23 Ultra vs iPhone 15 Pro Max": the two products compared, and the Samsung SKUs involved
-    "compare": {"type": "object", "properties": {"compare": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
-                                                 "skus": SKU_LIST}, "required": ["compare", "skus"], "additionalProperties": False},
+    # "S23 Ultra vs iPhone 15 Pro Max": the two products compared, and the store's SKUs involved
+    "compare": {
+        "type": "object",
+        "properties": {
+            "compare": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
+            "skus": SKU_LIST,
+        },
+        "required": ["compare", "skus"],
+        "additionalProperties": False,
+    },
     # product Q&A answered from catalog facts
-    "qa": {"type": "object", "properties": {"answer": {"type": "string", "minLength": 1}, "skus": SKU_LIST},
-           "required": ["answer", "skus"], "additionalProperties": False},
+    "qa": {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "minLength": 1}, "skus": SKU_LIST},
+        "required": ["answer", "skus"],
+        "additionalProperties": False,
+    },
     # medical advice, off-domain, toxic, competitor purchase: refuse with a reason code
-    "refusal": {"type": "object", "properties": {"refusal": {"enum": ["medical", "off_domain", "toxic", "competitor_purchase"]}},
-                "required": ["refusal"], "additionalProperties": False},
+    "refusal": {
+        "type": "object",
+        "properties": {"refusal": {"enum": ["medical", "off_domain", "toxic", "competitor_purchase"]}},
+        "required": ["refusal"],
+        "additionalProperties": False,
+    },
 }
 
 TASK_OF_KIND = {"comparison": "compare", "qa": "qa", "policy": "refusal"}  # every other kind is "search"

@@ -1,0 +1,468 @@
+"""Curation on Ray Data, one streaming pass per stage with a Parquet checkpoint after each
+shuffle:
+
+    catalog:  read -> typed validation (quarantine) -> one row per SKU
+    log:      read -> validate, scrub PII (quarantine) -> aggregate clicks per query -> examples
+    examples: read -> validate (quarantine) -> filters -> exact dedup -> near dedup (MinHash LSH)
+              -> semantic dedup (MiniLM) -> decontamination -> grade targets -> distillation with
+              rejection sampling -> tokenize (labels only on assistant tokens) -> Parquet
+
+Rows travel as JSON strings (`row_json`) until they are typed: scraped catalogs have ragged
+nested fields Arrow cannot unify, and a broken line must be quarantined, not crash the read.
+Invariant, checked before the manifest is written: rows in = rows out + quarantined + removed.
+`report.py` writes runs/<name>/curation.md from what each stage counted.
+"""
+
+import functools
+import hashlib
+import importlib
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+from ray.data.datasource import FileBasedDatasource
+
+from skutune.config import JobConfig
+from skutune.data import dedup, report
+from skutune.data.coldstart import synth_queries
+from skutune.data.querylog import aggregate_groups, validate_log
+from skutune.data.records import CatalogRow
+from skutune.data.stages import COLUMNS, NO_TARGET, check, eval_grams, generic, ingest, no_target, parse_row, reason_of
+from skutune.data.teacher import Distill, source_and_key
+from skutune.prompts import training_messages
+from skutune.runtime.paths import NOT_UTF8, write_jsonl
+from skutune.store import StoreProfile
+
+log = logging.getLogger(__name__)
+TARGETS = ("answer", "parse")  # closed-book answers; query understanding (grounded search)
+SAMPLES = 3  # rows shown per removal reason in the report
+BATCH = 1024  # rows per map_batches call: bounds each task's memory whatever the file sizes
+
+
+class JsonLines(FileBasedDatasource):
+    """JSONL as one `row_json` string per line, whatever its bytes. Ray's read_text fails the
+    whole read on one byte that is not UTF-8; here such a line becomes a row marked NOT_UTF8,
+    which validation quarantines with its reason. Lines split on \\n and \\r only, so a JSON
+    string holding U+2028 stays one row."""
+
+    def _read_stream(self, f, path: str):
+        rows = []
+        for raw in f.readall().splitlines():
+            try:
+                rows.append(raw.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                rows.append(f"{NOT_UTF8}{err.start}:{raw.decode('utf-8', 'backslashreplace')}")
+        yield pa.table({"row_json": pa.array(rows, pa.string())})
+
+
+def read_rows(path: str | Path, columns: dict[str, str]) -> ray.data.Dataset:
+    """Any of JSONL/CSV/Parquet, one file or a folder of them, as a dataset of {"row_json"}; a
+    column mapping renames a user's columns to skutune's. JSONL is read as text so a broken
+    line stays a row."""
+    path = str(path)
+    kind = (
+        next(iter(sorted(Path(path).iterdir())), Path(path)).suffix if Path(path).is_dir() else Path(path).suffix
+    )  # a folder of part files
+    if kind in (".jsonl", ".json"):
+        return ray.data.read_datasource(JsonLines(path))
+    ds = ray.data.read_csv(path) if kind == ".csv" else ray.data.read_parquet(path)
+
+    def to_json(row):
+        row = {columns.get(k, k): v for k, v in row.items()}
+        return {"row_json": json.dumps(row, ensure_ascii=False, default=str)}
+
+    return ds.map(to_json)
+
+
+def checkpoint(ds: ray.data.Dataset, path: Path) -> ray.data.Dataset:
+    """Write a stage's output and read it back: later stages stream from disk instead of
+    recomputing the lineage, and memory stays bounded whatever the data size."""
+    ds.write_parquet(str(path), mode="overwrite")
+    return ray.data.read_parquet(str(path))
+
+
+def where(ds: ray.data.Dataset, **equal) -> ray.data.Dataset:
+    """Rows whose columns equal the given values, filtered a batch at a time in Arrow (a
+    per-row Python filter holds whole blocks as Python objects)."""
+
+    def keep(t):
+        mask = functools.reduce(pc.and_, [pc.equal(t[k], v) for k, v in equal.items()])
+        return t.filter(mask)
+
+    return ds.map_batches(keep, batch_format="pyarrow")
+
+
+def validate_catalog(row, columns, store):
+    try:
+        rec = CatalogRow.model_validate(parse_row(row["row_json"], columns), context={"store": store})
+        return {"key": rec.sku, "row_json": rec.model_dump_json(), "error": ""}
+    except (ValueError, TypeError) as err:
+        return {"key": "", "row_json": row["row_json"], "error": reason_of(err)}
+
+
+class Tokenize:
+    """Chat template -> input_ids, with labels = -100 everywhere but the assistant answer
+    (its tokens and the closing end-of-turn token). `target`: "answer" (closed-book SKUs)
+    or "parse" (query understanding for grounded search)."""
+
+    def __init__(self, model_dir: str, max_length: int, store, target: str = "answer"):
+        from transformers import AutoTokenizer
+
+        self.tok = AutoTokenizer.from_pretrained(model_dir)
+        self.max_length, self.store, self.target = max_length, store, target
+
+    def encode(self, example: dict) -> tuple[list[int], list[int]]:
+        messages = training_messages(example, self.store, self.target)
+        prompt = self.tok.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+        full = self.tok.apply_chat_template(messages, tokenize=False)
+        if not full.startswith(prompt):
+            raise ValueError("chat template does not extend the prompt with the answer")
+        end = full.index(self.tok.eos_token, len(prompt)) + len(self.tok.eos_token)
+        p_ids = self.tok(prompt, add_special_tokens=False)["input_ids"]
+        a_ids = self.tok(full[len(prompt) : end], add_special_tokens=False)["input_ids"]
+        ids = (p_ids + a_ids)[: self.max_length]
+        labels = ([-100] * len(p_ids) + a_ids)[: self.max_length]
+        return ids, labels
+
+    def __call__(self, batch):
+        out = {"input_ids": [], "labels": [], "kind": [], "id": [], "region": [], "campaign": []}
+        for row_json in batch["row_json"]:
+            ex = json.loads(row_json)
+            ids, labels = self.encode(ex)
+            out["input_ids"].append(ids)
+            out["labels"].append(labels)
+            for key in ("kind", "id", "region"):  # what a task adapter's slice selects on
+                out[key].append(ex[key])
+            out["campaign"].append(ex.get("constraints", {}).get("campaign", ""))
+        # Arrow list columns, not numpy tensors: rows have different lengths.
+        ints = pa.list_(pa.int32())
+        return pa.table(
+            {k: pa.array(v, type=ints if k in ("input_ids", "labels") else pa.string()) for k, v in out.items()}
+        )
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(model_dir: str, max_length: int, store_json: str, target: str) -> Tokenize:
+    return Tokenize(model_dir, max_length, StoreProfile.model_validate_json(store_json), target)
+
+
+def tokenize(batch, model_dir: str, max_length: int, store_json: str, target: str):
+    """map_batches as plain tasks, one tokenizer per worker process: tasks spread over every CPU
+    and, unlike an actor, never hold a CPU that upstream reads wait for."""
+    return _tokenizer(model_dir, max_length, store_json, target)(batch)
+
+
+def _catalog(cfg, catalog_path, quarantine) -> tuple[list[dict], dict]:
+    checked = (
+        read_rows(catalog_path, cfg.data.catalog_columns)
+        .map(validate_catalog, fn_kwargs={"columns": cfg.data.catalog_columns, "store": cfg.store})
+        .materialize()
+    )
+    bad = checked.filter(lambda r: r["error"] != "").take_all()  # a catalog is small next to a query log
+    with quarantine.open("a") as f:
+        for r in bad:
+            f.write(
+                json.dumps({"source": "catalog", "reason": r["error"], "raw": r["row_json"]}, ensure_ascii=False) + "\n"
+            )
+    good = [json.loads(r["row_json"]) for r in checked.filter(lambda r: r["error"] == "").take_all()]
+    catalog = sorted({r["sku"]: r for r in reversed(good)}.values(), key=lambda r: r["sku"])  # first row of each SKU
+    return catalog, {
+        "rows_in": checked.count(),
+        "rows_out": len(catalog),
+        "quarantined": dict(Counter(r["error"] for r in bad)),
+        "removed": {"duplicate sku": len(good) - len(catalog)},
+    }
+
+
+def _curate_log(cfg, log_path, known, work: Path, quarantine: Path, seconds: dict) -> tuple[ray.data.Dataset, dict]:
+    """Log rows -> one example per (region, query) with SKUs ranked by clicks."""
+    c = cfg.curate
+    log.info("curate: query log %s -> validate, scrub PII, aggregate clicks", log_path)
+    start = time.time()
+    checked = checkpoint(
+        read_rows(log_path, c.log_columns).map_batches(
+            validate_log,
+            fn_kwargs={"columns": c.log_columns, "known_skus": known, "regions": list(cfg.store.regions)},
+            batch_size=BATCH,
+            batch_format="pandas",
+        ),
+        work / "log",
+    )
+    seconds["log: validate + scrub"], start = round(time.time() - start, 1), time.time()
+    reasons, n_in, pii = Counter(), 0, 0
+    with quarantine.open("a") as f:  # one streamed pass: counts, and bad rows to quarantine (a large log may have many)
+        for b in checked.select_columns(["error", "raw", "pii"]).iter_batches(batch_size=65536, batch_format="pyarrow"):
+            bad = b.filter(pc.not_equal(b["error"], "")).to_pydict()
+            reasons.update(map(generic, bad["error"]))  # counted without the SKU or value; the file keeps them
+            n_in, pii = n_in + b.num_rows, pii + (pc.sum(b["pii"]).as_py() or 0)
+            f.writelines(
+                json.dumps({"source": "log", "reason": e, "raw": r}, ensure_ascii=False) + "\n"
+                for e, r in zip(bad["error"], bad["raw"])
+            )
+    seconds["log: count + quarantine"], start = round(time.time() - start, 1), time.time()
+    examples = checkpoint(
+        where(checked, error="")
+        .repartition(c.partitions, keys=["group"])
+        .map_batches(aggregate_groups, batch_size=None, batch_format="pandas"),
+        work / "log_examples",
+    )
+    seconds["log: aggregate clicks"] = round(time.time() - start, 1)
+    counts = [
+        (len(b), int(b["rows"].sum()), int(b["example"].str.contains(NO_TARGET, regex=False).sum()))
+        for b in examples.iter_batches(batch_size=65536, batch_format="pandas")
+    ]
+    n_out, n_merged_in, zero_click = (sum(x) for x in zip(*counts)) if counts else (0, 0, 0)
+    stats = {
+        "rows_in": n_in,
+        "quarantined": dict(reasons),
+        "pii_scrubbed": pii,
+        "examples_out": n_out,
+        "merged_into_examples": n_merged_in - n_out,
+        "zero_click_examples": zero_click,
+    }
+    if n_in != n_merged_in + sum(reasons.values()):
+        raise RuntimeError(f"curate lost log rows: {stats}")
+    return examples.map_batches(lambda b: {"row_json": b["example"]}, batch_format="numpy"), stats
+
+
+def _marked(ds, pairs, reason: str, partitions: int):
+    """Rows whose id is in `pairs` (id, detail) get `drop` = reason: a shuffle on id."""
+    rows = ds.map_batches(lambda df: df.assign(role="row"), batch_format="pandas")
+    marks = pairs.map_batches(
+        lambda df: pd.DataFrame(
+            {
+                **{k: [v] * len(df) for k, v in COLUMNS.items()},
+                "id": df["id"].to_numpy(),
+                "detail": df["detail"].to_numpy(),
+                "role": "mark",
+            }
+        ),
+        batch_format="pandas",
+    )
+    return (
+        rows.union(marks)
+        .repartition(partitions, keys=["id"])
+        .map_batches(dedup.apply_marks, fn_kwargs={"reason": reason}, batch_size=None, batch_format="pandas")
+    )
+
+
+def _dedup(cfg, stream, work: Path, seconds: dict):
+    c, n, start = cfg.curate, cfg.curate.partitions, time.time()
+    log.info("curate: examples -> validate, filter, exact dedup")
+    stream = checkpoint(
+        stream.repartition(n, keys=["key"]).map_batches(dedup.exact, batch_size=None, batch_format="pandas"),
+        work / "exact",
+    )
+    n_in = stream.count()  # every row read, good or bad: later stages mark rows, they never delete them
+    seconds["examples + exact dedup"], start = round(time.time() - start, 1), time.time()
+    if c.near_dedup.enabled:
+        log.info("curate: near dedup (MinHash LSH) over %d rows", n_in)
+        nd = c.near_dedup
+        bands = stream.map_batches(
+            dedup.band_rows,
+            fn_kwargs={"num_perm": nd.num_perm, "bands": nd.bands, "shingle": nd.shingle},
+            batch_size=BATCH,
+            batch_format="pandas",
+        )
+        pairs = bands.repartition(n, keys=["bucket"]).map_batches(
+            dedup.near_pairs, fn_kwargs={"threshold": nd.threshold}, batch_size=None, batch_format="pandas"
+        )
+        stream = checkpoint(_marked(stream, pairs, "near dedup: near duplicate", n), work / "near")
+        seconds["near dedup"], start = round(time.time() - start, 1), time.time()
+    if c.semantic_dedup.enabled:
+        log.info("curate: semantic dedup (MiniLM, %d actor(s))", c.semantic_dedup.actors)
+        sd = c.semantic_dedup
+        emb = stream.map_batches(
+            dedup.Embed,
+            batch_size=256,
+            compute=ray.data.ActorPoolStrategy(size=sd.actors),
+            num_cpus=1,
+            batch_format="pandas",
+        )
+        pairs = emb.repartition(n, keys=["bucket"]).map_batches(
+            dedup.semantic_pairs, fn_kwargs={"threshold": sd.threshold}, batch_size=None, batch_format="pandas"
+        )
+        stream = checkpoint(
+            _marked(stream, pairs, "semantic dedup: paraphrase with the same answer", n), work / "semantic"
+        )
+        seconds["semantic dedup"] = round(time.time() - start, 1)
+    return stream, n_in
+
+
+def _check_and_distill(cfg, stream, catalog_path: Path, work: Path):
+    c = cfg.curate
+    tests = where(stream.select_columns(["split", "drop", "query"]), split="test", drop="").take_all()
+    extra = [
+        json.loads(line)["query"]
+        for p in c.decontam.eval_paths
+        for line in Path(p).read_text().splitlines()
+        if line.strip()
+    ]
+    grams, short = eval_grams([r["query"] for r in tests] + extra, c.decontam.ngram)
+    log.info("curate: decontaminate against %d eval queries, grade targets", len(tests) + len(extra))
+    stream = stream.map_batches(
+        check,
+        fn_kwargs={
+            "catalog_path": str(catalog_path),
+            "grams": grams,
+            "short": short,
+            "cfg": c,
+            "store_json": cfg.store.model_dump_json(),
+        },
+        batch_size=BATCH,
+        batch_format="pandas",
+    )
+    if c.distill.enabled:
+        stream = checkpoint(stream, work / "checked")
+        needs = stream.filter(lambda r: r["drop"] == "" and r["split"] == "train" and NO_TARGET in r["row_json"])
+        # At most max_prompts rows, held here and fed from memory: the actor pool then waits on no
+        # read task (on a 1-CPU Ray an actor holding the CPU starves the reads feeding it).
+        chosen = needs.limit(c.distill.max_prompts).to_pandas()
+        if len(chosen):
+            log.info(
+                "curate: distill %d zero-click queries with %s, %d candidates each",
+                len(chosen),
+                c.distill.teacher,
+                c.distill.candidates,
+            )
+            source, key = source_and_key(c.distill)
+            answered = ray.data.from_pandas(chosen).map_batches(
+                Distill,
+                fn_constructor_args=(c.distill, source, str(catalog_path), key, cfg.store),
+                compute=ray.data.ActorPoolStrategy(size=c.distill.actors),
+                batch_size=c.distill.batch_size,
+                num_cpus=1,
+                batch_format="pandas",
+            )
+            ids = set(chosen["id"])
+            stream = stream.filter(lambda r: r["id"] not in ids).union(answered)
+    return checkpoint(stream.map_batches(no_target, batch_format="pandas"), work / "final")
+
+
+def _tokenize(cfg, kept_train, train_dir: Path, model_dir: Path) -> tuple[int, dict]:
+    """One tokenized set per training target (jobs/train.py picks one): (rows, tokens per target)."""
+    log.info("curate: tokenize the kept training rows")
+    rows, n_tokens = kept_train.select_columns(["row_json"]), {}
+    for target in TARGETS:
+        chosen = (
+            rows if target == "answer" else rows.filter(lambda r: json.loads(r["row_json"]).get("parse") is not None)
+        )
+        chosen.map_batches(
+            tokenize,
+            fn_kwargs={
+                "model_dir": str(model_dir),
+                "max_length": cfg.data.max_length,
+                "store_json": cfg.store.model_dump_json(),
+                "target": target,
+            },
+            batch_size=256,
+        ).write_parquet(str(train_dir / target), mode="overwrite")
+        lengths = pc.list_value_length(pq.read_table(train_dir / target, columns=["input_ids"])["input_ids"])
+        n_tokens[target] = int(pc.sum(lengths).as_py() or 0)
+    return pq.ParquetDataset(train_dir / "answer").read(columns=["id"]).num_rows, n_tokens
+
+
+def _digest(paths) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
+    rd = cfg.run_dir()
+    out, work = rd.data, rd.work
+    shutil.rmtree(work, ignore_errors=True)
+    # Ray Data splits each file read into blocks until a read has 200; that split stops the read
+    # fusing with the map after it, and on 2 CPUs the split read then held one CPU while the
+    # map ran one task at a time (validate: 18.5s on 2 CPUs vs 19.5s on 1). Files as they come.
+    ray.data.DataContext.get_current().read_op_min_num_blocks = cfg.curate.partitions
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.data.source == "generated":  # a plugin (the demo) writes its data as files, read like a user's
+        catalog_path, examples_path, log_path = importlib.import_module(cfg.data.generator).write_raw(cfg, rd.raw)
+    else:
+        catalog_path, log_path = Path(cfg.data.catalog_path), None
+        examples_path = Path(cfg.data.examples_path) if cfg.data.examples_path else rd.raw / "coldstart.jsonl"
+    log_path = Path(cfg.curate.log_path) if cfg.curate.log_path else log_path
+    quarantine = rd.quarantine
+    quarantine.write_text("")
+
+    seconds, start = {}, time.time()
+    catalog, cat_stats = _catalog(cfg, catalog_path, quarantine)
+    seconds["catalog"] = round(time.time() - start, 1)
+    write_jsonl(rd.catalog, catalog)
+    known = {r["sku"] for r in catalog}
+    if cfg.data.source == "files" and not cfg.data.examples_path:  # cold start: queries generated from the catalog
+        write_jsonl(examples_path, synth_queries(catalog, cfg.store, seed=cfg.data.seed))
+
+    sources = [("examples", read_rows(examples_path, cfg.data.example_columns), cfg.data.example_columns)]
+    log_stats = None
+    if log_path:
+        log_examples, log_stats = _curate_log(cfg, log_path, known, work, quarantine, seconds)
+        sources.append(("log", log_examples, {}))
+    stream = None
+    for name, ds, columns in sources:
+        rows = ds.map_batches(
+            ingest,
+            fn_kwargs={
+                "source": name,
+                "columns": columns,
+                "known_skus": known,
+                "curate_cfg": cfg.curate,
+                "store": cfg.store,
+            },
+            batch_size=BATCH,
+            batch_format="pandas",
+        )
+        stream = rows if stream is None else stream.union(rows)
+    stream, n_in = _dedup(cfg, stream, work, seconds)
+    start = time.time()
+    final = _check_and_distill(cfg, stream, rd.catalog, work)
+    seconds["decontam + grade + distill"], start = round(time.time() - start, 1), time.time()
+    tally = report.Tally(SAMPLES).run(final, out, quarantine)
+    seconds["tally + quarantine/removed files"], start = round(time.time() - start, 1), time.time()
+    n_test = write_jsonl(rd.test, tally.test_rows)
+    n_train, n_tokens = _tokenize(cfg, where(final, drop="", split="train"), out / "train", model_dir)
+    seconds["tokenize"] = round(time.time() - start, 1)
+
+    quarantined = {k.removeprefix("quarantine: "): v for k, v in tally.dropped.items() if k.startswith("quarantine: ")}
+    removed = {k: v for k, v in tally.dropped.items() if not k.startswith("quarantine: ")}
+    manifest = {
+        "catalog": cat_stats,
+        "examples": {
+            "rows_in": n_in,
+            "rows_out": n_train + n_test,
+            "train": n_train,
+            "test": n_test,
+            "quarantined": quarantined,
+            "removed": removed,
+            "changed": dict(tally.changed),
+            "train_tokens": n_tokens,
+        },
+        "log": log_stats,
+        "seconds": seconds,
+        "sources": {
+            "catalog": str(catalog_path),
+            "examples": str(examples_path),
+            "log": str(log_path) if log_path else None,
+        },
+        "model_dir": str(model_dir),
+    }
+    for part in ("catalog", "examples"):
+        m = manifest[part]
+        lost = m["rows_in"] - m["rows_out"] - sum(m["quarantined"].values()) - sum(m["removed"].values())
+        if lost:
+            raise RuntimeError(f"curate lost {lost} {part} rows: {m}")
+    manifest["hash"] = _digest([*(out / "train").glob("*/*.parquet"), rd.test, rd.catalog])
+    rd.manifest.write_text(json.dumps(manifest, indent=2))
+    report.write(cfg.output_dir(), manifest, tally, out / "train")
+    shutil.rmtree(work, ignore_errors=True)
+    return manifest

@@ -1,0 +1,95 @@
+"""Structured query understanding: raw query -> a JSON parse the catalog can execute.
+
+The tuned model's job in grounded search is to understand the query (fix typos, name the
+category, the attributes and the numeric limits), not to remember SKUs: the catalog index
+answers with products, so new SKUs are searchable without retraining.
+
+A parse, with every key but `intent`, `query` and `region` optional:
+    {"intent": "search", "region": "IN", "query": "lg fridge for family of 4 under ₹50,000",
+     "category": "refrigerator", "brand": "LG", "attributes": {"door": "double door"},
+     "constraints": {"price_max": 50000, "currency": "INR", "family_size_min": 4}}
+Attributes are exact matches on catalog attributes (`use` matches the SKU's use-case tags);
+constraints are numeric limits: `price_min/price_max` in `currency`, `<attribute>_min/_max`.
+"""
+
+import copy
+
+from skutune.prompts import normalize_query
+from skutune.schemas import TASK_OF_KIND
+
+INTENTS = ("search", "compare", "qa", "refusal")
+_SCALAR = {"type": ["string", "number", "boolean"]}
+PARSE_SCHEMA = {  # the store's regions, currencies and refusal codes are filled in by `parse_schema`
+    "type": "object",
+    "properties": {
+        "intent": {"enum": list(INTENTS)},
+        "region": {"type": "string", "minLength": 1},
+        "query": {"type": "string", "minLength": 1},
+        "product": {"type": "string", "minLength": 1},
+        "category": {"type": "string", "minLength": 1},
+        "brand": {"type": "string", "minLength": 1},
+        "attributes": {"type": "object", "additionalProperties": _SCALAR},
+        "constraints": {
+            "type": "object",
+            "properties": {"currency": {"type": "string", "pattern": "^[A-Z]{3}$"}},
+            "patternProperties": {"^(price|[a-z0-9_]+)_(min|max)$": {"type": "number"}},
+            "additionalProperties": False,
+        },
+        "campaign": {"type": "string", "minLength": 1},
+        "topic": {"type": "string", "minLength": 1},
+        "compare": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
+        "refusal": {"type": "string", "minLength": 1},
+    },
+    "required": ["intent", "region", "query"],
+    "additionalProperties": False,
+}
+PARSE_KEYS = tuple(PARSE_SCHEMA["properties"])  # the order keys are written in
+
+
+def parse_schema(store) -> dict:
+    """The parse schema with `store`'s regions, currencies and refusal codes as enums."""
+    schema = copy.deepcopy(PARSE_SCHEMA)
+    props = schema["properties"]
+    props["region"] = {"enum": list(store.regions)}
+    props["constraints"]["properties"]["currency"] = {"enum": sorted({r.currency for r in store.regions.values()})}
+    props["refusal"] = {"enum": list(store.refusal_codes)}
+    return schema
+
+
+def is_constraint(key: str) -> bool:
+    return key == "currency" or key.endswith(("_min", "_max"))
+
+
+def split_spec(spec: dict) -> tuple[dict, dict]:
+    """A flat spec ({"door": "double door", "capacity_l_min": 400}) -> (attributes, constraints)."""
+    attrs = {k: v for k, v in spec.items() if not is_constraint(k)}
+    cons = {k: v for k, v in spec.items() if is_constraint(k)}
+    return attrs, cons
+
+
+def ordered(parse: dict) -> dict:
+    return {k: parse[k] for k in PARSE_KEYS if parse.get(k) not in (None, {}, [], "")}
+
+
+def build_parse(
+    kind: str, query: str, region: str, relevant_rows: list[dict], spec: dict | None = None, brands: tuple = (), **extra
+) -> dict:
+    """The understanding target for a labelled query: what the shopper asked for, in catalog
+    terms. `relevant_rows` (the right answers) name the category and, for a single product
+    family, the product; `spec` carries the attributes and limits; `extra` the task fields
+    (campaign, topic, compare, refusal, product). `brands`: words that, in the query, make the
+    relevant rows' brand part of the parse."""
+    parse = {"intent": TASK_OF_KIND.get(kind, "search"), "region": region, "query": normalize_query(query)}
+    categories = {r["category"] for r in relevant_rows}
+    if len(categories) == 1:
+        parse["category"] = categories.pop()
+    families = {r["family_name"] for r in relevant_rows}
+    if len(families) == 1 and kind in ("model_code", "competitor", "qa"):
+        parse["product"] = families.pop()
+    words = set(parse["query"].split())
+    brand = next((r.get("brand") for r in relevant_rows if r.get("brand") and words & set(brands)), None)
+    if brand:
+        parse["brand"] = brand
+    parse["attributes"], parse["constraints"] = split_spec(spec or {})
+    parse.update(extra)
+    return ordered(parse)

@@ -1,0 +1,154 @@
+"""The pipeline's stage functions: `run(cfg) -> dict` per stage, called alike by the `skutune`
+command and by the thin `jobs/*.py` scripts that `ray job submit` runs.
+
+    curate -> index -> train -> evaluate        (each reads what the one before wrote in the run dir)
+
+Every stage first writes the resolved config and the store profile into the run directory, so a
+run says what it was made with, and the Serve app finds the store there.
+"""
+
+import json
+from pathlib import Path
+
+import yaml
+
+from skutune.config import JobConfig
+from skutune.runtime.paths import load_jsonl
+
+
+def write_resolved(cfg: JobConfig) -> None:
+    rd = cfg.run_dir()
+    rd.root.mkdir(parents=True, exist_ok=True)
+    rd.config.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    rd.store.write_text(yaml.safe_dump(cfg.store.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+
+
+def curate(cfg: JobConfig) -> dict:
+    """Catalog + examples + query log -> validated, filtered, deduplicated, decontaminated, graded
+    (and distilled) tokenized Parquet, with <run>/curation.md."""
+    from skutune.data.curate import run_curate
+    from skutune.runtime.cluster import init_ray
+    from skutune.runtime.model_import import resolve_model_dir
+    from skutune.runtime.tracking import Tracker
+
+    write_resolved(cfg)
+    rd = cfg.run_dir()
+    model_dir = resolve_model_dir(cfg.model)  # the tokenizer comes from the base model
+    init_ray()
+    manifest = run_curate(cfg, model_dir)
+    with Tracker(cfg, "curate") as track:  # rows in / out / quarantined / removed per reason, seconds per stage
+        track.metrics({k: manifest[k] for k in ("catalog", "examples", "log", "seconds") if k in manifest})
+        for name in ("curation.md", "curation.json", "curation_lengths.png", "curation_scores.png"):
+            track.artifact(rd.report(name))
+        track.artifact(rd.manifest)
+    print(rd.report("curation.md").read_text().split("## Sample removed rows")[0])
+    print(
+        f"curated data: {rd.data} (manifest.json, quarantine.jsonl, removed.jsonl); report: {rd.report('curation.md')}"
+    )
+    return manifest
+
+
+def index(cfg: JobConfig) -> dict:
+    """The catalog -> a new version of the grounded-search index (BM25 + dense + ANN), incremental."""
+    from skutune.runtime.cluster import init_ray
+    from skutune.search.index import build_index
+
+    write_resolved(cfg)
+    catalog = Path(cfg.index.catalog) if cfg.index.catalog else cfg.run_dir().catalog
+    if not catalog.exists():
+        raise SystemExit(
+            f"no catalog at {catalog}: run `skutune curate` with the same config first, or set index.catalog"
+        )
+    init_ray(cfg.index.actors)
+    meta = build_index(
+        load_jsonl(catalog),
+        cfg.index_dir(),
+        actors=cfg.index.actors,
+        ann_min_rows=cfg.index.ann_min_rows,
+        encoder=cfg.store.encoder,
+        stopwords=cfg.store.stopwords,
+    )
+    print(json.dumps(meta, indent=2))
+    print(f"index: {cfg.index_dir()} (live version v{meta['version']:04d})")
+    return meta
+
+
+def train(cfg: JobConfig) -> dict:
+    """The config's method and strategy on the curated Parquet with Ray Train; exports the adapter.
+    A rerun under the same run name resumes from the run's latest checkpoint."""
+    from skutune.runtime.cluster import init_ray
+    from skutune.runtime.model_import import resolve_model_dir
+    from skutune.runtime.tracking import Tracker, loss_curve
+    from skutune.train.trainer import LOG_FILE, build_trainer, export_artefact, training_dataset
+
+    write_resolved(cfg)
+    rd = cfg.run_dir()
+    if not rd.manifest.exists():
+        raise SystemExit(f"no curated data at {rd.data}: run `skutune curate` with the same config first")
+    manifest = json.loads(rd.manifest.read_text())
+    model_dir = resolve_model_dir(cfg.model)
+    init_ray(cfg.train.num_workers * cfg.train.cpus_per_worker)
+    result = build_trainer(cfg, model_dir, training_dataset(cfg)).fit()
+    with result.checkpoint.as_directory() as ckpt:
+        meta = {
+            "base_model": str(model_dir),
+            "strategy": cfg.train.strategy,
+            "task": cfg.train.task,
+            "target": cfg.train.target,
+            "data_manifest_hash": manifest["hash"],
+            "metrics": result.metrics or {},
+            "run": cfg.run.name,
+        }
+        adapter = export_artefact(Path(ckpt), cfg.adapter_dir(cfg.train.task), cfg, model_dir, meta)
+        history = [json.loads(line) for line in (Path(ckpt) / LOG_FILE).read_text().splitlines()]
+    curve = loss_curve(
+        history,
+        rd.report(f"loss_curve_{cfg.train.task}.png"),
+        f"{cfg.run.name}: {cfg.train.task} ({cfg.method.name}, {cfg.train.strategy})",
+    )
+    with Tracker(cfg, f"train-{cfg.train.task}") as track:
+        track.steps(history)
+        track.metrics(result.metrics or {}, step=history[-1]["step"] if history else 0, prefix="final/")
+        track.metrics({"resumes_from_checkpoint": sum("resumed_at" in h for h in history)})
+        for path in (curve, adapter / "skutune.json", adapter / LOG_FILE):
+            track.artifact(path)
+    print(f"final metrics: {json.dumps(result.metrics)}")
+    print(f"adapter: {adapter}\nloss curve: {curve}")
+    return {"adapter": str(adapter), "loss_curve": str(curve), "metrics": result.metrics or {}}
+
+
+def evaluate(cfg: JobConfig) -> dict:
+    """Base model, closed-book adapter, grounded search, BM25 and dense on the held-out test set."""
+    from skutune.runtime.model_import import resolve_model_dir
+    from skutune.serve.cards import is_artefact
+
+    write_resolved(cfg)
+    needs = {
+        "closed_book": [cfg.eval.closed_book_adapter],
+        "grounded": [cfg.eval.understand_adapter],
+        "grounded_rerank": [cfg.eval.understand_adapter],
+    }
+    for system in cfg.eval.systems:
+        for name in needs.get(system, []):
+            if not is_artefact(cfg.adapter_dir(name)):
+                raise SystemExit(
+                    f"{system} needs the adapter {cfg.adapter_dir(name)}: train it with `skutune train` first"
+                )
+        if system.startswith("grounded") and not (cfg.index_dir() / "CURRENT").exists():
+            raise SystemExit(f"{system} needs the catalog index {cfg.index_dir()}: run `skutune index` first")
+    model_dir = resolve_model_dir(cfg.model)
+
+    from skutune.eval.evaluate import run_eval  # heavy imports after the checks
+    from skutune.runtime.tracking import Tracker
+
+    report = run_eval(cfg, model_dir)
+    rd = cfg.run_dir()
+    with Tracker(cfg, "eval") as track:  # every system's metrics, overall and per query kind
+        track.metrics(report["systems"])
+        for name in ("eval.json", "eval.md"):
+            track.artifact(rd.report(name))
+    print(rd.report("eval.md").read_text())
+    return report
+
+
+STAGES = {"curate": curate, "index": index, "train": train, "eval": evaluate}

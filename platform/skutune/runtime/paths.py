@@ -1,0 +1,110 @@
+"""Where skutune keeps generated things. Everything here is git-ignored."""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def cache_dir() -> Path:
+    """Model cache; override with SKUTUNE_CACHE (for example a shared disk on a cluster)."""
+    return Path(os.environ.get("SKUTUNE_CACHE", REPO_ROOT / ".cache" / "skutune")).resolve()
+
+
+def runs_dir() -> Path:
+    """Run outputs (datasets, checkpoints, adapters, reports); override with SKUTUNE_RUNS."""
+    return Path(os.environ.get("SKUTUNE_RUNS", REPO_ROOT / "runs")).resolve()
+
+
+# How a JSONL line whose bytes are not UTF-8 reaches validation (curate.JsonLines): this prefix,
+# the offset of the first bad byte, then the line with its bad bytes escaped. It is quarantined.
+NOT_UTF8 = "\x00not UTF-8\x00"
+
+
+def json_row(raw: str):
+    """One JSONL line parsed, or a ValueError that says why not (bad encoding, bad JSON)."""
+    if raw.startswith(NOT_UTF8):
+        raise ValueError(f"not valid UTF-8 (byte {raw[len(NOT_UTF8) :].split(':', 1)[0]})")
+    return json.loads(raw)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The layout of one run's directory: every stage reads and writes its files through here."""
+
+    root: Path
+    index_override: Path | None = None  # index.dir, when the index lives elsewhere
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"  # curated data (curate)
+
+    @property
+    def catalog(self) -> Path:
+        return self.data / "catalog.jsonl"
+
+    @property
+    def test(self) -> Path:
+        return self.data / "test.jsonl"
+
+    @property
+    def manifest(self) -> Path:
+        return self.data / "manifest.json"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.data / "quarantine.jsonl"
+
+    def train(self, target: str) -> Path:
+        return self.data / "train" / target  # tokenized Parquet per training target
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"  # generated or cold-start inputs, read like a user's files
+
+    @property
+    def work(self) -> Path:
+        return self.root / "curate"  # curate's stage checkpoints, removed at the end
+
+    @property
+    def index(self) -> Path:
+        return self.index_override or self.root / "index"
+
+    @property
+    def adapters(self) -> Path:
+        return self.root / "adapters"
+
+    def adapter(self, name: str) -> Path:
+        return self.adapters / name
+
+    @property
+    def ray(self) -> Path:
+        return self.root / "ray"  # Ray Train's storage by default
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"  # the resolved config of the latest job
+
+    @property
+    def store(self) -> Path:
+        return self.root / "store.yaml"  # the store profile, read by the Serve app
+
+    def report(self, name: str) -> Path:
+        return self.root / name  # curation.md, eval.md, summary.json, ...
+
+
+def load_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def write_jsonl(path, rows) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        n = 0
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            n += 1
+    return n

@@ -1,0 +1,163 @@
+"""Experiment tracking for every job: MLflow (a file store under the run folder by default, any
+tracking URI by config: `tracking.mlflow_uri`), TensorBoard event files, and a loss-curve PNG.
+
+    with Tracker(cfg, "train") as track:
+        track.steps(history)                  # per-step loss, lr, tokens (MLflow and TensorBoard)
+        track.metrics({"hit@1": 0.8})         # one-off values
+        track.artifact(run_dir / "eval.md")
+
+    mlflow ui --backend-store-uri runs/demo/mlruns     tensorboard --logdir runs/demo/tensorboard
+
+Logging happens in the driver, after the work it describes: a training run's history comes from
+its final checkpoint, so steps redone after a lost worker are logged once, as they were kept.
+"""
+
+import math
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from skutune.config import JobConfig  # noqa: E402
+
+# MLflow 3 refuses its file store unless told: it is the default that needs no server or database.
+os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+STEP_KEYS = ("loss", "lr", "tokens", "grad_norm", "seconds")
+MAX_PARAM_CHARS = 500
+
+
+def tracking_uri(cfg: JobConfig) -> str:
+    return cfg.tracking.mlflow_uri or (cfg.output_dir() / "mlruns").as_uri()
+
+
+def mlflow_client(uri: str):
+    """An MlflowClient for a tracking URI (the file store is allowed: see MLFLOW_ALLOW_FILE_STORE above)."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
+
+
+def flat_params(data: dict, prefix: str = "") -> dict[str, str]:
+    """A nested config as MLflow params: dotted keys, values as short strings."""
+    out = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_params(value, f"{name}."))
+        else:
+            out[name] = str(value)[:MAX_PARAM_CHARS]
+    return out
+
+
+def _numbers(values: dict, prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a nested dict, keyed by their path ("examples/removed/filter: toxic"),
+    with the characters MLflow refuses in a metric name replaced."""
+    out = {}
+    for key, value in values.items():
+        name = re.sub(r"[^\w\-. :/]", "_", f"{prefix}{key}")
+        if isinstance(value, dict):
+            out.update(_numbers(value, f"{name}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            out[name] = float(value)
+    return out
+
+
+class Tracker:
+    """One MLflow run (named <run>-<job>) and one TensorBoard writer per job."""
+
+    def __init__(self, cfg: JobConfig, job: str):
+        import mlflow
+
+        self.cfg, self.job = cfg, job
+        cfg.output_dir().mkdir(parents=True, exist_ok=True)
+        self.client = mlflow_client(tracking_uri(cfg))
+        experiment = cfg.tracking.experiment or cfg.run.name
+        found = self.client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        self.run_id = self.client.create_run(
+            experiment_id, run_name=f"{cfg.run.name}-{job}", tags={"skutune.job": job, "skutune.run": cfg.run.name}
+        ).info.run_id
+        params = flat_params(cfg.model_dump(mode="json"))
+        items = [mlflow.entities.Param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
+        self.tb = None
+        if cfg.tracking.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(cfg.output_dir() / "tensorboard" / job))
+
+    def metrics(self, values: dict, step: int = 0, prefix: str = "") -> None:
+        import mlflow
+
+        numbers = {f"{prefix}{k}": v for k, v in _numbers(values).items()}
+        self._log([mlflow.entities.Metric(k, v, 0, step) for k, v in numbers.items()])
+        if self.tb:
+            for key, value in numbers.items():
+                self.tb.add_scalar(key, value, step)
+
+    def steps(self, history: list[dict]) -> None:
+        """A training history (train_log.jsonl rows) as per-step series under `train/`."""
+        import mlflow
+
+        rows = [(h["step"], {f"train/{k}": h[k] for k in STEP_KEYS if k in h}) for h in history]
+        self._log([mlflow.entities.Metric(k, v, 0, step) for step, values in rows for k, v in _numbers(values).items()])
+        if self.tb:
+            for step, values in rows:
+                for key, value in _numbers(values).items():
+                    self.tb.add_scalar(key, value, step)
+
+    def _log(self, metrics: list) -> None:
+        for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
+            self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
+
+    def artifact(self, path: Path) -> None:
+        if Path(path).exists():
+            self.client.log_artifact(self.run_id, str(path))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb) -> None:
+        if self.tb:
+            self.tb.close()
+        self.client.set_terminated(self.run_id, "FAILED" if err else "FINISHED")
+        print(
+            f"tracking: MLflow run {self.run_id} at {tracking_uri(self.cfg)}"
+            + (f"; TensorBoard events in {self.cfg.output_dir() / 'tensorboard' / self.job}" if self.tb else ""),
+            flush=True,
+        )
+
+
+def loss_curve(history: list[dict], path: Path, title: str = "") -> Path:
+    """Training loss per optimizer step with its running mean; epoch starts dashed, restarts from a
+    checkpoint (a lost worker or node) dotted red."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    steps, losses = [h["step"] for h in history], [h["loss"] for h in history]
+    ax.plot(steps, losses, color="#9ab", linewidth=1, label="loss per step")
+    window = max(1, len(losses) // 20)
+    if window > 1:  # a running mean once there are enough steps for one to say something
+        ax.plot(
+            steps[window - 1 :],
+            [sum(losses[i - window + 1 : i + 1]) / window for i in range(window - 1, len(losses))],
+            color="#135",
+            linewidth=2,
+            label=f"mean of {window}",
+        )
+    for prev, row in zip(history, history[1:]):
+        if row["epoch"] != prev["epoch"]:
+            ax.axvline(row["step"] - 0.5, color="#888", linestyle="--", linewidth=0.8)
+    for step in sorted({h["resumed_at"] for h in history if h.get("resumed_at")}):
+        ax.axvline(step + 0.5, color="#c33", linestyle=":", linewidth=1.5, label=f"resumed after step {step}")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (per target token)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,207 @@
+"""Grounded search: the tuned model understands the query, the catalog answers.
+
+    query -> parse (parse.py, tuned model) -> hard filters from the parse (region,
+    category, brand, campaign, limits, attributes) -> hybrid BM25 + dense retrieval inside
+    the filters (reciprocal rank fusion) -> optional listwise rerank by the model, which may
+    only pick among the candidates it is shown -> an answer in the task's schema.
+
+A filter that would leave nothing is relaxed rather than applied, and the result says which
+filters were applied and which relaxed. Every SKU returned comes from the index, so grounded
+answers cannot hallucinate SKUs.
+"""
+
+import functools
+import time
+
+import jsonschema
+import numpy as np
+
+from skutune.generate import generate_all, render
+from skutune.parse import parse_schema
+from skutune.prompts import normalize_query
+from skutune.schemas import parse_answer
+from skutune.store import StoreProfile
+
+TOP_K = 5
+
+
+@functools.lru_cache(maxsize=16)
+def _validator(store_json: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(parse_schema(StoreProfile.model_validate_json(store_json)))
+
+
+def fallback_parse(query: str, region: str) -> dict:
+    """What grounded search runs on when the model's parse is not valid JSON: the raw query."""
+    return {"intent": "search", "region": region, "query": normalize_query(query)}
+
+
+def parse_is_valid(parse, store: StoreProfile) -> bool:
+    """The parse validates against the parse schema of `store` (its regions, currencies, refusals)."""
+    return parse is not None and _validator(store.model_dump_json()).is_valid(parse)
+
+
+def parse_queries(
+    tok, model, store, queries, regions, dates, batch_size=16, max_new_tokens=128
+) -> list[tuple[dict, bool]]:
+    """(parse, valid) per query; an invalid parse is replaced by `fallback_parse`."""
+    prompts = [render(tok, q, r, d, store, target="parse") for q, r, d in zip(queries, regions, dates)]
+    texts = generate_all(tok, model, prompts, batch_size, max_new_tokens, desc="understand")
+    out = []
+    for text, q, r in zip(texts, queries, regions):
+        parse = parse_answer(text)
+        valid = parse_is_valid(parse, store)
+        out.append((parse if valid else fallback_parse(q, r), valid))
+    return out
+
+
+def filters_for(index, parse: dict, region: str, campaigns: dict, currency: str) -> list[tuple[str, np.ndarray]]:
+    """(label, mask) per hard filter the parse asks for, most trusted first."""
+    out = []
+    # A named product outranks the model's guess of its category: for a product the model
+    # has never seen ("bespoke c10 prime") that guess is often wrong, and the name is enough.
+    if parse.get("category") in index.categories and not parse.get("product"):
+        out.append((f"category={parse['category']}", index.category == parse["category"]))
+    if parse.get("brand") and parse["brand"].lower() in index.brands:
+        out.append((f"brand={parse['brand']}", index.brand == parse["brand"].lower()))
+    camp = campaigns.get(parse.get("campaign"))
+    if camp:
+        out.append((f"campaign={camp['id']}", np.isin(index.family, camp["families"])))
+    for key, value in parse.get("constraints", {}).items():
+        if key == "currency":
+            continue
+        name, bound = key.rsplit("_", 1)
+        if name == "price":
+            if parse["constraints"].get("currency", currency) != currency:
+                continue  # a limit in another currency is not converted: it is reported as not applied
+            col = index.column(f"price:{region}")
+        else:
+            col = index.column(f"num:{name}")
+        with np.errstate(invalid="ignore"):
+            mask = col <= value if bound == "max" else col >= value
+        out.append((f"{key}={value}", np.nan_to_num(mask, nan=0).astype(bool)))
+    for key, value in parse.get("attributes", {}).items():
+        col = index.column(f"use:{value}") if key == "use" else np.array([v == value for v in index.column(key)])
+        out.append((f"{key}={value}", col.astype(bool)))
+    return out
+
+
+def apply_filters(
+    index, parse: dict, region: str, campaigns: dict, currency: str
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Region is always applied; every other filter is applied unless it would empty the set."""
+    mask = index.column(f"region:{region}").copy()
+    applied, relaxed = [f"region={region}"], []
+    for label, m in filters_for(index, parse, region, campaigns, currency):
+        if (mask & m).any():
+            mask &= m
+            applied.append(label)
+        else:
+            relaxed.append(label)
+    return mask, applied, relaxed
+
+
+class Reranker:
+    """Listwise rerank: the model sees the query and numbered candidates; the scores of the
+    candidate numbers as its next token order them, so it can only choose a shown candidate."""
+
+    def __init__(self, tok, model, store: StoreProfile):
+        import torch
+
+        self.tok, self.model, self.torch = tok, model, torch
+        self.system = f"{store.name} search. Reply with the number of the best product."
+        self.label_ids = [tok(str(i + 1), add_special_tokens=False)["input_ids"][0] for i in range(9)]
+
+    def order(self, query: str, region: str, rows: list[dict]) -> list[int]:
+        if len(rows) < 2:
+            return list(range(len(rows)))
+        lines = "\n".join(
+            f"{i + 1}. {r['title_en'] if r.get('title_en') else r['title']} ({r['prices'].get(region, '')})"
+            for i, r in enumerate(rows[:9])
+        )
+        messages = [
+            {"role": "system", "content": self.system},
+            {"role": "user", "content": f"[{region}] {normalize_query(query)}\n{lines}"},
+        ]
+        ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)[
+            "input_ids"
+        ]
+        with self.torch.inference_mode():
+            logits = self.model(input_ids=ids.to(self.model.device), logits_to_keep=1).logits[0, -1]
+        scores = logits[self.label_ids[: len(rows[:9])]].float().cpu().numpy()
+        return [int(i) for i in np.argsort(-scores, kind="stable")] + list(range(9, len(rows)))
+
+
+class GroundedSearch:
+    def __init__(self, index, store: StoreProfile, pool: int = 100):
+        self.index, self.pool, self.store = index, pool, store
+        self.campaigns = {c["id"]: c for c in store.campaign_dicts()}
+
+    def _ungrounded_product(self, query: str, parse: dict) -> list[str]:
+        """A named product must be grounded in the catalog. If the parse invents one (no such
+        family) or the query names a catalog model code the product does not share, the model
+        is guessing from memory, typically about a SKU added after training: its product and
+        the category that came with it are dropped (and reported), and the query's own words
+        retrieve. Returns the dropped filters."""
+        product = parse.get("product")
+        if not product:
+            return []
+        codes = self.index.model_codes(query)
+        if product.lower() in self.index.family_names and not (codes and not codes & self.index.model_codes(product)):
+            return []
+        return [f"product={product}"] + ([f"category={parse['category']}"] if parse.get("category") else [])
+
+    def _campaign_named(self, query: str) -> str | None:
+        text = f" {normalize_query(query)} "
+        return next(
+            (c["id"] for c in self.campaigns.values() if any(f" {n} " in text for n in c.get("names", ()))), None
+        )
+
+    def _ranked(self, text: str, mask: np.ndarray) -> list[int]:
+        return self.index.hybrid(text, self.index.encode([text])[0], mask, self.pool)
+
+    def search(self, query: str, parse: dict, region: str, k: int = TOP_K, reranker: Reranker | None = None) -> dict:
+        """The answer (in the task schema of the parse's intent) and how it was reached.
+        With a `reranker`, the model reorders the top k retrieved candidates."""
+        start = time.perf_counter()
+        idx, rows = self.index, self.index.rows
+        intent = parse.get("intent", "search")
+        result = {"parse": parse, "applied": [], "relaxed": []}
+        if intent == "refusal":
+            result["answer"] = {"refusal": parse.get("refusal", "off_domain")}
+        elif intent == "compare" and len(parse.get("compare", [])) == 2:
+            mask, result["applied"], result["relaxed"] = apply_filters(
+                idx, {"category": parse.get("category")}, region, self.campaigns, self.store.currency(region)
+            )
+            # A side the catalog does not sell ("iPhone 15 Pro Max") gets no SKU rather than a look-alike.
+            sides = [s for s in parse["compare"] if s.lower() in idx.family_names or idx.model_codes(s)] or parse[
+                "compare"
+            ][:1]
+            tops = [self._ranked(side, mask)[:1] for side in sides]
+            skus = list(dict.fromkeys(rows[p]["sku"] for top in tops for p in top))
+            result["answer"] = {"compare": parse["compare"], "skus": skus}
+        else:
+            named = self._campaign_named(query)
+            if named and not parse.get("campaign"):
+                parse = {**parse, "campaign": named}  # campaign names are catalog vocabulary: the query's words win
+            guess = self._ungrounded_product(query, parse)
+            if guess:
+                parse = {k: v for k, v in parse.items() if k not in ("product", "category")}
+            mask, result["applied"], result["relaxed"] = apply_filters(
+                idx, parse, region, self.campaigns, self.store.currency(region)
+            )
+            result["relaxed"] += guess
+            text = " ".join(x for x in (parse.get("product"), parse.get("query") or normalize_query(query)) if x)
+            ranked = self._ranked(text, mask) if mask.any() else []
+            if reranker is not None and ranked:
+                top = ranked[:k]
+                ranked = [top[i] for i in reranker.order(query, region, [rows[p] for p in top])] + ranked[k:]
+            skus = [rows[p]["sku"] for p in ranked[:k]]
+            if intent == "qa" and skus:
+                fact = next(
+                    (f for f in idx.by_sku[skus[0]].get("faq", []) if f.get("topic") == parse.get("topic")), None
+                )
+                result["answer"] = {"answer": fact["a"] if fact else "not stated in the catalog", "skus": skus[:1]}
+            else:
+                result["answer"] = {"skus": skus}
+        result["retrieval_ms"] = round(1000 * (time.perf_counter() - start), 2)
+        return result

@@ -1,0 +1,390 @@
+"""The skutune Serve application: one base model in memory, versioned per-task adapters from the
+registry (LRU per replica), answers held to catalog SKUs by constrained decoding.
+
+Routes (all JSON; every route but /, /healthz, /readyz, /metrics, /docs, /openapi.json needs
+`Authorization: Bearer <token>` when a token is set, see ops.py):
+- POST /v1/search: closed_book (the adapter answers) or grounded (the adapter parses, the catalog
+  index answers, following the index's live version: grounded.py), with product cards.
+- POST /v1/chat/completions (streaming or not), GET /v1/models: OpenAI-compatible, with
+  model="<base>:<adapter>"; see openai_api.py.
+- GET/POST /v1/adapters, DELETE /v1/adapters/{id}: the registry (registry.py).
+- GET /: the merchandiser's search page; /metrics: Prometheus text.
+
+Concurrent requests for different adapters are gathered by `@serve.batch` into one forward pass
+(engine.py: peft's per-row `adapter_names`).
+
+The routes run inside each SearchService replica (`asgi`); the app's HTTP ingress is the Gateway
+(gateway.py), which relays requests to the replicas and answers 503 + Retry-After for a request
+whose replica is lost.
+
+    serve run serve/config.yaml                 # or, from Python: serve.run(build_app(args))
+    curl -s localhost:8000/v1/search -H "Authorization: Bearer $SKUTUNE_API_TOKEN" -d '{"query": "samzung fridg", "region": "IN"}'
+"""
+
+import asyncio
+import collections
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from ray import serve
+
+from skutune.config import ModelConfig
+from skutune.generate import render
+from skutune.parse import parse_schema
+from skutune.runtime.model_import import resolve_model_dir
+from skutune.runtime.paths import load_jsonl
+from skutune.schemas import SCHEMAS, parse_answer
+from skutune.search.grounded import GroundedSearch, Reranker, fallback_parse, parse_is_valid
+from skutune.search.index import current_version
+from skutune.search.retrieval import CatalogIndex
+from skutune.serve.args import AppArgs, RegisterRequest, SearchRequest
+from skutune.serve.cards import BASE, product_cards
+from skutune.serve.engine import GenRequest, ServingEngine
+from skutune.serve.gateway import Gateway
+from skutune.serve.openai_api import ChatRequest, Chunks, chat_prompt, completion, split_model
+from skutune.serve.ops import Guard, Metrics, load_token, route_path, validation_error
+from skutune.serve.registry import BadAdapter, Registry
+from skutune.store import StoreProfile
+
+PAGE = Path(__file__).with_name("search.html")
+ROUTES = {
+    "/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/v1/search",
+    "/v1/chat/completions",
+    "/v1/models",
+    "/v1/adapters",
+    "/v1/schemas",
+}
+
+
+def make_api(svc: "SearchService") -> FastAPI:
+    """The replica's HTTP routes, each closing over the replica `svc` (run in-process by `asgi`)."""
+    api = FastAPI(title="skutune search", description="Catalog-grounded product search with per-task adapters.")
+    api.add_exception_handler(RequestValidationError, validation_error)
+
+    @api.middleware("http")
+    async def guard(request: Request, call_next):
+        response = svc.guard.check(request) or await call_next(request)
+        path = route_path(request)
+        svc.metrics.responses.labels(path if path in ROUTES else "other", str(response.status_code)).inc()
+        return response
+
+    @api.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok", "catalog_skus": len(svc.catalog)}
+
+    @api.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks = {
+            "model": svc.engine.base is not None,
+            "catalog": bool(svc.catalog),
+            "default_adapter": svc.registry.resolve(svc.args.default_adapter) is not None,
+            "index": current_version(svc.index_dir) is not None,
+        }
+        ready = checks["model"] and checks["catalog"]  # without an adapter or index the app still serves the base
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @api.get("/metrics")
+    async def metrics() -> Response:
+        return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/", response_class=HTMLResponse)
+    async def page() -> str:
+        return PAGE.read_text()
+
+    @api.get("/v1/adapters")
+    async def adapters() -> dict:
+        today = dt.date.today()
+        return {
+            "adapters": [{"id": BASE}] + [e.public() for e in svc.registry.entries()],
+            "default": svc.args.default_adapter,
+            "campaigns_today": {r: getattr(svc.registry.campaign(today, r), "id", None) for r in svc.store.regions},
+            "loaded_in_this_replica": list(svc.engine.loaded),
+            "max_loaded": svc.args.max_loaded_adapters,
+        }
+
+    @api.post("/v1/adapters", status_code=201)
+    async def register(req: RegisterRequest) -> dict:
+        if req.valid_from and req.valid_to and req.valid_from > req.valid_to:
+            raise HTTPException(422, detail="valid_from is after valid_to")
+        unknown = sorted(set(req.regions) - set(svc.store.regions))
+        if unknown:
+            raise HTTPException(422, detail=f"regions {unknown[:3]} are not this store's {sorted(svc.store.regions)}")
+        try:
+            entry = await asyncio.to_thread(
+                svc.registry.register, req.name, req.source, req.valid_from, req.valid_to, req.regions
+            )
+        except BadAdapter as err:
+            raise HTTPException(400, detail=str(err)) from err
+        return entry.public()
+
+    @api.delete("/v1/adapters/{adapter_id}")
+    async def delete(adapter_id: str) -> dict:
+        try:
+            gone = await asyncio.to_thread(svc.registry.delete, adapter_id)
+        except BadAdapter as err:
+            raise HTTPException(400, detail=str(err)) from err
+        if not gone:
+            raise HTTPException(404, detail=f"unknown adapter {adapter_id!r}")
+        async with svc.lock:
+            for adapter_id in gone:  # other replicas' copies can no longer be resolved, and age out of their LRU
+                svc.engine.unload(adapter_id)
+        return {"deleted": gone}
+
+    @api.get("/v1/schemas")
+    async def schemas() -> dict:
+        """The published JSON Schema of every task's answer, and of the grounded-mode parse."""
+        return {**SCHEMAS, "parse": parse_schema(svc.store)}
+
+    @api.get("/v1/models")
+    async def models() -> dict:
+        name = svc.args.served_model_name
+        ids = [name] + [f"{name}:{e.id}" for e in svc.registry.entries()]
+        return {
+            "object": "list",
+            "data": [{"id": i, "object": "model", "created": 0, "owned_by": "skutune"} for i in ids],
+        }
+
+    @api.post("/v1/search")
+    async def search(req: SearchRequest) -> dict:
+        start = time.time()
+        grounded = req.mode == "grounded"
+        day = req.date or dt.date.today()
+        region = svc.region(req.region)
+        adapter_id, adapter = await svc._adapter(req.adapter, day, region, grounded)
+        constrained = svc.args.constrained if req.constrained is None else req.constrained
+        prompt = render(
+            svc.engine.tok, req.query, region, day.isoformat(), svc.store, target="parse" if grounded else "answer"
+        )
+        out = {
+            "query": req.query,
+            "mode": req.mode,
+            "adapter": adapter_id,
+            "region": region,
+            "constrained": constrained,
+        }
+        if grounded:
+            r = await svc._grounded(req, region, adapter, prompt, constrained)
+            out |= {
+                "parse": r["parse"],
+                "parse_valid": r["parse_valid"],
+                "constraints_applied": r["applied"],
+                "constraints_relaxed": r["relaxed"],
+                "index_version": r["version"],
+            }
+            result, catalog, answer = r["result"], svc.grounded.index.by_sku, r["answer"]
+        else:
+            grammar = svc.engine.grammars.get("search", region) if constrained else None
+            result = await svc._run(GenRequest(prompt, adapter, svc.args.max_new_tokens, grammar))
+            catalog, answer = svc.catalog, parse_answer(result.text)
+        cards, dropped = product_cards(answer, catalog, region, svc.store.currency(region))
+        svc.metrics.observe("search", adapter_id, 200, start, result.prompt_tokens, result.completion_tokens)
+        return out | {
+            "answer": answer,
+            "results": cards,
+            "dropped_skus": dropped,
+            "dropped_count": len(dropped),
+            "raw": result.text,
+            "latency_ms": round(1000 * (time.time() - start), 1),
+        }
+
+    @api.post("/v1/chat/completions")
+    async def chat(req: ChatRequest):
+        start = time.time()
+        try:
+            ref = split_model(req.model, svc.args.served_model_name)
+        except ValueError as err:
+            raise HTTPException(404, detail=str(err)) from err
+        day = req.date or dt.date.today()
+        region = svc.region(req.region)
+        adapter_id, adapter = await svc._adapter(ref, day, region)
+        constrained = (
+            req.constrained
+            if req.constrained is not None
+            else (
+                svc.args.constrained or (req.response_format is not None and req.response_format.type == "json_object")
+            )
+        )
+        grammar = svc.engine.grammars.get(req.task, region) if constrained else None
+        job = GenRequest(
+            chat_prompt(svc.engine.tok, req, region, day, svc.store),
+            adapter,
+            svc._budget(req.max_completion_tokens or req.max_tokens, svc.args.max_new_tokens),
+            grammar,
+        )
+        model = f"{svc.args.served_model_name}:{adapter_id}"
+        if req.stream:
+            return StreamingResponse(svc._stream(job, model, adapter_id, start, req), media_type="text/event-stream")
+        r = await svc._run(job)
+        svc.metrics.observe("chat", adapter_id, 200, start, r.prompt_tokens, r.completion_tokens)
+        return completion(model, r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens)
+
+    return api
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32, health_check_period_s=10)
+class SearchService:
+    def __init__(self, args: dict):
+        self.args = AppArgs.model_validate(args)
+        torch.set_num_threads(self.args.threads or os.cpu_count() or 1)
+        self.guard = Guard(load_token(self.args.auth_token_env, self.args.auth_token_file), self.args.max_body_bytes)
+        self.store = StoreProfile.model_validate(yaml.safe_load(self.args.path("store").read_text()))
+        self.catalog = {r["sku"]: r for r in load_jsonl(self.args.path("catalog"))}
+        self.engine = ServingEngine(
+            resolve_model_dir(ModelConfig(path=self.args.model)),
+            self.catalog,
+            self.store,
+            self.args.max_loaded_adapters,
+        )
+        self.registry = Registry(self.args.path("adapters_dir"))
+        self.metrics = Metrics()
+        self.api = make_api(self)
+        self.lock = asyncio.Lock()  # one forward pass at a time per replica; adapter loads change model state
+        self.index_dir = self.args.path("index").resolve()
+        self.grounded = None  # GroundedSearch over the index version named by CURRENT, reloaded when it moves
+        self._batched.set_max_batch_size(self.args.max_batch_size)
+        self._batched.set_batch_wait_timeout_s(self.args.batch_wait_timeout_s)
+
+    async def asgi(self, scope: dict, body: bytes):
+        """One request from the Gateway, run through this replica's FastAPI app in-process:
+        yields the ASGI messages of its answer (a start, then one or more body parts)."""
+        messages, gone = asyncio.Queue(), asyncio.Event()
+        request = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive():
+            if request:
+                return request.pop()
+            await gone.wait()  # the gateway stopped reading: a streaming answer sees the client leave
+            return {"type": "http.disconnect"}
+
+        app = asyncio.create_task(self.api(scope, receive, messages.put))
+        app.add_done_callback(lambda t: t.cancelled() or t.exception())  # an error after its 500 is already sent
+
+        async def next_message():
+            get = asyncio.ensure_future(messages.get())
+            await asyncio.wait({get, app}, return_when=asyncio.FIRST_COMPLETED)
+            if get.done():
+                return get.result()
+            get.cancel()
+            return None if messages.empty() else messages.get_nowait()
+
+        try:
+            while (message := await next_message()) is not None:
+                yield message
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    break
+        finally:
+            gone.set()
+
+    def region(self, asked: str | None) -> str:
+        """The request's region: one of the store profile's (422 otherwise), default its first."""
+        if asked is None:
+            return next(iter(self.store.regions))
+        if asked not in self.store.regions:
+            raise HTTPException(
+                422, detail=f"region {asked!r:.12} is not one of this store's {sorted(self.store.regions)}"
+            )
+        return asked
+
+    def check_health(self):  # Serve restarts a replica whose check fails
+        if not self.catalog or self.engine.base is None:
+            raise RuntimeError("replica lost its model or catalog")
+
+    async def _adapter(self, ref: str | None, day: dt.date, region: str, grounded: bool = False):
+        """(the id served, the loaded adapter or None for the base): an explicit id, else the
+        campaign active on `day` in `region`, else the default. 400 for an unsafe id, 404 unknown."""
+        if ref == BASE:
+            return BASE, None
+        try:
+            entry = (
+                self.registry.resolve(ref)
+                if ref
+                else (None if grounded else self.registry.campaign(day, region))
+                or self.registry.resolve(self.args.default_for(grounded))
+            )
+        except BadAdapter as err:
+            raise HTTPException(400, detail=str(err)) from err
+        if entry is None:
+            known = [BASE] + [e.id for e in self.registry.entries()]
+            raise HTTPException(
+                404, detail=f"unknown adapter {ref or self.args.default_for(grounded)!r}; available: {known}"
+            )
+        async with self.lock:
+            return entry.id, await asyncio.to_thread(self.engine.adapter, entry.id, entry.path)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
+    async def _batched(self, jobs: list[GenRequest]):
+        self.metrics.batch([j.adapter.id if j.adapter else BASE for j in jobs])
+        async with self.lock:
+            return await asyncio.to_thread(self.engine.run, jobs)
+
+    async def _run(self, job: GenRequest):
+        try:
+            return await asyncio.wait_for(self._batched(job), self.args.request_timeout_s)
+        except asyncio.TimeoutError as err:
+            raise HTTPException(504, detail=f"generation took over {self.args.request_timeout_s} s") from err
+
+    def _budget(self, asked: int | None, default: int) -> int:
+        if asked is not None and asked > self.args.max_tokens_limit:
+            raise HTTPException(
+                422, detail=f"max_tokens {asked} is over this app's limit of {self.args.max_tokens_limit}"
+            )
+        return asked or default
+
+    def _index(self) -> GroundedSearch:
+        version = current_version(self.index_dir)
+        if version is None:
+            raise HTTPException(
+                503, detail=f"grounded mode needs a catalog index at {self.index_dir}: run jobs/index.py"
+            )
+        if self.grounded is None or self.grounded.index.dir != version:
+            encoder = self.grounded.index.encoder if self.grounded else None
+            index = CatalogIndex(version, encoder=encoder)
+            self.grounded = GroundedSearch(index, self.store)
+        return self.grounded
+
+    async def _grounded(self, req: SearchRequest, region: str, adapter, prompt: str, constrained: bool) -> dict:
+        search = self._index()
+        grammar = self.engine.grammars.get("parse", region) if constrained else None
+        result = await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar))
+        parse = parse_answer(result.text)
+        valid = parse_is_valid(parse, self.store)
+        parse = parse if valid else fallback_parse(req.query, region)
+        async with self.lock:
+            with self.engine.active(adapter) as model:
+                reranker = Reranker(self.engine.tok, model, self.store) if req.rerank else None
+                found = await asyncio.to_thread(search.search, req.query, parse, region, req.k, reranker)
+        return {**found, "raw": result.text, "parse_valid": valid, "version": search.index.dir.name, "result": result}
+
+    async def _stream(self, job: GenRequest, model: str, adapter_id: str, start: float, req: ChatRequest):
+        chunks, pieces = Chunks(model), self.engine.stream(job)
+        yield chunks.event({"role": "assistant", "content": ""})
+        async with self.lock:
+            try:
+                while isinstance(r := await asyncio.to_thread(next, pieces), str):
+                    yield chunks.event({"content": r})
+            finally:  # a client that leaves early: let generation end before the model is free again
+                await asyncio.to_thread(collections.deque, pieces, 0)
+        yield chunks.event({}, r.finish_reason)
+        if req.stream_options and req.stream_options.include_usage:
+            yield chunks.usage(r.prompt_tokens, r.completion_tokens)
+        yield chunks.done
+        self.metrics.observe("chat_stream", adapter_id, 200, start, r.prompt_tokens, r.completion_tokens)
+
+
+def build_app(args: dict) -> serve.Application:
+    """The Gateway (gateway.py: 503 + Retry-After for a request whose replica is lost) in front of
+    the SearchService replicas, which hold the model."""
+    AppArgs.model_validate(args)  # fail at deploy time, naming the bad key, not inside a replica
+    return Gateway.bind(SearchService.bind(dict(args)), dict(args))

@@ -1,0 +1,103 @@
+"""The Serve app's arguments (`args` of build_app and serve/config.yaml) and request bodies.
+
+Kept apart from the app so the Gateway reads the same defaults without importing the replica."""
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def _field(default, description: str, **kw):
+    return Field(default, description=description, **kw)
+
+
+class AppArgs(BaseModel):
+    """`args` of build_app / serve/config.yaml. A run directory (`skutune train`'s output) gives
+    the catalog, index, adapters and store profile; each can be set on its own instead.
+    Relative paths are taken from the working dir."""
+
+    model_config = ConfigDict(extra="forbid")
+    run_dir: str | None = _field(None, "a run directory: its data/catalog.jsonl, index/, adapters/ and store.yaml")
+    model: str = _field("embedded", '"embedded" or a local HF model directory')
+    served_model_name: str = _field(
+        "smollm2-135m", 'OpenAI `model` (before ":adapter")', pattern=r"^[A-Za-z0-9_.-]{1,64}$"
+    )
+    adapters_dir: str | None = _field(None, "the registry root (registry.py); default <run_dir>/adapters")
+    catalog: str | None = _field(None, "catalog JSONL; default <run_dir>/data/catalog.jsonl")
+    index: str | None = _field(None, "grounded mode's catalog index (skutune index); default <run_dir>/index")
+    store: str | None = _field(
+        None, "the store profile YAML (regions, currencies, prompts); default <run_dir>/store.yaml"
+    )
+    default_adapter: str = _field("search", "requests without an adapter, outside any campaign")
+    understand_adapter: str = _field("understand", "grounded mode's default adapter")
+    max_loaded_adapters: int = _field(8, "adapters loaded per replica (LRU)", ge=1)
+    constrained: bool = _field(
+        True, "hold answers to the task's schema and the region's SKUs unless a request says otherwise"
+    )
+    threads: int | None = _field(None, "torch threads per replica; default: the machine's cores")
+    max_new_tokens: int = _field(64, "answer budget in tokens", ge=1, le=512)
+    parse_max_new_tokens: int = _field(128, "grounded parse budget in tokens", ge=1, le=512)
+    max_tokens_limit: int = _field(256, "a request asking for more tokens gets 422", ge=1)
+    max_body_bytes: int = _field(65536, "larger bodies get 413", ge=1024)
+    request_timeout_s: float = _field(120, "generation past this gets 504", gt=0)
+    max_batch_size: int = _field(8, "@serve.batch: requests gathered into one forward pass", ge=1)
+    batch_wait_timeout_s: float = _field(0.02, "@serve.batch: how long a pass waits to fill", ge=0)
+    auth_token_env: str = _field(
+        "SKUTUNE_API_TOKEN", "the environment variable holding the bearer token (read in the replica)"
+    )
+    auth_token_file: str | None = _field(None, "or a file holding it (wins over the variable)")
+    retry_after_s: int = _field(2, "Retry-After of the 503 a request gets when its replica is lost (gateway.py)", ge=1)
+
+    @model_validator(mode="after")
+    def _paths_known(self):
+        missing = [
+            k for k in ("adapters_dir", "catalog", "index", "store") if getattr(self, k) is None and not self.run_dir
+        ]
+        if missing:
+            raise ValueError(f"set run_dir, or each of {missing}")
+        return self
+
+    def path(self, key: str) -> Path:
+        """`key`'s path: as set, else its place in the run directory."""
+        value = getattr(self, key)
+        if value is not None:
+            return Path(value)
+        return (
+            Path(self.run_dir)
+            / {"adapters_dir": "adapters", "catalog": "data/catalog.jsonl", "index": "index", "store": "store.yaml"}[
+                key
+            ]
+        )
+
+    def default_for(self, grounded: bool) -> str:
+        return self.understand_adapter if grounded else self.default_adapter
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=500)
+    mode: Literal["closed_book", "grounded"] = "closed_book"
+    adapter: str | None = Field(
+        None,
+        max_length=64,
+        description='adapter id ("name" or "name@3"), or "base"; default: the '
+        "campaign active for the date and region, else the app's default (grounded: understand)",
+    )
+    region: str | None = Field(None, max_length=3, description="a region of the store profile; default its first")
+    date: dt.date | None = None
+    k: int = Field(5, ge=1, le=20, description="grounded: results to return")
+    rerank: bool = Field(False, description="grounded: let the model reorder the top k candidates")
+    constrained: bool | None = Field(
+        None, description="closed_book: decode only schema-valid JSON naming the region's SKUs"
+    )
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=48)
+    source: str = Field(min_length=1, max_length=1024, description="a local absolute directory or a pyarrow URI")
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    regions: list[str] = Field(default_factory=list, max_length=64, description="regions of the store profile")

@@ -1,0 +1,47 @@
+"""Request-side helpers for the Serve app: which artefacts share the base, and turning a model's answer into
+product cards from the catalog. SKUs that are not in the catalog are dropped and counted."""
+
+import json
+from pathlib import Path
+
+BASE = "base"  # the adapter id that means "no adapter"
+
+
+def is_artefact(path: Path) -> bool:
+    """A trained method's output: skutune's metadata, or a plain peft adapter directory."""
+    return (path / "skutune.json").exists() or (path / "adapter_config.json").exists()
+
+
+def shares_base(path: Path) -> bool:
+    """LoRA-family adapters load into one PeftModel over the shared base; other methods (prefix,
+    prompt, IA3, bottleneck, BitFit, hybrid, full) get a model of their own in the replica."""
+    config = path / "adapter_config.json"
+    return config.exists() and json.loads(config.read_text()).get("peft_type") == "LORA" and not qlora(path)
+
+
+def qlora(path: Path) -> bool:
+    meta = path / "skutune.json"
+    method = json.loads(meta.read_text()).get("method") if meta.exists() else None
+    return (method.get("name") if isinstance(method, dict) else method) == "qlora"
+
+
+def product_cards(answer: dict | None, catalog: dict, region: str, currency: str) -> tuple[list[dict], list[str]]:
+    """(cards for catalog SKUs in answer order, SKUs dropped because the catalog lacks them)."""
+    skus = answer.get("skus", []) if isinstance(answer, dict) and isinstance(answer.get("skus"), list) else []
+    cards, dropped = [], []
+    for sku in skus:
+        row = catalog.get(sku) if isinstance(sku, str) else None
+        if row is None:
+            dropped.append(str(sku))
+            continue
+        cards.append(
+            {
+                "sku": sku,
+                "title": row["title"],
+                "category": row["category"],
+                "price": row["prices"].get(region),
+                "currency": currency,
+                "sold_in_region": region in row["regions"],
+            }
+        )
+    return cards, dropped

@@ -1,0 +1,168 @@
+"""One base model in memory and many adapters over it, for the Serve replica.
+
+LoRA adapters live by name inside one PeftModel over the shared base; a batch of requests for
+different LoRA adapters (and the base) runs as one `generate` with peft's per-row
+`adapter_names`. Other methods (prefix, prompt, IA3, bottleneck, BitFit, hybrid, QLoRA, full)
+are a model of their own, batched per adapter. A per-replica LRU bounds what is loaded: the
+least recently used adapter is unloaded past `max_loaded` and reloads on demand.
+Thread-unsafe by design: the replica calls it under one lock.
+"""
+
+import contextlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import TextIteratorStreamer
+
+from skutune.generate import generate_ids, load_model, prompt_learning
+from skutune.serve.cards import shares_base
+from skutune.serve.constrained import Grammars, constraints_for
+
+BASE_ROW = "__base__"  # peft's adapter name for "no adapter" in a mixed batch
+
+
+@dataclass
+class Adapter:
+    id: str  # the versioned id it was loaded as ("diwali-tv@3"): a new version is a new key
+    own: object = None  # a model of its own; None: a LoRA adapter inside the shared PeftModel
+
+
+@dataclass
+class GenRequest:
+    prompt: str
+    adapter: Adapter | None  # None: the base model
+    max_new_tokens: int
+    grammar: object = None  # a compiled xgrammar grammar, or None to decode freely
+
+
+@dataclass
+class Result:
+    text: str
+    completion_tokens: int
+    prompt_tokens: int
+    finish_reason: str  # "stop" or "length", as OpenAI reports it
+    extra: dict = field(default_factory=dict)
+
+
+class TokenStreamer(TextIteratorStreamer):
+    """Text after every token. The stock streamer holds text back to the last space, and compact
+    JSON has none: the whole answer would come as one chunk. Only an incomplete UTF-8
+    character (decoded as U+FFFD) waits for its next token."""
+
+    def put(self, value):
+        if self.skip_prompt and self.next_tokens_are_prompt:
+            self.next_tokens_are_prompt = False
+            return
+        self.token_cache.extend(value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+        if not text.endswith("\ufffd"):
+            self.on_finalized_text(text[self.print_len :])
+            self.print_len = len(text)
+
+
+class ServingEngine:
+    def __init__(self, model_dir: Path, catalog: dict, store, max_loaded: int):
+        self.model_dir, self.max_loaded = model_dir, max_loaded
+        self.tok, self.base = load_model(model_dir)
+        self.grammars = Grammars(self.tok, self.base.config.vocab_size, catalog, store)
+        self.peft = None  # the PeftModel wrapping self.base once the first LoRA adapter loads
+        self.loaded: OrderedDict[str, Adapter] = OrderedDict()
+        self.evictions = 0
+
+    def adapter(self, adapter_id: str, path: Path) -> Adapter:
+        """The loaded adapter, loading it (and evicting the least recently used) if needed."""
+        if adapter_id in self.loaded:
+            self.loaded.move_to_end(adapter_id)
+            return self.loaded[adapter_id]
+        from peft import PeftModel
+
+        if not shares_base(path):
+            adapter = Adapter(adapter_id, own=load_model(self.model_dir, path)[1])
+        else:  # peft reads adapter_model.safetensors; registry.py refuses pickled weights
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=adapter_id).eval()
+            else:
+                self.peft.load_adapter(str(path), adapter_name=adapter_id)
+            adapter = Adapter(adapter_id)
+        self.loaded[adapter_id] = adapter
+        while len(self.loaded) > self.max_loaded:
+            self.unload(next(iter(self.loaded)))
+        return adapter
+
+    def unload(self, adapter_id: str) -> None:
+        adapter = self.loaded.pop(adapter_id, None)
+        if adapter is not None and adapter.own is None:
+            self.peft.delete_adapter(adapter_id)
+        self.evictions += adapter is not None
+
+    @contextlib.contextmanager
+    def active(self, adapter: Adapter | None):
+        """The model with `adapter` switched on, for code that calls the model itself (the reranker)."""
+        model = self._model_of(adapter)
+        if model is not self.peft:
+            yield model
+        elif adapter is None:
+            with self.peft.disable_adapter():
+                yield model
+        else:
+            self.peft.set_adapter(adapter.id)
+            yield model
+
+    def _model_of(self, adapter: Adapter | None):
+        if adapter is not None and adapter.own is not None:
+            return adapter.own
+        return self.peft or self.base
+
+    def run(self, jobs: list[GenRequest]) -> list[Result]:
+        """Every job answered, in order: shared-base jobs in one mixed batch, others per model."""
+        groups: dict[int, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(id(self._model_of(job.adapter)), []).append(i)
+        ids: list[list[int]] = [[] for _ in jobs]
+        for rows in groups.values():
+            model = self._model_of(jobs[rows[0]].adapter)
+            names = None
+            if model is self.peft and not prompt_learning(model):
+                names = [jobs[i].adapter.id if jobs[i].adapter else BASE_ROW for i in rows]
+            out = generate_ids(
+                self.tok,
+                model,
+                [jobs[i].prompt for i in rows],
+                max(jobs[i].max_new_tokens for i in rows),
+                constraints_for([jobs[i].grammar for i in rows]),
+                adapter_names=names,
+            )
+            for i, row in zip(rows, out):
+                ids[i] = row[: jobs[i].max_new_tokens]  # a job with a smaller budget than its batch's stops at its own
+        return [self.result(job, row) for job, row in zip(jobs, ids)]
+
+    def result(self, job: GenRequest, ids: list[int]) -> Result:
+        prompt = len(self.tok(job.prompt, add_special_tokens=False)["input_ids"])
+        finish = "stop" if ids and ids[-1] == self.tok.eos_token_id else "length"
+        return Result(self.tok.decode(ids, skip_special_tokens=True), len(ids), prompt, finish)
+
+    def stream(self, job: GenRequest):
+        """Text pieces as they are generated (TextIteratorStreamer), then the Result. Prompt-learning
+        models decode without the KV cache (generate.greedy_without_cache) and yield their answer whole."""
+        model = self._model_of(job.adapter)
+        if prompt_learning(model):
+            result = self.run([job])[0]
+            yield result.text
+            yield result
+            return
+        streamer = TokenStreamer(self.tok, skip_prompt=True, skip_special_tokens=True)
+        names = [job.adapter.id if job.adapter else BASE_ROW] if model is self.peft else None
+        ids = []
+        worker = threading.Thread(
+            target=lambda: ids.extend(
+                generate_ids(
+                    self.tok, model, [job.prompt], job.max_new_tokens, constraints_for([job.grammar]), names, streamer
+                )[0]
+            )
+        )
+        worker.start()
+        yield from (piece for piece in streamer if piece)
+        worker.join()
+        yield self.result(job, ids)

@@ -1,0 +1,26 @@
+"""What tests share besides fixtures: paths, the tiny config, the demo store's profile, the test token."""
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "jobs" / "configs"
+TOKEN = "test-token-not-a-secret"
+SERVE_PORT = 8765
+
+
+def tiny_config(out_dir: Path, **overrides):
+    from skutune.config import load_config
+
+    return load_config(CONFIGS / "tiny.yaml", {"run.output_dir": str(out_dir), **overrides})
+
+
+def demo_store():
+    """The demo store's profile (jobs/configs/stores/samsung.yaml), which the bundled data is for."""
+    from skutune.store import StoreProfile, load_store_data
+
+    return StoreProfile.model_validate(load_store_data("samsung"))
+
+
+def python_exe() -> str:
+    return sys.executable
