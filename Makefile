@@ -7,11 +7,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.skutune-installed
-CONFIG ?= jobs/configs/demo.yaml
+SKUTUNE := $(VENV)/bin/skutune
+CONFIG ?= demo
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install model demo browser test test-slow bench bench-search bench-curate bench-serve clean
+.PHONY: install model demo browser lint test test-slow bench bench-search bench-curate bench-serve clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,17 +27,22 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 model: install
-	$(PY) -m skutune.runtime.model_import
+	$(SKUTUNE) import-model
 
 demo: model
-	$(PY) jobs/demo.py --config $(CONFIG)
+	$(SKUTUNE) demo --config $(CONFIG)
 
 # the search page's test drives Debian's chromium through Playwright (Playwright's own browser download needs the internet)
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q chromium; } \
 	  || echo "no chromium and not root: the search page test will skip (apt-get install chromium)"
 
-test: model browser
+lint: install
+	$(VENV)/bin/ruff check platform jobs serve tests
+	$(VENV)/bin/ruff format --check platform jobs serve tests
+
+# markers (pyproject.toml): jobsubmit and cluster start Ray clusters of their own, so each runs in a pytest process of its own
+test: model browser lint
 	$(PY) -m pytest -q -m "not gpu and not slow and not jobsubmit and not cluster"
 	$(PY) -m pytest -q -m jobsubmit
 	$(PY) -m pytest -q -m cluster

@@ -28,8 +28,8 @@ FILE_ROWS = 50_000  # log rows per file: logs arrive as many files, and each rea
 
 def write_log(folder: Path, rows: int, seed: int = 0) -> Path:
     """The synthetic log as JSONL files of FILE_ROWS rows, generated once per (rows, seed) and reused."""
-    from skutune.demo.querylog import synth_log
     from skutune.demo.catalog import build_catalog
+    from skutune.demo.querylog import synth_log
 
     stamp = folder.with_suffix(".rows")
     if stamp.exists() and stamp.read_text() == f"{rows} {seed}":

@@ -47,7 +47,9 @@ def gold_queries(rows, n, seed):
     families = sorted({r["family"] for r in rows})
     picked = set(random.Random(seed).sample(families, min(n, len(families))))
     return [
-        e for e in synth_queries(rows, STORE, seed=seed, families=picked) if e["split"] == "test" and e["kind"] == "model_code"
+        e
+        for e in synth_queries(rows, STORE, seed=seed, families=picked)
+        if e["split"] == "test" and e["kind"] == "model_code"
     ]
 
 

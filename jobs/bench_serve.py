@@ -30,6 +30,7 @@ import psutil
 import requests
 
 from skutune.config import ModelConfig
+from skutune.constraints import campaign_families
 from skutune.eval.metrics import score_texts
 from skutune.generate import render
 from skutune.runtime.model_import import resolve_model_dir
@@ -37,7 +38,6 @@ from skutune.runtime.paths import load_jsonl, runs_dir
 from skutune.serve.engine import GenRequest, ServingEngine
 from skutune.serve.registry import Registry
 from skutune.store import StoreProfile, load_store_data
-from skutune.constraints import campaign_families
 
 STORE = StoreProfile.model_validate(load_store_data("samsung"))  # the demo store's profile
 

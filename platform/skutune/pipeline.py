@@ -100,7 +100,7 @@ def train(cfg: JobConfig) -> dict:
             "run": cfg.run.name,
         }
         adapter = export_artefact(Path(ckpt), cfg.adapter_dir(cfg.train.task), cfg, model_dir, meta)
-        history = [json.loads(line) for line in (Path(ckpt) / LOG_FILE).read_text().splitlines()]
+        history = load_jsonl(Path(ckpt) / LOG_FILE)
     curve = loss_curve(
         history,
         rd.report(f"loss_curve_{cfg.train.task}.png"),

@@ -32,6 +32,7 @@ OFF_DOMAIN = (
     "news",
     "election",
 )
+LOGGED = "logged"  # the kind of examples made from query-log clicks: every store may have them
 KINDS = (
     "model_code",
     "colloquial",
@@ -155,18 +156,18 @@ STORES_DIR = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "stores"
 
 
 def store_file(ref: str, base: Path | None = None) -> Path:
-    """A store profile YAML from a path or a shipped name ("uk_marketplace" -> jobs/configs/stores/uk_marketplace.yaml)."""
-    candidates = (
-        [Path(ref)]
-        if Path(ref).is_absolute()
-        else [*([base / ref] if base else []), Path(ref), STORES_DIR / ref, STORES_DIR / f"{ref}.yaml"]
-    )
+    """A store profile YAML from a path or a name: "uk_marketplace" is stores/uk_marketplace.yaml beside the
+    config (`base`), else in the shipped jobs/configs/stores/."""
+    if Path(ref).is_absolute():
+        candidates = [Path(ref)]
+    else:
+        near = [base / ref, base / "stores" / f"{ref}.yaml"] if base else []
+        candidates = [*near, Path(ref), STORES_DIR / ref, STORES_DIR / f"{ref}.yaml"]
     for c in candidates:
         if c.is_file():
             return c.resolve()
-    raise ValueError(
-        f"no store profile {ref!r}: give a YAML path or one of {sorted(p.stem for p in STORES_DIR.glob('*.yaml'))}"
-    )
+    shipped = sorted(p.stem for p in STORES_DIR.glob("*.yaml"))
+    raise ValueError(f"no store profile {ref!r:.80}: give a YAML path or one of {shipped}")
 
 
 def load_store_data(ref, base: Path | None = None) -> dict:

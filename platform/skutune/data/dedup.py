@@ -146,7 +146,7 @@ class Embed:
     def __init__(self, threads: int = 1):
         from skutune.encoder import load_encoder
 
-        self.model = load_encoder(threads)
+        self.model = load_encoder(threads=threads)
 
     def __call__(self, df: pd.DataFrame) -> pd.DataFrame:
         from skutune.encoder import encode

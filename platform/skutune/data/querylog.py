@@ -18,6 +18,7 @@ from skutune.data.dedup import normalised
 from skutune.data.filters import scrub_pii
 from skutune.data.records import MAX_QUERY_CHARS
 from skutune.runtime.paths import json_row
+from skutune.store import LOGGED
 
 LOG_COLUMNS = ("query", "sku", "clicks", "impressions", "timestamp", "region")
 TOP_K = 3
@@ -131,7 +132,7 @@ def aggregate_groups(df: pd.DataFrame) -> pd.DataFrame:
             json.dumps(
                 {
                     "id": "log-" + hashlib.sha1(group.encode()).hexdigest()[:12],
-                    "kind": "logged",
+                    "kind": LOGGED,
                     "task": "search",
                     "split": "train",
                     "template": "log",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from skutune.data.filters import language
 from skutune.schemas import is_valid, task_for
-from skutune.store import StoreProfile
+from skutune.store import LOGGED, StoreProfile
 
 
 def _store(info: ValidationInfo) -> StoreProfile:
@@ -147,7 +147,7 @@ class ExampleRow(BaseModel):
     @field_validator("kind")
     @classmethod
     def _store_kind(cls, v, info: ValidationInfo):
-        return _known(v, _store(info).query_kinds, "kind")
+        return _known(v, [*_store(info).query_kinds, LOGGED], "kind")
 
     @field_validator("region")
     @classmethod

@@ -3,13 +3,13 @@ messy query log. A plugin of the library, chosen by a config's `data.source: gen
 `data.generator: skutune.demo`; its store profile is jobs/configs/stores/samsung.yaml.
 Nothing outside this package imports it."""
 
-import json
 import random
 from pathlib import Path
 
 from skutune.demo.catalog import build_catalog
 from skutune.demo.examples import build_examples, sample_split
 from skutune.demo.querylog import synth_log
+from skutune.runtime.paths import write_jsonl
 
 
 def write_raw(cfg, raw_dir: Path) -> tuple[Path, Path, Path | None]:
@@ -25,7 +25,7 @@ def write_raw(cfg, raw_dir: Path) -> tuple[Path, Path, Path | None]:
     random.Random(cfg.run.seed).shuffle(picked)
     paths = raw_dir / "catalog.jsonl", raw_dir / "examples.jsonl"
     for path, items in zip(paths, (catalog, picked)):
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in items))
+        write_jsonl(path, items)
     log_path = None
     if cfg.curate.synthetic_log_rows:
         log_path = raw_dir / "log.jsonl"

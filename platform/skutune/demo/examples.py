@@ -13,22 +13,9 @@ from skutune.demo import intents as I
 from skutune.demo.catalog import CURRENCY, REGIONS, SYMBOL, build_catalog, families
 from skutune.parse import build_parse
 from skutune.schemas import task_for
+from skutune.store import KINDS as STORE_KINDS
 
-KINDS = (
-    "model_code",
-    "colloquial",
-    "feature",
-    "vague",
-    "budget",
-    "typo",
-    "competitor",
-    "comparison",
-    "regional",
-    "seasonal",
-    "qa",
-    "policy",
-    "logged",
-)  # logged: from a query log (querylog.py)
+KINDS = STORE_KINDS  # every kind the library knows; logged examples come from a query log, not from here
 SPLITS = ("train", "test")
 TOP_K = 3
 BRANDS = ("samsung", "galaxy")  # query words that make the brand part of a parse

@@ -14,7 +14,7 @@ from skutune.generate import load_model
 from skutune.train.trainer import build_trainer, export_artefact, training_dataset
 
 EVAL_METRICS = ("hit_at_1", "json_valid", "hallucinated_sku_rate", "qa_accuracy", "policy_compliance")
-# The notes' table (sft-notes.md, "PEFT methods"): what each method is said to cost.
+# What each method is commonly said to cost: the claims this comparison measures.
 CLAIMS = {
     "lora": ("~0.1–1% of parameters", lambda r, rows: 0.1 <= r["trainable_pct"] <= 1.0),
     "qlora": ("very low memory (4-bit base)", lambda r, rows: r["peak_memory_gib"] < _lora(rows)["peak_memory_gib"]),
@@ -36,7 +36,7 @@ def dir_bytes(path: Path) -> int:
 
 def train_variant(cfg: JobConfig, model_dir: Path) -> dict:
     """Train from scratch (the variant's earlier Ray Train run is removed) and export."""
-    run = cfg.output_dir() / "ray"
+    run = cfg.run_dir().ray
     for old in run.glob(f"train-{cfg.train.task}-*"):
         shutil.rmtree(old)
     ds = training_dataset(cfg)

@@ -12,7 +12,7 @@ from skutune.constraints import campaign_families
 from skutune.eval.baselines import BASELINES
 from skutune.eval.metrics import METRICS, score_example, summarize
 from skutune.generate import generate_all, load_model, render
-from skutune.runtime.paths import load_jsonl
+from skutune.runtime.paths import load_jsonl, write_jsonl
 from skutune.schemas import parse_answer
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def run_eval(cfg: JobConfig, model_dir: Path) -> dict:
     }
     out = cfg.output_dir()
     (out / "eval.json").write_text(json.dumps(report, indent=2))
-    (out / "predictions.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions))
+    write_jsonl(out / "predictions.jsonl", predictions)
     (out / "eval.md").write_text(markdown_table(report))
     return report
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from skutune.encoder import EMBED_DIM, encode, load_encoder, stopwords
+from skutune.runtime.paths import load_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def build_index(
     prev_dir = current_version(index_dir)
     prev_vec, prev_hash, prev_ann = {}, {}, None
     if prev_dir is not None:
-        prev_rows = [json.loads(line) for line in (prev_dir / "rows.jsonl").read_text().splitlines()]
+        prev_rows = load_jsonl(prev_dir / "rows.jsonl")
         prev_emb = np.load(prev_dir / "emb.npy")
         prev_vec = {r["sku"]: prev_emb[i] for i, r in enumerate(prev_rows)}
         prev_hash = {r["sku"]: h for r, h in zip(prev_rows, json.loads((prev_dir / "hashes.json").read_text()))}
@@ -122,8 +123,7 @@ def build_index(
     out = index_dir / f"v{version:04d}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    with (out / "rows.jsonl").open("w") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    write_jsonl(out / "rows.jsonl", rows)
     (out / "hashes.json").write_text(json.dumps(hashes))
     np.save(out / "emb.npy", emb.astype(np.float32))
     t_bm25 = time.time()

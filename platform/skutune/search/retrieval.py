@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from skutune.encoder import encode, load_encoder, stopwords
+from skutune.runtime.paths import load_jsonl
 from skutune.search.index import current_version, sku_id
 
 RRF_K = 60  # the usual reciprocal rank fusion constant (Cormack et al.)
-EXACT_DENSE_MAX = 50000
-SPEC = re.compile(
-    r"^\d+(\.\d+)?(gb|tb|mm|mp|hz|l|kg|w|wh|mah|g|k|in|ch|p)$"
-)  # sizes and specs, not model codes  # masked sets up to this size are scored exactly, not through the ANN index
+EXACT_DENSE_MAX = 50000  # masked sets up to this size are scored exactly, not through the ANN index
+SPEC = re.compile(r"^\d+(\.\d+)?(gb|tb|mm|mp|hz|l|kg|w|wh|mah|g|k|in|ch|p)$")  # sizes and specs, not model codes
 
 
 class CatalogIndex:
@@ -23,7 +22,7 @@ class CatalogIndex:
 
         self.dir = Path(version_dir)
         self.meta = json.loads((self.dir / "meta.json").read_text())
-        self.rows = [json.loads(line) for line in (self.dir / "rows.jsonl").read_text().splitlines()]
+        self.rows = load_jsonl(self.dir / "rows.jsonl")
         self.by_sku = {r["sku"]: r for r in self.rows}
         self.emb = np.load(self.dir / "emb.npy")
         self.bm25 = bm25s.BM25.load(str(self.dir / "bm25"), show_progress=False)

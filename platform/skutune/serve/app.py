@@ -109,6 +109,8 @@ def make_api(svc: "SearchService") -> FastAPI:
         return {
             "adapters": [{"id": BASE}] + [e.public() for e in svc.registry.entries()],
             "default": svc.args.default_adapter,
+            "store": svc.store.name,
+            "regions": list(svc.store.regions),
             "campaigns_today": {r: getattr(svc.registry.campaign(today, r), "id", None) for r in svc.store.regions},
             "loaded_in_this_replica": list(svc.engine.loaded),
             "max_loaded": svc.args.max_loaded_adapters,

@@ -20,6 +20,7 @@ import torch
 from pydantic import Field
 
 from skutune.config import JobConfig, _Strict, load_yaml_as, parse_config
+from skutune.runtime.paths import load_jsonl
 
 GPU_BF16_PEAK = {
     "H200": 989e12,
@@ -59,9 +60,7 @@ def train_rows(cfg: JobConfig) -> dict:
     import numpy as np
     import pyarrow.dataset as pads
 
-    table = pads.dataset(str(cfg.output_dir() / "data" / "train" / cfg.train.target)).to_table(
-        columns=["id", "input_ids", "labels"]
-    )
+    table = pads.dataset(str(cfg.run_dir().train(cfg.train.target))).to_table(columns=["id", "input_ids", "labels"])
     table = table.sort_by("id")
     return {k: [np.asarray(x) for x in table.column(k).to_pylist()] for k in ("input_ids", "labels")}
 
@@ -218,7 +217,7 @@ def run_eval(cfg: JobConfig, model_dir, prompts: int, batch_size: int, max_new_t
     """Greedy answers to the test queries: length-sorted batches with the KV cache vs one at a time."""
     from skutune.generate import generate_all, load_model, render
 
-    test = [json.loads(line) for line in (cfg.output_dir() / "data" / "test.jsonl").read_text().splitlines()][:prompts]
+    test = load_jsonl(cfg.run_dir().test)[:prompts]
     tok, model = load_model(str(model_dir), threads=cfg.train.threads_per_worker or os.cpu_count())
     texts = [render(tok, e["query"], e["region"], e["date"], cfg.store) for e in test]
     generate_all(tok, model, texts[:2], 2, 4)  # warm up the kernels

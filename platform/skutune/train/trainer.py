@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from skutune.config import JobConfig, parse_config
+from skutune.runtime.paths import load_jsonl, write_jsonl
 from skutune.train.batches import collate_for, pack_dataset
 from skutune.train.methods import META_FILE, build_model, parameter_counts
 from skutune.train.step import apply_speedups, train_step
@@ -55,11 +56,11 @@ def load_ledgers(checkpoint_dir: Path) -> dict[int, dict]:
 
 def _save_position(d: Path, pos: dict, history: list) -> None:
     (d / POSITION_FILE).write_text(json.dumps(pos))
-    (d / LOG_FILE).write_text("".join(json.dumps(h) + "\n" for h in history))
+    write_jsonl(d / LOG_FILE, history)
 
 
 def _load_position(d: Path) -> tuple[dict, list]:
-    history = [json.loads(line) for line in (d / LOG_FILE).read_text().splitlines()]
+    history = load_jsonl(d / LOG_FILE)
     return json.loads((d / POSITION_FILE).read_text()), history
 
 
@@ -186,7 +187,7 @@ def run_loop(
             if rank == 0:
                 _save_position(Path(d), pos, history)
             # Ray Train registers the checkpoint only once every rank's files are in storage: a run
-            # that dies while writing one resumes from the one before (tests/test_train.py)
+            # that dies while writing one resumes from the one before (tests/integration/test_train.py)
             report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
         if pos["step"] >= total:
             break
@@ -244,7 +245,7 @@ def _proc_status_bytes(field: str) -> int:
 
 def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
     """The curated, tokenized rows of the config's target, restricted to its slice."""
-    ds = ray.data.read_parquet(str(cfg.output_dir() / "data" / "train" / cfg.train.target))
+    ds = ray.data.read_parquet(str(cfg.run_dir().train(cfg.train.target)))
     if cfg.train.slice != type(cfg.train.slice)():
         ds = ds.filter(cfg.train.slice.selects)
     if cfg.train.packing:
@@ -254,7 +255,7 @@ def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
 
 def storage_path(cfg: JobConfig) -> str:
     """Where Ray Train keeps the run's checkpoints: `train.storage` (a path or a pyarrow URI) or <run>/ray."""
-    return cfg.train.storage or str(cfg.output_dir() / "ray")
+    return cfg.train.storage or str(cfg.run_dir().ray)
 
 
 def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.TorchTrainer:

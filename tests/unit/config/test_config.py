@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 import yaml
-from helpers import CONFIGS, REPO, python_exe
 
+from helpers import CONFIGS, REPO, python_exe
 from skutune.config import ConfigError, load_compare_config, load_config
 
 COMPARE = CONFIGS / "compare.yaml"  # a list of method variants, not one job

@@ -12,13 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from helpers import demo_store, tiny_config
 
-from skutune.config import CurateConfig, DistillConfig
-from skutune.constraints import satisfies
+from helpers import FRIDGE, demo_store, fridge_example, tiny_config
+from skutune.config import DistillConfig
 from skutune.data.curate import run_curate
-from skutune.data.filters import FilterSet, language, off_domain, scrub_pii, toxic
-from skutune.data.grader import Grader, query_constraints
 from skutune.data.stages import COLUMNS
 from skutune.data.teacher import Distill, LocalTeacher, source_and_key
 from skutune.demo.catalog import build_catalog
@@ -26,98 +23,12 @@ from skutune.demo.examples import build_examples, sample_split
 
 STORE = demo_store()
 
-FRIDGE = "Suggest a Samsung fridge for a family of 4 under ₹50,000."
 NOTES_CANDIDATES = [
     "Galaxy S24 Ultra is best.",
     "Samsung 345L Double Door Refrigerator fits a family of 4.",
     "Buy any fridge from Amazon.",
 ]
 KEY_ENV = "SKUTUNE_TEST_TEACHER_KEY"
-
-
-def _fridge_example(catalog):
-    cons = {"region": "IN", "max_price": 50000, "min_family_size": 4}
-    relevant = [r["sku"] for r in catalog if r["category"] == "refrigerator" and satisfies(r, cons)]
-    return {
-        "kind": "budget",
-        "task": "search",
-        "query": FRIDGE,
-        "region": "IN",
-        "date": "2026-11-25",
-        "target": {},
-        "relevant": relevant,
-        "constraints": cons,
-    }
-
-
-# --- pure functions -----------------------------------------------------------------------
-
-
-def test_notes_fridge_example_keeps_only_the_345l_fridge():
-    catalog = build_catalog()
-    grader = Grader(catalog, demo_store())
-    for ex in (_fridge_example(catalog), {**_fridge_example(catalog), "relevant": [], "constraints": {"region": "IN"}}):
-        best, grades = grader.best(NOTES_CANDIDATES, ex)  # labelled, and as a zero-click query with no labels
-        phone, fridge, amazon = grades
-        assert not phone.passed and any("phone, not a refrigerator" in r for r in phone.reasons)
-        assert not amazon.passed and "off-domain or competitor answer" in amazon.reasons
-        assert fridge.passed and best is fridge and best.answer["skus"][0].startswith("RT345-")
-    assert query_constraints(FRIDGE, "IN", Grader(build_catalog(), demo_store()).category_words) == (
-        {"region": "IN", "max_price": 50000, "min_family_size": 4},
-        {"refrigerator"},
-    )
-
-
-def test_grader_checks_sku_region_qa_and_refusal():
-    catalog = build_catalog()
-    grader = Grader(catalog, demo_store())
-    rows = build_examples()
-    ex = next(r for r in rows if r["kind"] == "budget" and r["region"] == "IN")
-    assert grader.grade(json.dumps(ex["target"]), ex).passed
-    assert "hallucinated SKU S99-1TB-XX" in grader.grade('{"skus": ["S99-1TB-XX"]}', ex).reasons
-    us_only = next(r["sku"] for r in catalog if "IN" not in r["regions"])
-    assert any("not sold in IN" in r for r in grader.grade(json.dumps({"skus": [us_only]}), ex).reasons)
-    qa = next(r for r in rows if r["kind"] == "qa")
-    assert grader.grade(json.dumps(qa["target"]), qa).passed
-    assert (
-        "answer does not match the catalog fact"
-        in grader.grade(json.dumps({**qa["target"], "answer": "purple"}), qa).reasons
-    )
-    policy = next(r for r in rows if r["kind"] == "policy" and r["target"]["refusal"] == "medical")
-    assert (
-        grader.grade('{"refusal": "medical"}', policy).passed
-        and not grader.grade('{"refusal": "toxic"}', policy).passed
-    )
-
-
-def test_filters_on_known_cases():
-    assert scrub_pii("galaxy s24 call +91 98765 43210 or mail a.b@example.com") == (
-        "galaxy s24 call <phone> or mail <email>",
-        2,
-    )
-    assert scrub_pii("s24 ultra 256gb under 50,000") == ("s24 ultra 256gb under 50,000", 0)
-    assert [language(q) for q in ("sasta fridge", "サムスン 冷蔵庫", "सैमसंग फ्रिज", "삼성 냉장고", "123")] == [
-        "en",
-        "ja",
-        "hi",
-        "ko",
-        "und",
-    ]
-    assert toxic("you stupid bot") == "stupid" and toxic("stupidly cheap tv") is None
-    assert (
-        off_domain("Buy iPhone 15 Pro", STORE) == "competitor_purchase"
-        and off_domain("cheap fridge on amazon", STORE) == "off_domain"
-    )
-    assert off_domain("weather tomorrow", STORE) == "off_domain" and off_domain("tv for cricket matches", STORE) is None
-    for legit in ("apple ipad alternative", "S23 Ultra vs iPhone 15 Pro Max", "samsung instead of iphone 15"):
-        assert off_domain(legit, STORE) is None, legit
-    every_row = build_examples()
-    kept = FilterSet(CurateConfig(), STORE)
-    assert all(kept(dict(r)) == (None, []) for r in every_row), "a bundled example was filtered"
-    ex = {**every_row[0], "query": "buy iphone 15 pro"}
-    assert FilterSet(CurateConfig(off_domain="drop"), STORE)(dict(ex))[0] == "off-domain: competitor_purchase"
-    reason, changes = FilterSet(CurateConfig(off_domain="policy"), STORE)(ex)
-    assert reason is None and ex["target"] == {"refusal": "competitor_purchase"} and ex["kind"] == "policy" and changes
 
 
 # --- the pipeline on real Ray Data --------------------------------------------------------
@@ -474,7 +385,7 @@ def test_embedded_teacher_writes_graded_candidates(tmp_path):
     source, _ = source_and_key(cfg)
     teacher = LocalTeacher(source, cfg)
     assert [len(c) for c in teacher.candidates([[{"role": "user", "content": "fridge"}]] * 2)] == [3, 3]
-    ex = {**_fridge_example(catalog), "id": "z", "split": "train"}
+    ex = {**fridge_example(catalog), "id": "z", "split": "train"}
     df = pd.DataFrame([{**COLUMNS, "id": "z", "row_json": json.dumps(ex)}])
     out = Distill(cfg, source, str(tmp_path / "catalog.jsonl"), "", STORE)(df)
     assert (

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from helpers import REPO
 
 pytestmark = pytest.mark.jobsubmit

@@ -4,8 +4,8 @@ steps, the loss falls, and the saved artefact reloads to the same logits."""
 
 import pytest
 import torch
-from helpers import demo_store
 
+from helpers import demo_store
 from skutune.config import METHOD_CONFIG
 from skutune.data.curate import Tokenize
 from skutune.demo.examples import build_examples

@@ -6,8 +6,8 @@ import json
 
 import jsonschema
 import pytest
-from helpers import demo_store
 
+from helpers import demo_store
 from skutune.constraints import campaign_families
 from skutune.demo.catalog import build_catalog
 from skutune.demo.examples import build_examples, sample_split
@@ -46,12 +46,17 @@ def test_gold_parses_beat_bm25_and_dense_with_no_hallucinated_sku(bundled_index)
     examples = sample_split(build_examples(), "test", 10)
     search = GroundedSearch(bundled_index, STORE)
     answers = [search.search(e["query"], e["parse"], e["region"])["answer"] for e in examples]
-    grounded = summarize(examples, [score_example(e, a, catalog, True, campaign_families(STORE)) for e, a in zip(examples, answers)])
+    grounded = summarize(
+        examples, [score_example(e, a, catalog, True, campaign_families(STORE)) for e, a in zip(examples, answers)]
+    )
     assert grounded["hallucinated_sku_rate"] == 0.0
     for name, cls in BASELINES.items():
         base = summarize(
             examples,
-            [score_example(e, a, catalog, False) for e, a in zip(examples, cls(bundled_index.rows, STORE).answers(examples))],
+            [
+                score_example(e, a, catalog, False)
+                for e, a in zip(examples, cls(bundled_index.rows, STORE).answers(examples))
+            ],
         )
         assert grounded["hit_at_1"] > base["hit_at_1"], name
         for kind in ("budget", "typo", "vague"):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import tiny_config
 
+from helpers import tiny_config
 from skutune.train.trainer import (
     LOG_FILE,
     POSITION_FILE,

@@ -12,6 +12,7 @@ import time
 
 import psutil
 import requests
+
 from helpers import TOKEN
 
 APP = "skutune-faults"
@@ -44,6 +45,7 @@ def test_killed_replica_gives_503_with_retry_hint_never_500(app, tiny_model_dir)
         "adapters_dir": str(app.dir / "adapters"),
         "catalog": str(app.dir / "catalog.jsonl"),
         "index": str(app.dir / "index"),
+        "store": str(app.dir / "store.yaml"),
         "default_adapter": "typo",
         "max_new_tokens": 12,
         "request_timeout_s": 30,

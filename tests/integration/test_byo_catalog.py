@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from helpers import CONFIGS, REPO, tiny_config
-
 from skutune.config import load_config
 from skutune.data.curate import run_curate
 from skutune.eval.evaluate import Systems, score_systems

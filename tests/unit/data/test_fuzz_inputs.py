@@ -13,10 +13,10 @@ import json
 
 import pandas as pd
 import yaml
-from helpers import CONFIGS, demo_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import CONFIGS, demo_store
 from skutune.config import ConfigError, parse_config
 from skutune.data.curate import validate_catalog
 from skutune.data.querylog import validate_log

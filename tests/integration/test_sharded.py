@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_config
 
+from helpers import tiny_config
 from skutune.train.methods import build_model, load_tuned
 from skutune.train.trainer import LOG_FILE, build_trainer, export_artefact, training_dataset
 

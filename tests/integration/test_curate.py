@@ -6,9 +6,9 @@ import json
 import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
-from helpers import demo_store, tiny_config
 from transformers import AutoTokenizer
 
+from helpers import demo_store, tiny_config
 from skutune.data.curate import run_curate
 from skutune.demo.catalog import build_catalog
 from skutune.demo.examples import build_examples, sample_split

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 import requests
-from helpers import TOKEN
 
+from helpers import TOKEN
 from skutune.demo.catalog import build_catalog
 from skutune.schemas import is_valid, parse_answer
 
@@ -255,6 +255,7 @@ def test_generation_past_the_timeout_is_504_json_and_no_token_means_open(app, ti
                 "adapters_dir": str(app.dir / "adapters"),
                 "catalog": str(app.dir / "catalog.jsonl"),
                 "index": str(app.dir / "index"),
+                "store": str(app.dir / "store.yaml"),
                 "default_adapter": "typo",
                 "request_timeout_s": 0.001,
                 "auth_token_env": "SKUTUNE_TEST_UNSET_TOKEN",

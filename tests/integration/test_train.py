@@ -4,9 +4,9 @@ adapter is exported with metadata, and a rerun under the same name resumes."""
 import json
 from pathlib import Path
 
-from helpers import tiny_config
 from safetensors import safe_open
 
+from helpers import tiny_config
 from skutune.train.trainer import (
     LOG_FILE,
     POSITION_FILE,

@@ -4,6 +4,7 @@ query, pick a region and two adapters, see both answers side by side as catalog 
 import shutil
 
 import pytest
+
 from helpers import TOKEN
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
