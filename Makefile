@@ -43,7 +43,7 @@ lint: install
 
 # markers (pyproject.toml): jobsubmit and cluster start Ray clusters of their own, so each runs in a pytest process of its own
 test: model browser lint
-	$(PY) -m pytest -q -m "not gpu and not slow and not jobsubmit and not cluster"
+	$(PY) -m pytest -q --durations=15 -m "not gpu and not slow and not jobsubmit and not cluster"
 	$(PY) -m pytest -q -m jobsubmit
 	$(PY) -m pytest -q -m cluster
 

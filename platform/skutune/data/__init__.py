@@ -1,1 +1,1 @@
-"""data"""
+"""Curate: read, validate and quarantine, filter, dedup, decontaminate, grade, distil and tokenize (Ray Data)."""

@@ -1,1 +1,1 @@
-"""runtime"""
+"""Runtime: starting Ray, tracking, importing the embedded model, memory measurement and the run directory."""

@@ -1,5 +1,5 @@
-"""Packing and loss normalisation: a packed row trains exactly like its examples padded one per
-row, and a step's gradient is the same however the data is cut into micro-batches and workers."""
+"""Packing through Ray Train and Ray Data: a step's gradient is the same however the data is cut into
+micro-batches and workers, and the packed data path keeps every example."""
 
 import json
 
