@@ -357,7 +357,6 @@ class CurateConfig(_Strict):
     )
     min_query_chars: int = Field(2, ge=1, description="shorter queries are removed")
     max_query_chars: int = Field(200, ge=2, description="longer queries are removed")
-    languages: list[str] = Field(["en"], description="scripts kept (filters.language): en, hi, ja, ko, ...")
     off_domain: Literal["drop", "policy"] = Field("drop", description="policy: keep the query as a refusal example")
     toxic_words_path: str | None = Field(None, description="more words for the toxicity list, one per line")
     near_dedup: NearDedupConfig = Field(NearDedupConfig(), description="near-duplicate removal (MinHash LSH)")

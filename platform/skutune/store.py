@@ -81,7 +81,9 @@ class StoreProfile(_Strict):
         min_length=1, description="region code (IN, UK, JP, ...) -> currency and symbol"
     )
     languages: list[str] = Field(
-        ["en"], min_length=1, description="scripts of the queries kept by curation (en, hi, ja, ...)"
+        ["en"],
+        min_length=1,
+        description="scripts of the queries curation keeps (en, hi, ja, ko, ...; filters.language)",
     )
     brands_sold: list[str] = Field(
         [], description="brands of a single-brand store (lower case); other brands are competitors"

@@ -175,7 +175,7 @@ class FilterSet:
         if problem:
             return f"format: {problem}", changes
         lang = language(query)
-        if lang not in self.cfg.languages:
+        if lang not in self.store.languages:  # scripts the store's shoppers write in (filters.language)
             return f"language: {lang}", changes
         if ex["kind"] == "policy":  # a labelled refusal example: keep it
             return None, changes
