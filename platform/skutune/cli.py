@@ -148,7 +148,11 @@ def main(argv=None) -> None:
     )
     for name, script in SCRIPTS.items():
         sub.add_parser(name, help=f"jobs/{script}.py (its own flags follow; --help shows them)", add_help=False)
-    sub.add_parser("import-model", help="convert the embedded model's GGUF into a safetensors directory (once)")
+    sub.add_parser(
+        "import-model",
+        help="convert the embedded model's GGUF into a safetensors directory (once; --force)",
+        add_help=False,
+    )
     cfg_parser = sub.add_parser("config", help="show the resolved config, or the JSON Schema of every key")
     _add_config_args(cfg_parser, required=False)
     cfg_parser.add_argument("--print", action="store_true", help="print the resolved config (the default)")
@@ -159,13 +163,14 @@ def main(argv=None) -> None:
         sys.argv = [f"jobs/{SCRIPTS[args.command]}.py", *rest]
         runpy.run_path(str(REPO_ROOT / "jobs" / f"{SCRIPTS[args.command]}.py"), run_name="__main__")
         return
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "import-model":
+    if args.command == "import-model":  # its own flags (--force)
         from skutune.runtime.model_import import main as import_model
 
-        import_model()
-    elif args.command == "config":
+        import_model(rest, prog="skutune import-model")
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "config":
         _config(args)
     elif args.command == "serve":
         _serve(args)

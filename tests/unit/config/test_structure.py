@@ -112,6 +112,11 @@ def test_the_command_lists_its_stages_and_explains_every_key(tmp_path):
         "config",
     ):
         assert sub in helped.stdout, sub
+    for sub in ("fresh-skus", "demo"):  # subcommands with flags of their own pass them on
+        passed = _skutune(sub, "--help", cwd=tmp_path)
+        assert passed.returncode == 0 and "usage:" in passed.stdout, (sub, passed.stderr[-500:])
+    imported = _skutune("import-model", cwd=tmp_path)  # what `make model` runs; the model is cached by now
+    assert imported.returncode == 0 and "model directory:" in imported.stdout, imported.stderr[-500:]
     schema = json.loads(_skutune("config", "--schema", cwd=tmp_path).stdout)
     jsonschema.Draft202012Validator.check_schema(schema)
     assert "store" in schema["required"] and "data" in schema["required"]
