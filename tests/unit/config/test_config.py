@@ -142,6 +142,8 @@ def test_cluster_yaml_is_valid_for_rays_launcher(tmp_path):
     gpu_types = [t for t in types.values() if t["resources"].get("GPU")]
     assert len(gpu_types) >= 2 and all(t["max_workers"] > t["min_workers"] for t in gpu_types)  # they autoscale
     assert any("pip install" in c and "-e ." in c for c in cluster["setup_commands"]) and cluster["file_mounts"]
+    head = " ".join(cluster["head_start_ray_commands"])  # the Jobs API runs code: never on every interface
+    assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in head
     bad = {**cluster, "available_node_types": {**types, "gpu_1x": {**types["gpu_1x"], "max_worker": 4}}}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     with pytest.raises(jsonschema.ValidationError, match="max_worker"):
