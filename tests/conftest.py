@@ -7,7 +7,7 @@ import pytest
 import requests
 import yaml
 
-from helpers import CONFIGS, SERVE_PORT, TOKEN, demo_store, tiny_config
+from helpers import CONFIGS, SERVE_PORT, TOKEN, demo_store, random_artefact, tiny_config
 
 os.environ.setdefault("SKUTUNE_NO_BARS", "1")
 
@@ -66,23 +66,6 @@ def _random_adapter(model_dir, out, seed):
     peft.save_pretrained(out)
 
 
-def _random_artefact(model_dir, out, method: dict, seed):
-    """A non-LoRA artefact (its own model in the replica) whose method state is random, not identity."""
-    import torch
-
-    from skutune.config import METHOD_CONFIG
-    from skutune.train.methods import build_model, save_artefact
-
-    torch.manual_seed(seed)
-    cfg = METHOD_CONFIG.validate_python(method)
-    model = build_model(model_dir, cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.normal_(0, 0.5)
-    save_artefact(model, out, cfg)
-
-
 class App(str):
     """The app's base URL; `.dir` holds its adapters, catalog and index; `.http` sends the token."""
 
@@ -98,8 +81,8 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
     d = tmp_path_factory.mktemp("serve")
     for name, seed in (("typo", 1), ("comparison", 2)):
         _random_adapter(tiny_model_dir, d / "adapters" / name, seed)
-    _random_artefact(tiny_model_dir, d / "adapters" / "regional", {"name": "bottleneck", "size": 8}, 3)
-    _random_artefact(tiny_model_dir, d / "adapters" / "seasonal", {"name": "prefix", "num_virtual_tokens": 4}, 4)
+    random_artefact(tiny_model_dir, d / "adapters" / "regional", {"name": "bottleneck", "size": 8}, 3)
+    random_artefact(tiny_model_dir, d / "adapters" / "seasonal", {"name": "prefix", "num_virtual_tokens": 4}, 4)
     (d / "token").write_text(TOKEN + "\n")
     (d / "store.yaml").write_text(yaml.safe_dump(demo_store().model_dump(mode="json"), allow_unicode=True))
     (d / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in build_catalog()))

@@ -22,6 +22,28 @@ def demo_store():
     return StoreProfile.model_validate(load_store_data("samsung"))
 
 
+def random_artefact(model_dir, out, method: dict, seed: int, meta: dict | None = None) -> Path:
+    """An artefact of any method whose trained state is random, not identity, so it changes the output."""
+    import json
+
+    import torch
+
+    from skutune.config import METHOD_CONFIG
+    from skutune.train.methods import META_FILE, build_model, save_artefact
+
+    torch.manual_seed(seed)
+    cfg = METHOD_CONFIG.validate_python(method)
+    model = build_model(model_dir, cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.normal_(0, 0.5)
+    out = save_artefact(model, out, cfg)
+    if meta:
+        (out / META_FILE).write_text(json.dumps({**json.loads((out / META_FILE).read_text()), **meta}))
+    return out
+
+
 def python_exe() -> str:
     return sys.executable
 

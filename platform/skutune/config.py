@@ -373,6 +373,16 @@ class CurateConfig(_Strict):
     partitions: int = Field(8, ge=1, description="blocks in each hash shuffle (dedup, log aggregation)")
 
 
+class ExportConfig(_Strict):
+    """`skutune export`: a trained artefact as a merged Hugging Face model and a portable PEFT adapter."""
+
+    adapter: str | None = Field(None, description="the adapter under <run>/adapters to export; default: train.task")
+    out_dir: str | None = Field(None, description="where merged/ and adapter/ go; default: <run>/export/<adapter>")
+    merged: bool = Field(
+        True, description="write merged/: the method folded into the weights (full, lora, dora, qlora, ia3, bitfit)"
+    )
+
+
 class TrackingConfig(_Strict):
     """Where every job logs its params, metrics and artefacts (tracking.py)."""
 
@@ -400,6 +410,7 @@ class JobConfig(_Strict):
     eval: EvalConfig = Field(EvalConfig(), description="systems and budgets of evaluation")
     serve: ServeConfig = Field(ServeConfig(), description="`skutune serve` and the demo's Serve app")
     tracking: TrackingConfig = Field(TrackingConfig(), description="MLflow and TensorBoard")
+    export: ExportConfig = Field(ExportConfig(), description="`skutune export`: merged model and portable adapter")
 
     @model_validator(mode="before")
     @classmethod

@@ -79,7 +79,7 @@ def train(cfg: JobConfig) -> dict:
     from skutune.runtime.cluster import init_ray
     from skutune.runtime.model_import import resolve_model_dir
     from skutune.runtime.tracking import Tracker, loss_curve
-    from skutune.train.trainer import LOG_FILE, build_trainer, export_artefact, training_dataset
+    from skutune.train.trainer import LOG_FILE, build_trainer, publish_checkpoint, training_dataset
 
     write_resolved(cfg)
     rd = cfg.run_dir()
@@ -99,7 +99,7 @@ def train(cfg: JobConfig) -> dict:
             "metrics": result.metrics or {},
             "run": cfg.run.name,
         }
-        adapter = export_artefact(Path(ckpt), cfg.adapter_dir(cfg.train.task), cfg, model_dir, meta)
+        adapter = publish_checkpoint(Path(ckpt), cfg.adapter_dir(cfg.train.task), cfg, model_dir, meta)
         history = load_jsonl(Path(ckpt) / LOG_FILE)
     curve = loss_curve(
         history,
@@ -151,4 +151,24 @@ def evaluate(cfg: JobConfig) -> dict:
     return report
 
 
-STAGES = {"curate": curate, "index": index, "train": train, "eval": evaluate}
+def export(cfg: JobConfig) -> dict:
+    """A trained adapter as a merged Hugging Face model and a portable PEFT adapter, each with its
+    prompt contract and model card (train/export.py)."""
+    from skutune.runtime.model_import import resolve_model_dir
+    from skutune.serve.cards import is_artefact
+    from skutune.train.export import export as export_files
+
+    name = cfg.export.adapter or cfg.train.task
+    artefact = cfg.adapter_dir(name)
+    if not is_artefact(artefact):
+        raise SystemExit(f"no adapter {artefact}: train it with `skutune train` first (or set export.adapter)")
+    out = Path(cfg.export.out_dir).resolve() if cfg.export.out_dir else cfg.run_dir().export(name)
+    written = export_files(
+        artefact, out, cfg.store, resolve_model_dir(cfg.model), cfg.export.merged, cfg.eval.parse_max_new_tokens
+    )
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return written
+
+
+STAGES = {"curate": curate, "index": index, "train": train, "eval": evaluate, "export": export}

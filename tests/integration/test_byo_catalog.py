@@ -11,7 +11,7 @@ from skutune.data.curate import run_curate
 from skutune.eval.evaluate import Systems, score_systems
 from skutune.runtime.paths import load_jsonl
 from skutune.search.index import build_index
-from skutune.train.trainer import LOG_FILE, build_trainer, export_artefact
+from skutune.train.trainer import LOG_FILE, build_trainer, publish_checkpoint
 
 
 def test_scraped_catalog_cold_start_to_grounded_eval(ray_local, tiny_model_dir, tmp_path):
@@ -54,7 +54,7 @@ def test_scraped_catalog_cold_start_to_grounded_eval(ray_local, tiny_model_dir, 
     result = build_trainer(cfg, tiny_model_dir, ds).fit()
     with result.checkpoint.as_directory() as d:
         history = [json.loads(line)["loss"] for line in open(f"{d}/{LOG_FILE}")]
-        export_artefact(Path(d), cfg.adapter_dir("understand"), cfg, tiny_model_dir, {"target": "parse"})
+        publish_checkpoint(Path(d), cfg.adapter_dir("understand"), cfg, tiny_model_dir, {"target": "parse"})
     assert sum(history[-3:]) / 3 < sum(history[:3]) / 3 - 0.5, history
 
     examples = load_jsonl(tmp_path / "data" / "test.jsonl")[:24]

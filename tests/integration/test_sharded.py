@@ -10,7 +10,7 @@ import torch
 
 from helpers import tiny_config
 from skutune.train.methods import build_model, load_tuned
-from skutune.train.trainer import LOG_FILE, build_trainer, export_artefact, training_dataset
+from skutune.train.trainer import LOG_FILE, build_trainer, publish_checkpoint, training_dataset
 
 
 def _fit(cfg, model_dir, ray):
@@ -51,7 +51,7 @@ def test_sharded_full_finetune_resumes_and_exports(strategy, tiny_curated, tiny_
     assert sum(h["loss"] for h in h2[-3:]) < sum(h["loss"] for h in h2[:3]), h2
 
     with resumed.checkpoint.as_directory() as d:
-        out = export_artefact(Path(d), tmp_path / "full", more, tiny_model_dir, {"task": "search"})
+        out = publish_checkpoint(Path(d), tmp_path / "full", more, tiny_model_dir, {"task": "search"})
     assert (out / "model.safetensors").exists() and (out / "config.json").exists()
     model = load_tuned(tiny_model_dir, out)
     base = build_model(tiny_model_dir, more.method)

@@ -16,7 +16,7 @@ from skutune.eval.evaluate import Systems, score_systems
 from skutune.runtime.paths import load_jsonl
 from skutune.search.index import build_index
 from skutune.store import StoreProfile, load_store_data
-from skutune.train.trainer import LOG_FILE, build_trainer, export_artefact
+from skutune.train.trainer import LOG_FILE, build_trainer, publish_checkpoint
 
 UK = StoreProfile.model_validate(load_store_data("uk_marketplace"))
 CATALOG = REPO / "tests" / "fixtures" / "uk_marketplace_catalog.csv"
@@ -93,7 +93,7 @@ def test_uk_marketplace_curates_trains_and_searches_in_gbp(ray_local, tiny_model
     result = build_trainer(cfg, tiny_model_dir, ds).fit()
     with result.checkpoint.as_directory() as d:
         losses = [json.loads(line)["loss"] for line in open(f"{d}/{LOG_FILE}")]
-        export_artefact(Path(d), cfg.adapter_dir("understand"), cfg, tiny_model_dir, {"target": "parse"})
+        publish_checkpoint(Path(d), cfg.adapter_dir("understand"), cfg, tiny_model_dir, {"target": "parse"})
     assert losses[-1] < losses[0], losses
 
     report, predictions = score_systems(

@@ -11,7 +11,7 @@ from skutune.train.trainer import (
     LOG_FILE,
     POSITION_FILE,
     build_trainer,
-    export_artefact,
+    publish_checkpoint,
     storage_path,
     training_dataset,
 )
@@ -28,7 +28,7 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
     result = _fit(cfg, tiny_model_dir, ray_local)
     with result.checkpoint.as_directory() as d:
         history = [json.loads(line) for line in open(f"{d}/{LOG_FILE}")]
-        adapter = export_artefact(
+        adapter = publish_checkpoint(
             Path(d),
             tmp_path / "adapter",
             cfg,

@@ -11,7 +11,7 @@ from skutune.config import JobConfig
 from skutune.eval.evaluate import Systems, score_systems
 from skutune.eval.forgetting import everyday_check
 from skutune.generate import load_model
-from skutune.train.trainer import build_trainer, export_artefact, training_dataset
+from skutune.train.trainer import build_trainer, publish_checkpoint, training_dataset
 
 EVAL_METRICS = ("hit_at_1", "json_valid", "hallucinated_sku_rate", "qa_accuracy", "policy_compliance")
 # What each method is commonly said to cost: the claims this comparison measures.
@@ -44,7 +44,9 @@ def train_variant(cfg: JobConfig, model_dir: Path) -> dict:
     result = build_trainer(cfg, model_dir, ds).fit()
     wall = time.time() - start
     with result.checkpoint.as_directory() as d:
-        artefact = export_artefact(Path(d), cfg.adapter_dir(cfg.train.task), cfg, model_dir, {"task": cfg.train.task})
+        artefact = publish_checkpoint(
+            Path(d), cfg.adapter_dir(cfg.train.task), cfg, model_dir, {"task": cfg.train.task}
+        )
     m = result.metrics
     return {
         "trainable": m["trainable_params"],

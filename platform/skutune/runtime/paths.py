@@ -79,6 +79,9 @@ class RunDir:
     def adapter(self, name: str) -> Path:
         return self.adapters / name
 
+    def export(self, name: str) -> Path:
+        return self.root / "export" / name  # skutune export: merged/ and adapter/
+
     @property
     def ray(self) -> Path:
         return self.root / "ray"  # Ray Train's storage by default

@@ -284,7 +284,7 @@ def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.
     )
 
 
-def export_artefact(checkpoint_dir: Path, out_dir: Path, cfg: JobConfig, model_dir, meta: dict) -> Path:
+def publish_checkpoint(checkpoint_dir: Path, out_dir: Path, cfg: JobConfig, model_dir, meta: dict) -> Path:
     """The final checkpoint as a servable artefact (any method, any strategy), with the run's
     metadata both in `skutune.json` and in the weights' safetensors header. It is written beside
     `out_dir` and renamed into place, so a reader (the Serve registry) never sees half of it."""

@@ -109,6 +109,7 @@ def test_the_command_lists_its_stages_and_explains_every_key(tmp_path):
         "task-adapters",
         "bench",
         "import-model",
+        "export",
         "config",
     ):
         assert sub in helped.stdout, sub
