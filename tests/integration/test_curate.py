@@ -28,7 +28,7 @@ def dirty(tmp_path_factory, ray_local, tiny_model_dir):
     catalog = build_catalog()
     bad_catalog = [
         "{not json",
-        {**catalog[0], "sku": "bad sku!"},
+        {k: v for k, v in catalog[0].items() if k != "sku"},  # no id (an unsafe id is mapped: test_scraped.py)
         {**catalog[1], "prices": {"IN": -5}},
         {k: v for k, v in catalog[2].items() if k != "title"},
         {**catalog[3], "regions": ["MARS"]},

@@ -35,7 +35,19 @@ from skutune.data import dedup, report
 from skutune.data.coldstart import synth_queries
 from skutune.data.querylog import aggregate_groups, validate_log
 from skutune.data.records import CatalogRow
-from skutune.data.stages import COLUMNS, NO_TARGET, check, eval_grams, generic, ingest, no_target, parse_row, reason_of
+from skutune.data.scraped import ground_catalog
+from skutune.data.stages import (
+    COLUMNS,
+    NO_TARGET,
+    check,
+    eval_grams,
+    generic,
+    ingest,
+    no_target,
+    parse_row,
+    reason_of,
+    renamed,
+)
 from skutune.data.teacher import Distill, source_and_key
 from skutune.prompts import training_messages
 from skutune.runtime.paths import NOT_UTF8, write_jsonl
@@ -76,8 +88,7 @@ def read_rows(path: str | Path, columns: dict[str, str]) -> ray.data.Dataset:
     ds = ray.data.read_csv(path) if kind == ".csv" else ray.data.read_parquet(path)
 
     def to_json(row):
-        row = {columns.get(k, k): v for k, v in row.items()}
-        return {"row_json": json.dumps(row, ensure_ascii=False, default=str)}
+        return {"row_json": json.dumps(renamed(row, columns), ensure_ascii=False, default=str)}
 
     return ds.map(to_json)
 
@@ -174,6 +185,7 @@ def _catalog(cfg, catalog_path, quarantine) -> tuple[list[dict], dict]:
             )
     good = [json.loads(r["row_json"]) for r in checked.filter(lambda r: r["error"] == "").take_all()]
     catalog = sorted({r["sku"]: r for r in reversed(good)}.values(), key=lambda r: r["sku"])  # first row of each SKU
+    catalog = ground_catalog(catalog)  # category levels and inferred brands: choices of the whole catalog
     return catalog, {
         "rows_in": checked.count(),
         "rows_out": len(catalog),

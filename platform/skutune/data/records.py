@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from skutune.data.filters import language
+from skutune.data.scraped import MAX_DESCRIPTION_CHARS, attributes, category_path, price, safe_sku
 from skutune.schemas import is_valid, task_for
 from skutune.store import LOGGED, StoreProfile
 
@@ -24,32 +25,14 @@ def _known(value: str, known, what: str) -> str:
     return value
 
 
-def _number(text):
-    """ "₹44,990" -> 44990.0; "345 L" -> 345; anything else unchanged."""
-    if not isinstance(text, str):
-        return text
-    m = re.fullmatch(
-        r"\s*[^\d\s-]{0,4}\s*(-?[\d,]*\.?\d+)\s*(?:L|kg|mm|cm|in|inch|W|Hz|mAh|GB|TB|MP|ton|Ton|\"|%)?\s*", text
-    )
-    if not m:
-        return text
-    num = float(m.group(1).replace(",", ""))
-    return int(num) if num.is_integer() else num
-
-
-def _value(text: str):
-    """An attribute value from a blob: yes/no -> bool, "345 L" -> 345, else the text."""
-    return {"yes": True, "no": False}.get(text.lower(), _number(text))
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Z0-9]+", "-", str(text).upper()).strip("-")
 
 
 def normalise_scraped(v: dict, store: StoreProfile) -> dict:
-    """Scraped catalogs: blank rows, SKU ids in any case, category paths ("Home > Kitchen >
-    Refrigerators"), one price as text ("₹44,990") with its currency, attribute blobs
-    ("Capacity: 345 L | Door: Double Door"), no family. Normalised here, or rejected with a reason."""
+    """Scraped catalogs: blank rows, ids in any format, category trees, one price as text in any
+    currency of the store, spec lists in any common shape, descriptions, no family (scraped.py).
+    Normalised here, or rejected with a reason."""
     if all(x in (None, "", [], {}) for x in v.values()):
         raise ValueError("blank row")
     v = {
@@ -66,19 +49,23 @@ def normalise_scraped(v: dict, store: StoreProfile) -> dict:
         v["title_en"] = latin  # "Acme 345L 冷蔵庫" -> "Acme 345L"; the full title stays in `title`
         if "ja" in words.values():
             v.setdefault("title_ja", v["title"])
-    if isinstance(v.get("sku"), str):
-        v["sku"] = v["sku"].strip().upper()  # "sc00001-64-wh" -> "SC00001-64-WH"; bad characters still fail
-    if isinstance(v.get("category"), str) and ">" in v["category"]:
-        v["category"] = v["category"].split(">")[-1].strip().lower()
+    if v.get("sku") not in (None, ""):  # any id format: the original is kept and returned
+        v.setdefault("source_id", str(v["sku"]).strip())
+        v["sku"] = safe_sku(v["sku"])  # "sc00001-64-wh" -> "SC00001-64-WH"; "a/b#1" -> "A-B-1-<hash>"
+    v["category_path"] = category_path(v.get("category"))  # the level that groups products: ground_catalog
+    if not v["category_path"]:
+        raise ValueError("no category: every product needs one (map yours with data.catalog_columns)")
+    v["category"] = v["category_path"][-1].lower()
     if "prices" not in v and v.get("price") not in (None, ""):
-        region = store.region_of_currency(str(v.get("currency") or ""))
-        if region is None:
-            raise ValueError(f"unknown currency {v.get('currency')!r:.40}")
-        v["prices"] = {region: _number(v["price"])}
+        amount, region = price(v["price"], str(v.get("currency") or ""), store)
+        v["prices"] = {region: amount}
         v.setdefault("regions", [region])
-    if isinstance(v.get("attributes"), str):
-        pairs = [p.split(":", 1) for p in re.split(r"[|;\n]", v["attributes"]) if ":" in p]
-        v["attributes"] = {re.sub(r"\W+", "_", k.strip().lower()).strip("_"): _value(x.strip()) for k, x in pairs}
+    if not isinstance(v.get("attributes", {}), dict):
+        v["attributes"] = attributes(v["attributes"])  # "" or None: no specs
+    if isinstance(v.get("description"), list):
+        v["description"] = " | ".join(str(x) for x in v["description"])
+    if isinstance(v.get("description"), str):
+        v["description"] = v["description"][:MAX_DESCRIPTION_CHARS]
     if v.get("title") and not v.get("title_en"):
         v["title_en"] = v["title"]
     if v.get("family_name") and not v.get("family"):
@@ -105,6 +92,10 @@ class CatalogRow(BaseModel):
     regions: list[str] = Field(min_length=1)  # regions of the store profile
     attributes: dict = {}
     brand: str = ""
+    brand_inferred: bool = False  # the brand column was empty: scraped.ground_catalog read it from the title
+    source_id: str = ""  # the id as the user's catalog writes it (sku is its safe internal form)
+    category_path: list[str] = []  # the full tree, root first; `category` is the level that groups products
+    description: str = ""  # searchable text: about, description, technical details
     tags: list[str] = []  # use cases ("gaming", "students"): what `use` in a query parse matches
     faq: list[dict] = []
     rating: float | None = Field(None, ge=0, le=5)

@@ -46,11 +46,24 @@ NO_TARGET = '"target": {}'  # how a row with no target (a zero-click log query) 
 NESTED = ("prices", "attributes", "faq", "regions", "tags", "target", "relevant", "constraints", "parse")
 
 
+def renamed(row: dict, columns: dict[str, str]) -> dict:
+    """A user's columns under skutune's names. Text columns mapped to `description` (About,
+    Details, Description) are joined with " | "; otherwise a mapped column wins over a same-named one."""
+    out = {}
+    for key, value in row.items():
+        name = columns.get(key, key)
+        if name == "description" and isinstance(out.get(name), str) and isinstance(value, str):
+            out[name] = " | ".join(x for x in (out[name], value) if x.strip())
+        elif name not in out or key in columns:
+            out[name] = value
+    return out
+
+
 def parse_row(row_json: str, columns: dict[str, str]) -> dict:
     obj = json_row(row_json)
     if not isinstance(obj, dict):
         raise ValueError("row is not a JSON object")
-    obj = {columns.get(k, k): v for k, v in obj.items()}
+    obj = renamed(obj, columns)
     for key in NESTED:
         if isinstance(obj.get(key), str) and obj[key].lstrip()[:1] in (
             "{",

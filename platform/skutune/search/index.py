@@ -24,15 +24,20 @@ from skutune.runtime.paths import load_jsonl, write_jsonl
 log = logging.getLogger(__name__)
 
 
+DESCRIPTION_CHARS = 600  # enough for a product's key phrases; the rest mostly repeats them and dilutes BM25
+
+
 def doc_text(row: dict) -> str:
-    """What retrieval sees of a SKU: title, category, family, attributes and use cases."""
+    """What retrieval sees of a SKU: title, category (and the tree above it), family, attributes,
+    use cases and the start of its description."""
     attrs = " ".join(
         f"{k.replace('_', ' ')} {v}" for k, v in row.get("attributes", {}).items() if v not in (False, None)
     )
     uses = " ".join(t.replace("_", " ") for t in row.get("tags", []))
-    return " ".join(
-        x for x in (row.get("brand", ""), row["title"], row["category"], row["family_name"], attrs, uses) if x
-    )
+    tree = " ".join(p for p in row.get("category_path", []) if p.lower() != row["category"])
+    description = row.get("description", "")[:DESCRIPTION_CHARS]
+    parts = (row.get("brand", ""), row["title"], row["category"], tree, row["family_name"], attrs, uses, description)
+    return " ".join(x for x in parts if x)
 
 
 def text_hash(row: dict) -> str:

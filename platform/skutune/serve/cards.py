@@ -37,6 +37,7 @@ def product_cards(answer: dict | None, catalog: dict, region: str, currency: str
         cards.append(
             {
                 "sku": sku,
+                "id": row.get("source_id") or sku,  # the id as the store's own catalog writes it
                 "title": row["title"],
                 "category": row["category"],
                 "price": row["prices"].get(region),
