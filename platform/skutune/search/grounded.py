@@ -20,6 +20,7 @@ from skutune.generate import generate_all, render
 from skutune.parse import parse_schema
 from skutune.prompts import normalize_query
 from skutune.schemas import parse_answer
+from skutune.search.budget import extract_budget
 from skutune.store import StoreProfile
 
 TOP_K = 5
@@ -40,18 +41,26 @@ def parse_is_valid(parse, store: StoreProfile) -> bool:
     return parse is not None and _validator(store.model_dump_json()).is_valid(parse)
 
 
+def read_parse(text: str, query: str, region: str, store: StoreProfile) -> tuple[dict, bool]:
+    """(parse, valid) from the model's text: an invalid parse becomes `fallback_parse`; the budget
+    a rule reads from the query (budget.py) replaces the model's price limits when they differ."""
+    parse = parse_answer(text)
+    valid = parse_is_valid(parse, store)
+    parse = parse if valid else fallback_parse(query, region)
+    budget = extract_budget(query, region, store) if parse.get("intent") == "search" else {}
+    if budget:
+        limits = {k: v for k, v in parse.get("constraints", {}).items() if not k.startswith("price_")}
+        parse = {**parse, "constraints": {**limits, **budget}}
+    return parse, valid
+
+
 def parse_queries(
     tok, model, store, queries, regions, dates, batch_size=16, max_new_tokens=128
 ) -> list[tuple[dict, bool]]:
     """(parse, valid) per query; an invalid parse is replaced by `fallback_parse`."""
     prompts = [render(tok, q, r, d, store, target="parse") for q, r, d in zip(queries, regions, dates)]
     texts = generate_all(tok, model, prompts, batch_size, max_new_tokens, desc="understand")
-    out = []
-    for text, q, r in zip(texts, queries, regions):
-        parse = parse_answer(text)
-        valid = parse_is_valid(parse, store)
-        out.append((parse if valid else fallback_parse(q, r), valid))
-    return out
+    return [read_parse(text, q, r, store) for text, q, r in zip(texts, queries, regions)]
 
 
 def filters_for(index, parse: dict, region: str, campaigns: dict, currency: str) -> list[tuple[str, np.ndarray]]:

@@ -42,7 +42,7 @@ from skutune.parse import parse_schema
 from skutune.runtime.model_import import resolve_model_dir
 from skutune.runtime.paths import load_jsonl
 from skutune.schemas import SCHEMAS, parse_answer
-from skutune.search.grounded import GroundedSearch, Reranker, fallback_parse, parse_is_valid
+from skutune.search.grounded import GroundedSearch, Reranker, read_parse
 from skutune.search.index import current_version
 from skutune.search.retrieval import CatalogIndex
 from skutune.serve.args import AppArgs, RegisterRequest, SearchRequest
@@ -360,9 +360,7 @@ class SearchService:
         search = self._index()
         grammar = self.engine.grammars.get("parse", region) if constrained else None
         result = await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar))
-        parse = parse_answer(result.text)
-        valid = parse_is_valid(parse, self.store)
-        parse = parse if valid else fallback_parse(req.query, region)
+        parse, valid = read_parse(result.text, req.query, region, self.store)
         async with self.lock:
             with self.engine.active(adapter) as model:
                 reranker = Reranker(self.engine.tok, model, self.store) if req.rerank else None
