@@ -10,6 +10,7 @@ filters were applied and which relaxed. Every SKU returned comes from the index,
 answers cannot hallucinate SKUs.
 """
 
+import difflib
 import functools
 import time
 
@@ -63,15 +64,31 @@ def parse_queries(
     return [read_parse(text, q, r, store) for text, q, r in zip(texts, queries, regions)]
 
 
+def closest(value, vocabulary, cutoff: float = 0.8) -> str | None:
+    """The catalog's own spelling of a parsed brand or category ("samsng" -> "samsung"), or None:
+    a misspelling the model echoed still filters, and a value the catalog lacks does not."""
+    if not isinstance(value, str) or not value:
+        return None
+    value = value.lower()
+    if value in vocabulary:
+        return value
+    if len(value) < 4:  # short names are too close to too much ("lg", "hp")
+        return None
+    match = difflib.get_close_matches(value, sorted(vocabulary), n=1, cutoff=cutoff)
+    return match[0] if match else None
+
+
 def filters_for(index, parse: dict, region: str, campaigns: dict, currency: str) -> list[tuple[str, np.ndarray]]:
     """(label, mask) per hard filter the parse asks for, most trusted first."""
     out = []
     # A named product outranks the model's guess of its category: for a product the model
     # has never seen ("bespoke c10 prime") that guess is often wrong, and the name is enough.
-    if parse.get("category") in index.categories and not parse.get("product"):
-        out.append((f"category={parse['category']}", index.category == parse["category"]))
-    if parse.get("brand") and parse["brand"].lower() in index.brands:
-        out.append((f"brand={parse['brand']}", index.brand == parse["brand"].lower()))
+    category = closest(parse.get("category"), index.categories)
+    if category and not parse.get("product"):
+        out.append((f"category={category}", index.category == category))
+    brand = closest(parse.get("brand"), index.brands)
+    if brand:
+        out.append((f"brand={parse['brand']}", index.brand == brand))
     camp = campaigns.get(parse.get("campaign"))
     if camp:
         out.append((f"campaign={camp['id']}", np.isin(index.family, camp["families"])))
