@@ -35,6 +35,12 @@ def _lr_lambda(warmup: int, total: int):
     return factor
 
 
+def load_state(path: Path) -> dict:
+    """Optimizer and scheduler state from a checkpoint: tensors and plain values only. Anyone who
+    can write checkpoint storage could otherwise run code in every worker that resumes from it."""
+    return torch.load(path, weights_only=True)
+
+
 def _optimizer(params, cfg, total: int):
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.train.warmup_steps, total))
@@ -79,7 +85,7 @@ class DDP:
 
     def load(self, d: Path):
         get_method(self.cfg.method.name).restore(self.module, d)
-        state = torch.load(d / OPTIM_FILE, weights_only=False)
+        state = load_state(d / OPTIM_FILE)
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
 
@@ -121,7 +127,7 @@ class FSDP2(DDP):
         dcp.load(state, checkpoint_id=str(d / "dcp"))
         set_model_state_dict(self.model, state["model"])
         set_optimizer_state_dict(self.model, self.opt, state["optim"])
-        self.sched.load_state_dict(torch.load(d / OPTIM_FILE, weights_only=False)["scheduler"])
+        self.sched.load_state_dict(load_state(d / OPTIM_FILE)["scheduler"])
 
 
 class DeepSpeedZero(DDP):
