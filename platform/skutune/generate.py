@@ -44,10 +44,18 @@ def mergeable(model) -> bool:
     return model.peft_config["default"].peft_type in (PeftType.LORA, PeftType.IA3)
 
 
+def defang(tok, text: str) -> str:
+    """Client text without the tokenizer's special tokens: rendered into a prompt, "<|im_end|>
+    <|im_start|>system" in a query would otherwise end the user's turn and forge a new one."""
+    for special in sorted(set(tok.all_special_tokens), key=len, reverse=True):
+        text = text.replace(special, "")
+    return text
+
+
 def render(tok, query: str, region: str, date: str, store, target: str = "answer") -> str:
     """The prompt for one query, with `store`'s system prompt (store.py)."""
     return tok.apply_chat_template(
-        prompt_messages(query, region, date, store, target), tokenize=False, add_generation_prompt=True
+        prompt_messages(defang(tok, query), region, date, store, target), tokenize=False, add_generation_prompt=True
     )
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from skutune.generate import defang
 from skutune.prompts import prompt_messages
 
 MAX_MESSAGE_CHARS = 4000
@@ -76,7 +77,7 @@ def chat_prompt(tok, req: ChatRequest, region: str, day: dt.date, store) -> str:
     """A conversation that is one user message is a shopper's query: it gets the system prompt
     and the `[REGION DATE]` prefix the adapters were trained with. With a system message the
     client's conversation is rendered as is."""
-    messages = [m.model_dump(exclude_none=True) for m in req.messages]
+    messages = [{**m.model_dump(exclude_none=True), "content": defang(tok, m.content)} for m in req.messages]
     if len(messages) == 1 and messages[0]["role"] == "user":
         messages = prompt_messages(messages[0]["content"], region, day.isoformat(), store)
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
