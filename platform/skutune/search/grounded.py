@@ -65,7 +65,7 @@ def parse_queries(
 
 
 def closest(value, vocabulary, cutoff: float = 0.8) -> str | None:
-    """The catalog's own spelling of a parsed brand or category ("samsng" -> "samsung"), or None:
+    """The catalog's own spelling of a parsed brand or category ("philps" -> "philips"), or None:
     a misspelling the model echoed still filters, and a value the catalog lacks does not."""
     if not isinstance(value, str) or not value:
         return None
