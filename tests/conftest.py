@@ -102,6 +102,7 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
                 "max_new_tokens": 64,
                 "parse_max_new_tokens": 16,
                 "max_tokens_limit": 96,
+                "max_prompt_tokens": 512,
                 "max_loaded_adapters": 4,
                 "max_body_bytes": 16384,
                 "auth_token_file": str(d / "token"),

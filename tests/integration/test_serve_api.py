@@ -242,6 +242,18 @@ def test_bad_requests_get_json_4xx(app, case):
     assert requests.get(f"{app}/healthz", timeout=30).status_code == 200  # probes need no token
 
 
+def test_prompt_token_limit_is_413_json_inside_the_body_limit(app):
+    # 4 messages of 3,000 characters: 12 kB, under the 16 kB body limit, but ~2,500 tokens of prompt
+    words = " ".join(f"fridge{i % 97} tv{i % 13}" for i in range(300))[:3000]
+    messages = [{"role": "system", "content": "Be brief."}] + [{"role": "user", "content": words}] * 4
+    body = {"model": "tiny:typo", "messages": messages}
+    assert len(json.dumps(body)) < 16384
+    r = app.http.post(f"{app}/v1/chat/completions", json=body, timeout=60)
+    assert r.status_code == 413 and "at most 512" in r.json()["detail"], r.text
+    ok = {"model": "tiny:typo", "messages": [{"role": "user", "content": "tv"}], "max_tokens": 4}
+    assert app.http.post(f"{app}/v1/chat/completions", json=ok, timeout=60).status_code == 200
+
+
 def test_generation_past_the_timeout_is_504_json_and_no_token_means_open(app, tiny_model_dir):
     """A second app on the same cluster: a timeout no generation can meet, and no token configured."""
     from ray import serve

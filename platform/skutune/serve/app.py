@@ -220,7 +220,7 @@ def make_api(svc: "SearchService") -> FastAPI:
         )
         grammar = svc.engine.grammars.get(req.task, region) if constrained else None
         job = GenRequest(
-            chat_prompt(svc.engine.tok, req, region, day, svc.store),
+            svc._prompt(chat_prompt(svc.engine.tok, req, region, day, svc.store)),
             adapter,
             svc._budget(req.max_completion_tokens or req.max_tokens, svc.args.max_new_tokens),
             grammar,
@@ -336,6 +336,16 @@ class SearchService:
             return await asyncio.wait_for(self._batched(job), self.args.request_timeout_s)
         except asyncio.TimeoutError as err:
             raise HTTPException(504, detail=f"generation took over {self.args.request_timeout_s} s") from err
+
+    def _prompt(self, prompt: str) -> str:
+        """The prompt, if it fits `max_prompt_tokens` (413 otherwise): 16 long messages fit in the
+        body limit yet make a prompt far past the context, padded into every row of its batch."""
+        n = len(self.engine.tok(prompt, add_special_tokens=False)["input_ids"])
+        if n > self.args.max_prompt_tokens:
+            raise HTTPException(
+                413, detail=f"the prompt is {n} tokens; this app takes at most {self.args.max_prompt_tokens}"
+            )
+        return prompt
 
     def _budget(self, asked: int | None, default: int) -> int:
         if asked is not None and asked > self.args.max_tokens_limit:

@@ -40,6 +40,8 @@ class AppArgs(BaseModel):
     max_new_tokens: int = _field(64, "answer budget in tokens", ge=1, le=512)
     parse_max_new_tokens: int = _field(128, "grounded parse budget in tokens", ge=1, le=512)
     max_tokens_limit: int = _field(256, "a request asking for more tokens gets 422", ge=1)
+    # well inside SmolLM2's 8,192-token context: a batch pads every row to its longest prompt
+    max_prompt_tokens: int = _field(2048, "a chat prompt longer than this, in tokens, gets 413", ge=64)
     max_body_bytes: int = _field(65536, "larger bodies get 413", ge=1024)
     request_timeout_s: float = _field(120, "generation past this gets 504", gt=0)
     max_batch_size: int = _field(8, "@serve.batch: requests gathered into one forward pass", ge=1)
