@@ -22,6 +22,19 @@ def demo_store():
     return StoreProfile.model_validate(load_store_data("samsung"))
 
 
+def market_store(**regions):
+    """A multi-currency marketplace profile (US/USD, IN/INR, EU/EUR, UK/GBP) for pure-logic tests."""
+    from skutune.store import StoreProfile
+
+    regions = regions or {
+        "US": {"currency": "USD", "symbol": "$"},
+        "IN": {"currency": "INR", "symbol": "₹"},
+        "EU": {"currency": "EUR", "symbol": "€"},
+        "UK": {"currency": "GBP", "symbol": "£"},
+    }
+    return StoreProfile.model_validate({"name": "Test Market", "regions": regions, "marketplace": True})
+
+
 def random_artefact(model_dir, out, method: dict, seed: int, meta: dict | None = None) -> Path:
     """An artefact of any method whose trained state is random, not identity, so it changes the output."""
     import json

@@ -6,22 +6,14 @@ import csv
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, market_store
 from skutune.data.records import CatalogRow
 from skutune.data.scraped import attributes, category_path, ground_catalog, price, safe_sku
 from skutune.data.stages import renamed
-from skutune.store import StoreProfile
 
-STORE = StoreProfile.model_validate(
-    {
-        "name": "Test Market",
-        "regions": {
-            "US": {"currency": "USD", "symbol": "$"},
-            "IN": {"currency": "INR", "symbol": "₹"},
-            "EU": {"currency": "EUR", "symbol": "€"},
-        },
-        "marketplace": True,
-    }
+# no GBP here: a £ price is in a currency this store does not use
+STORE = market_store(
+    US={"currency": "USD", "symbol": "$"}, IN={"currency": "INR", "symbol": "₹"}, EU={"currency": "EUR", "symbol": "€"}
 )
 AMAZON_COLUMNS = {
     "Uniq Id": "sku",
@@ -102,7 +94,7 @@ def test_prices_that_cannot_be_placed_say_why(text, currency, reason):
 
 
 def test_a_one_currency_store_reads_a_bare_number_in_its_currency():
-    uk = StoreProfile.model_validate({"name": "UK", "regions": {"UK": {"currency": "GBP", "symbol": "£"}}})
+    uk = market_store(UK={"currency": "GBP", "symbol": "£"})
     assert price("1,299.00", "", uk) == (1299, "UK")
 
 

@@ -2,22 +2,11 @@
 
 import pytest
 
+from helpers import market_store
 from skutune.search.budget import extract_budget
 from skutune.search.grounded import read_parse
-from skutune.store import StoreProfile
 
-STORE = StoreProfile.model_validate(
-    {
-        "name": "Test Market",
-        "regions": {
-            "IN": {"currency": "INR", "symbol": "₹"},
-            "US": {"currency": "USD", "symbol": "$"},
-            "EU": {"currency": "EUR", "symbol": "€"},
-            "UK": {"currency": "GBP", "symbol": "£"},
-        },
-        "marketplace": True,
-    }
-)
+STORE = market_store()
 
 
 @pytest.mark.parametrize(
