@@ -43,6 +43,11 @@ browser:
 	  echo "installing chromium would upgrade installed packages: not done; the search page test will skip"; \
 	else apt-get install -y -q --no-install-recommends chromium; fi
 
+lint: install
+	$(VENV)/bin/ruff check platform jobs serve tests
+	$(VENV)/bin/ruff format --check platform jobs serve tests
+
+# markers (pyproject.toml): jobsubmit and cluster start Ray clusters of their own, so each runs in a pytest process of its own
 test: model browser lint
 	$(PY) -m pytest -q --durations=15 -m "not gpu and not slow and not jobsubmit and not cluster"
 	$(PY) -m pytest -q -m jobsubmit
