@@ -225,8 +225,10 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, description="AdamW weight decay")
     grad_clip: float = Field(1.0, description="gradient norm clip")
     log_every: int = Field(10, ge=1, description="log every N optimizer steps")
-    mixed_precision: Literal["bf16", "no"] = Field(
-        "bf16", description="bf16 autocast where the device has it; on CPU it is ~2x faster here"
+    mixed_precision: Literal["auto", "bf16", "no"] = Field(
+        "auto",
+        description="auto: bf16 autocast where it is measured faster than fp32 (not on a CPU without native bf16, "
+        "where it is ~100x slower); bf16: always; no: fp32",
     )
     gradient_checkpointing: bool = Field(
         False, description="recompute layer activations in backward: less memory, more compute"

@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from skutune.prompts import prompt_messages
+from skutune.runtime.precision import autocast_bf16
 
 
 def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | None = None):
@@ -95,11 +96,7 @@ def generate_ids(
     constrained.RowConstraints; `adapter_names`: peft's per-row LoRA adapter ("__base__" for none),
     so one pass serves several adapters; `streamer`: a TextIteratorStreamer, fed as tokens come."""
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    autocast = (
-        torch.autocast(model.device.type, dtype=torch.bfloat16)
-        if model.device.type == "cpu"
-        else contextlib.nullcontext()
-    )
+    autocast = autocast_bf16("cpu") if model.device.type == "cpu" else contextlib.nullcontext()
     with autocast:
         if prompt_learning(model):
             out = greedy_without_cache(

@@ -16,6 +16,7 @@ import requests
 from skutune.data.grader import Grader
 from skutune.prompts import answer_text, prompt_messages
 from skutune.runtime.paths import load_jsonl
+from skutune.runtime.precision import autocast_bf16
 
 
 class LocalTeacher:
@@ -32,7 +33,7 @@ class LocalTeacher:
         prompts = [self.tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
         enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
         torch.manual_seed(self.cfg.seed)
-        with torch.inference_mode(), torch.autocast(self.model.device.type, dtype=torch.bfloat16):
+        with torch.inference_mode(), autocast_bf16(self.model.device.type):
             out = self.model.generate(
                 **enc,
                 do_sample=True,

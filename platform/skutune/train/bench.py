@@ -21,6 +21,7 @@ from pydantic import Field
 
 from skutune.config import JobConfig, _Strict, load_yaml_as, parse_config
 from skutune.runtime.paths import load_jsonl
+from skutune.train.step import uses_bf16
 
 GPU_BF16_PEAK = {
     "H200": 989e12,
@@ -86,7 +87,7 @@ def device_peak(precision: str) -> tuple[float, str]:
         for key, peak in GPU_BF16_PEAK.items():
             if key in name:
                 return peak, f"{name} datasheet bf16 dense"
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    dtype = torch.bfloat16 if uses_bf16(torch.device("cpu"), precision) else torch.float32
     return matmul_peak(dtype), f"measured {str(dtype).removeprefix('torch.')} matmul, {torch.get_num_threads()} threads"
 
 
@@ -172,7 +173,7 @@ def run_trl(cfg: JobConfig, model_dir, batch_size: int) -> dict:
             warmup_steps=t.warmup_steps,
             max_grad_norm=t.grad_clip,
             weight_decay=t.weight_decay,
-            bf16=t.mixed_precision == "bf16",
+            bf16=uses_bf16(torch.device("cuda" if torch.cuda.is_available() else "cpu"), t.mixed_precision),
             use_cpu=not torch.cuda.is_available(),
             gradient_checkpointing=False,
             packing=t.packing,

@@ -11,6 +11,8 @@ import contextlib
 import torch
 import torch.distributed as dist
 
+from skutune.runtime.precision import bf16_pays
+
 
 @contextlib.contextmanager
 def logits_at_targets(module, labels: torch.Tensor):
@@ -55,7 +57,10 @@ def _sum_over_workers(value: float, device) -> float:
 
 
 def uses_bf16(device, mode: str) -> bool:
-    """bf16 where asked for and the device has it (every CPU torch supports; CUDA from Ampere)."""
+    """ "bf16": wherever the device has it (every CPU torch supports; CUDA from Ampere); "auto":
+    where it is also measured to be faster than fp32 (runtime/precision.py); "no": never."""
+    if mode == "auto":
+        return bf16_pays(device.type)
     return mode == "bf16" and (device.type != "cuda" or torch.cuda.is_bf16_supported())
 
 

@@ -32,7 +32,7 @@ from skutune.config import JobConfig, parse_config
 from skutune.runtime.paths import load_jsonl, write_jsonl
 from skutune.train.batches import collate_for, pack_dataset
 from skutune.train.methods import META_FILE, build_model, parameter_counts
-from skutune.train.step import apply_speedups, train_step
+from skutune.train.step import apply_speedups, train_step, uses_bf16
 from skutune.train.strategies import STRATEGIES, checkpoint_to_artefact, steps_total
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,9 @@ def run_loop(
     if rank == 0:
         print(
             f"method {cfg.method.name} strategy {cfg.train.strategy}: {counts['trainable']:,} of {counts['total']:,} "
-            f"parameters train ({counts['trainable_pct']:.3f}%); this worker holds {local:,}",
+            f"parameters train ({counts['trainable_pct']:.3f}%); this worker holds {local:,}; "
+            f"bf16 autocast: {'on' if uses_bf16(device, cfg.train.mixed_precision) else 'off'} "
+            f"(mixed_precision {cfg.train.mixed_precision})",
             flush=True,
         )
 
