@@ -93,7 +93,7 @@ def _messy_catalog(catalog):
                 "price": "call for price",
                 "currency": "INR",
             },
-            "prices",
+            "price: no amount in 'call for price'",
         ),
         (
             {

@@ -6,8 +6,8 @@ objects, lists of key/value pairs), prices as text in any currency of the store 
 "Rs. 1,299", "1.299,00 €", "$10.99 - $19.99", "Total price: $5.00"), and ids in any format (kept as
 `source_id`, mapped to a safe internal SKU).
 
-Per catalog (`ground_catalog`, after validation): the category level that groups products (a tree's
-leaf is often the product's own name) and a brand for rows whose brand column is empty.
+Per catalog (`ground_catalog`, after validation): the category level (a tree's leaf is sometimes
+the product's own name, never a category) and a brand for rows whose brand column is empty.
 """
 
 import hashlib
@@ -153,19 +153,19 @@ def price(text, currency: str, store: StoreProfile) -> tuple[float, str]:
         amount, named = _first_amount(text), _currency_in(text, store)
     if amount is None:
         raise ValueError(f"price: no amount in {str(text)!r:.40}")
+    currencies = {r.currency for r in store.regions.values()}
     if currency:
+        if store.region_of_currency(currency) is None:
+            raise ValueError(f"unknown currency {currency!r:.12}; the store prices in {sorted(currencies)}")
         if named and currency.upper() not in named:
             raise ValueError(f"price {text!r:.40} is not in the currency column's {currency}")
         named = {currency.upper()}
-    currencies = {r.currency for r in store.regions.values()}
     if not named and len(currencies) == 1:  # a one-currency store: a bare number is in its currency
         named = currencies
     known = {store.region_of_currency(code) for code in named} - {None}
     if len(known) != 1:
         why = "names no currency" if not named else f"is in {sorted(named)}"
-        raise ValueError(
-            f"price {str(text)!r:.40} {why}; the store prices in {sorted({r.currency for r in store.regions.values()})}"
-        )
+        raise ValueError(f"price {str(text)!r:.40} {why}; the store prices in {sorted(currencies)}")
     return (int(amount) if amount.is_integer() else amount), known.pop()
 
 
@@ -181,14 +181,26 @@ def safe_sku(source_id) -> str:
     return f"{slug}-{digest}" if slug else f"ID-{digest}"
 
 
-def _group_level(paths: list[list[str]], min_group: int) -> list[str]:
-    """Per row, the deepest level of its tree that at least `min_group` products share (their
-    category), else its root: a leaf that only one product has is that product's name."""
-    counts = Counter(tuple(p[:i]) for p in paths for i in range(1, len(p) + 1))
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def names_the_product(level: str, title: str) -> bool:
+    """A tree level that is the product's own name (scrapers often end the tree with it): three
+    or more words, most of them in the title."""
+    words = _words(level)
+    return len(words) >= 3 and len(words & _words(title)) >= 0.6 * len(words)
+
+
+def _category_level(paths: list[list[str]], titles: list[str]) -> list[str]:
+    """Per row, the deepest level of its tree that is not the product's own name (a real category
+    that holds one product stays)."""
     out = []
-    for p in paths:
-        grouped = [p[i - 1] for i in range(1, len(p) + 1) if counts[tuple(p[:i])] >= min_group]
-        out.append((grouped[-1] if grouped else p[0]).lower() if p else "")
+    for p, title in zip(paths, titles):
+        levels = list(p)
+        while len(levels) > 1 and names_the_product(levels[-1], title):
+            levels.pop()
+        out.append(levels[-1].lower() if levels else "")
     return out
 
 
@@ -212,11 +224,11 @@ def infer_brand(title: str, known: list[str], shared: Counter) -> str:
     return words[0] if words else ""
 
 
-def ground_catalog(rows: list[dict], min_group: int = 2) -> list[dict]:
-    """Catalog-wide choices no single row can make: the category level that groups products, and
-    a brand for rows that have none (`brand_inferred` marks them)."""
+def ground_catalog(rows: list[dict]) -> list[dict]:
+    """Catalog-wide choices no single row can make: the category level (never the product's own
+    name), and a brand for rows that have none (`brand_inferred` marks them)."""
     paths = [r.get("category_path") or [] for r in rows]
-    for row, category in zip(rows, _group_level(paths, min_group)):
+    for row, category in zip(rows, _category_level(paths, [r["title_en"] for r in rows])):
         if category:
             row["category"] = category
     known = sorted({r["brand"] for r in rows if r.get("brand")}, key=len, reverse=True)
