@@ -154,6 +154,16 @@ class StoreProfile(_Strict):
         return [c.model_dump(mode="json") for c in self.campaigns]
 
 
+# How shoppers and scrapers write each currency: facts of the currency, not of a store (the profile
+# says which currencies it uses). Read by the scraped-price reader and the query budget rule.
+CURRENCY_WORDS = {
+    "INR": ("rs", "inr", "rupees", "rupee", "₹"),
+    "USD": ("usd", "us$", "dollars", "dollar", "bucks", "$"),
+    "EUR": ("eur", "euro", "euros", "€"),
+    "GBP": ("gbp", "pounds", "pound", "quid", "£"),
+    "JPY": ("jpy", "yen", "円", "¥"),
+}
+
 STORES_DIR = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "stores"
 
 

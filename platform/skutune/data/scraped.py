@@ -15,7 +15,7 @@ import json
 import re
 from collections import Counter
 
-from skutune.store import StoreProfile
+from skutune.store import CURRENCY_WORDS, StoreProfile
 
 SKU = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)*$")
 MAX_SKU_CHARS = 40  # longer ids cost tokens in every closed-book answer: mapped like unsafe ones
@@ -23,14 +23,6 @@ MAX_ATTRIBUTES = 64
 MAX_VALUE_CHARS = 200
 MAX_DESCRIPTION_CHARS = 4000
 CATEGORY_SEPARATORS = (r"\s*>>\s*", r"\s*>\s*", r"\s*\|\s*", r"\s+/\s+")  # tried in this order; the first that splits
-# Currency words shoppers and scrapers write: currency facts, not a store's (the profile says which it uses)
-CURRENCY_WORDS = {
-    "INR": ("rs", "inr", "rupees", "rupee", "₹"),
-    "USD": ("usd", "us$", "dollars", "dollar", "$"),
-    "EUR": ("eur", "euro", "euros", "€"),
-    "GBP": ("gbp", "pounds", "pound", "£"),
-    "JPY": ("jpy", "yen", "円", "¥"),
-}
 # 12,34,567 (Indian grouping) | 1,299.00 | 1.299,00 | 1 299,00 | 5 | 5.99
 AMOUNT = re.compile(
     r"\d{1,3}(?:,\d{2})+,\d{3}(?:\.\d{1,2})?|\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"

@@ -11,15 +11,8 @@ years" are not prices.
 import re
 from dataclasses import dataclass
 
-from skutune.store import StoreProfile
+from skutune.store import CURRENCY_WORDS, StoreProfile
 
-CURRENCY_WORDS = {  # words and symbols of a currency: facts of the currency, not of a store
-    "INR": ("rs", "inr", "rupees", "rupee", "₹"),
-    "USD": ("usd", "dollars", "dollar", "bucks", "$"),
-    "EUR": ("eur", "euro", "euros", "€"),
-    "GBP": ("gbp", "pounds", "pound", "quid", "£"),
-    "JPY": ("jpy", "yen", "円", "¥"),
-}
 MULTIPLIERS = {"k": 1e3, "thousand": 1e3, "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5}
 MULTIPLIERS |= {"crore": 1e7, "crores": 1e7, "cr": 1e7}
 MAX_CUES = ("under", "below", "less than", "lesser than", "within", "upto", "up to", "max", "maximum")
