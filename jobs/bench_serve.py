@@ -37,6 +37,7 @@ from skutune.runtime.model_import import resolve_model_dir
 from skutune.runtime.paths import load_jsonl, runs_dir
 from skutune.serve.engine import GenRequest, ServingEngine
 from skutune.serve.registry import Registry
+from skutune.serve.sources import SourcePolicy
 from skutune.store import StoreProfile, load_store_data
 
 STORE = StoreProfile.model_validate(load_store_data("samsung"))  # the demo store's profile
@@ -234,7 +235,7 @@ def main():
     (out / "adapters").mkdir(parents=True)
     for name in ("search", "understand"):
         shutil.copytree(run / "adapters" / name, out / "adapters" / name)
-    registry = Registry(out / "adapters")
+    registry = Registry(out / "adapters", SourcePolicy((str(run),)))
     for i in range(1, 7):  # 8 adapters in all: six more registered copies of the trained two
         registry.register(f"copy{i}", str(run / "adapters" / ("search", "understand")[i % 2]))
     names = [e.name for e in registry.entries()]

@@ -1,15 +1,17 @@
 """The adapter registry: versioned adapter directories under one root, shared by every replica.
 
-`POST /v1/adapters` copies an artefact (a local directory or any URI pyarrow's filesystems
-read: file://, s3://, gs://, hdfs://) into `<root>/<name>@<version>/` with a fresh version, so a
+`POST /v1/adapters` copies an artefact (a local directory or an s3:// or gs:// URI, under the
+roots the app allows: sources.py) into `<root>/<name>@<version>/` with a fresh version, so a
 reload never serves stale weights under an old name: replicas cache by the versioned id. "name"
 alone means its latest version; directories written by jobs/train.py ("search", "understand")
-are unversioned names. Campaign adapters carry valid_from/valid_to and regions
+are unversioned names, which the HTTP API neither shadows nor deletes. A delete moves the
+directory to `<root>/.deleted/`, never removes it. Campaign adapters carry valid_from/valid_to and regions
 (`registry.json`), and a request without an adapter gets the one active for its date and region.
 
 Safety: ids are a short lowercase pattern (no slashes, no "..", never a path); only safetensors
 weights are copied, and a source holding pickled weights (.bin, .pt, .pth, .ckpt, .pkl) is refused
-whole; nothing loads with trust_remote_code.
+whole; configs and safetensors headers are checked and sizes bounded before a version is
+published; nothing loads with trust_remote_code.
 """
 
 import datetime as dt
@@ -21,15 +23,28 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.fs as pafs
+from safetensors import safe_open
 
 from skutune.serve.cards import is_artefact
+from skutune.serve.sources import SourcePolicy, SourceRefused, shown
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,47}$")
 ID = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_.-]{0,47})(@(?P<version>[0-9]{1,6}))?$")
 META = "registry.json"
 COPIED = (".safetensors", ".json", ".jsonl", ".md", ".txt")  # weights, configs, logs; nothing executable
 PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+RESERVED = {"base"}  # the app's name for "no adapter"
+# upper bounds on a registered config's sizes: a larger one is a full model's memory per request
+BOUNDS = {"r": 256, "lora_alpha": 4096, "num_virtual_tokens": 512, "size": 4096, "encoder_hidden_size": 8192}
+DELETED = ".deleted"
+
+
+class BadAdapter(ValueError):
+    """A bad id or source (HTTP 400)."""
+
+
+class Protected(BadAdapter):
+    """A change to a trained (unversioned) adapter over HTTP (HTTP 409)."""
 
 
 class BadAdapter(ValueError):
@@ -76,8 +91,8 @@ def check_id(adapter_id: str) -> re.Match:
 
 
 class Registry:
-    def __init__(self, root: Path):
-        self.root = Path(root).resolve()
+    def __init__(self, root: Path, sources: SourcePolicy):
+        self.root, self.sources = Path(root).resolve(), sources
         self._listed: tuple[int, list[Entry]] = (-1, [])  # (root's mtime, its entries)
 
     def entries(self) -> list[Entry]:
@@ -126,16 +141,23 @@ class Registry:
         valid_to: dt.date | None = None,
         regions: list[str] | None = None,
     ) -> Entry:
-        if not NAME.match(name):
-            raise BadAdapter(f"bad adapter name {name!r}: lowercase letters, digits, '_', '.', '-', at most 48")
-        fs, files = _files(source)
+        if not NAME.match(name) or ".." in name or name in RESERVED:
+            raise BadAdapter(
+                f"bad adapter name {name!r}: lowercase letters, digits, '_', '.', '-', at most 48; not {sorted(RESERVED)}"
+            )
+        if any(e.name == name and e.version is None for e in self.entries()):
+            raise Protected(f"{name!r} is a trained adapter: register under another name")
+        try:
+            fs, files = self.sources.files(source)
+        except SourceRefused as err:
+            raise BadAdapter(str(err)) from err
         names = {Path(f.path).name for f in files}
         pickled = sorted(n for n in names if n.endswith(PICKLED))
         if pickled:
-            raise BadAdapter(f"{source} holds pickled weights {pickled}: only safetensors are loaded")
+            raise BadAdapter(f"{shown(source)} holds pickled weights {pickled}: only safetensors are loaded")
         if not any(n.endswith(".safetensors") for n in names) or not names & {"adapter_config.json", "skutune.json"}:
             raise BadAdapter(
-                f"{source} is not an adapter: it needs *.safetensors and adapter_config.json or skutune.json"
+                f"{shown(source)} is not an adapter: it needs *.safetensors and adapter_config.json or skutune.json"
             )
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".incoming-{uuid.uuid4().hex}"  # not an id: never listed while it is written
@@ -145,8 +167,9 @@ class Registry:
                 if f.path.endswith(COPIED):
                     with fs.open_input_stream(f.path) as src, open(tmp / Path(f.path).name, "wb") as dst:
                         shutil.copyfileobj(src, dst)
+            check_contents(tmp)
             meta = {
-                "source": source,
+                "source": shown(source),
                 "registered_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "valid_from": valid_from and valid_from.isoformat(),
                 "valid_to": valid_to and valid_to.isoformat(),
@@ -171,25 +194,42 @@ class Registry:
         raise RuntimeError(f"could not publish a version of {name}")
 
     def delete(self, adapter_id: str) -> list[str]:
-        """Removes one version ("name@3") or every version of a name ("name"); the ids removed."""
+        """Moves one version ("name@3") or every version of a name ("name") to `.deleted/`, where
+        an operator can restore it; the ids removed. A trained (unversioned) adapter stays."""
         match = check_id(adapter_id)
         gone = [
             e
             for e in self.entries()
             if e.name == match["name"] and (not match["version"] or e.version == int(match["version"]))
         ]
+        if any(e.version is None for e in gone):
+            raise Protected(f"{match['name']!r} is a trained adapter: it is not deleted over HTTP")
+        (self.root / DELETED).mkdir(exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         for e in gone:
-            shutil.rmtree(e.path)
+            e.path.rename(self.root / DELETED / f"{e.id}.{stamp}.{uuid.uuid4().hex[:6]}")
         return [e.id for e in gone]
 
 
-def _files(source: str):
-    """(filesystem, the source's plain files) for a local absolute path or a pyarrow URI."""
-    if "://" not in source and not Path(source).is_absolute():
-        raise BadAdapter(f"source {source!r} must be an absolute path or a URI")
-    try:
-        fs, base = pafs.FileSystem.from_uri(source) if "://" in source else (pafs.LocalFileSystem(), source)
-        infos = fs.get_file_info(pafs.FileSelector(base, recursive=False))
-    except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
-        raise BadAdapter(f"cannot read {source!r}: {err}") from err
-    return fs, [f for f in infos if f.type == pafs.FileType.File]
+def check_contents(path: Path) -> None:
+    """What a replica would load, checked before it is published: configs are JSON objects with
+    sizes inside BOUNDS, and every safetensors file has a readable header."""
+    for name in ("adapter_config.json", "skutune.json"):
+        if (path / name).exists():
+            try:
+                config = json.loads((path / name).read_text())
+            except (ValueError, RecursionError) as err:
+                raise BadAdapter(f"{name} is not valid JSON") from err
+            if not isinstance(config, dict):
+                raise BadAdapter(f"{name} is not a JSON object")
+            method = config.get("method") if isinstance(config.get("method"), dict) else {}
+            for key, limit in BOUNDS.items():
+                value = config.get(key, method.get(key))
+                if value is not None and not (isinstance(value, int | float) and 0 < value <= limit):
+                    raise BadAdapter(f"{name}: {key}={value!r} is outside (0, {limit}]")
+    for weights in path.glob("*.safetensors"):
+        try:
+            with safe_open(weights, "pt") as f:
+                f.keys()
+        except Exception as err:  # safetensors raises its own SafetensorError for any bad header
+            raise BadAdapter(f"{weights.name} is not a readable safetensors file: {err}") from err
