@@ -7,7 +7,7 @@ import pytest
 import requests
 import yaml
 
-from helpers import CONFIGS, SERVE_PORT, TOKEN, demo_store, random_artefact, tiny_config
+from helpers import ADMIN_TOKEN, CONFIGS, SERVE_PORT, TOKEN, demo_store, random_artefact, tiny_config
 
 os.environ.setdefault("SKUTUNE_NO_BARS", "1")
 
@@ -15,7 +15,7 @@ os.environ.setdefault("SKUTUNE_NO_BARS", "1")
 def pytest_collection_modifyitems(items):
     """The marker policy, in one place: a test's folder says what it needs. unit/<stage>/ is pure
     logic; integration/ starts Ray, Serve or HTTP. Markers for what a machine or a pytest process
-    must provide (gpu, slow, jobsubmit, cluster) are set on the tests themselves (pyproject.toml)."""
+    must provide (gpu, jobsubmit, cluster) are set on the tests themselves (pyproject.toml)."""
     for item in items:
         kind = "integration" if "integration" in item.path.parts else "unit"
         item.add_marker(getattr(pytest.mark, kind))
@@ -67,7 +67,8 @@ def _random_adapter(model_dir, out, seed):
 
 
 class App(str):
-    """The app's base URL; `.dir` holds its adapters, catalog and index; `.http` sends the token."""
+    """The app's base URL; `.dir` holds its adapters, catalog and index; `.http` sends the token,
+    `.admin` the admin token (registry changes)."""
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +85,7 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
     random_artefact(tiny_model_dir, d / "adapters" / "regional", {"name": "bottleneck", "size": 8}, 3)
     random_artefact(tiny_model_dir, d / "adapters" / "seasonal", {"name": "prefix", "num_virtual_tokens": 4}, 4)
     (d / "token").write_text(TOKEN + "\n")
+    (d / "admin-token").write_text(ADMIN_TOKEN + "\n")
     (d / "store.yaml").write_text(yaml.safe_dump(demo_store().model_dump(mode="json"), allow_unicode=True))
     (d / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in build_catalog()))
     build_index(build_catalog(), d / "index")
@@ -106,6 +108,8 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
                 "max_loaded_adapters": 4,
                 "max_body_bytes": 16384,
                 "auth_token_file": str(d / "token"),
+                "admin_token_file": str(d / "admin-token"),
+                "register_sources": [str(tmp_path_factory.getbasetemp())],
                 "threads": 1,
             }
         ),
@@ -115,5 +119,7 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
     url = App(f"http://127.0.0.1:{SERVE_PORT}")
     url.dir, url.http = d, requests.Session()
     url.http.headers["Authorization"] = f"Bearer {TOKEN}"
+    url.admin = requests.Session()
+    url.admin.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
     yield url
     serve.delete("skutune-test")

@@ -6,6 +6,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "jobs" / "configs"
 TOKEN = "test-token-not-a-secret"
+ADMIN_TOKEN = "test-admin-token-not-a-secret"
 SERVE_PORT = 8765
 
 

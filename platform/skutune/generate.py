@@ -6,9 +6,11 @@ batch, with the KV cache reused across steps (`generate`'s default).
 
 import contextlib
 import os
+import time
 
 import torch
 from tqdm.auto import tqdm
+from transformers import StoppingCriteria
 
 from skutune.prompts import prompt_messages
 from skutune.runtime.precision import autocast_bf16
@@ -66,9 +68,20 @@ def prompt_learning(model) -> bool:
     return bool(config and config.is_prompt_learning)
 
 
+class Deadline(StoppingCriteria):
+    """Stops every row once `time.monotonic()` passes `at`, checked after each new token: a
+    request that has had its 504 no longer holds the replica."""
+
+    def __init__(self, at: float):
+        self.at = at
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), time.monotonic() > self.at, dtype=torch.bool, device=input_ids.device)
+
+
 @torch.inference_mode()
 def greedy_without_cache(
-    model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, logits_processor=()
+    model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, logits_processor=(), deadline=None
 ) -> torch.Tensor:
     """Greedy decoding by full forward passes. peft 0.21 hands a prefix to `generate` as
     `past_key_values`, which transformers 5.2x ignores in favour of its own `cache` (the
@@ -83,28 +96,43 @@ def greedy_without_cache(
         input_ids = torch.cat([input_ids, nxt[:, None]], dim=1)
         attention_mask = torch.cat([attention_mask, torch.ones_like(nxt)[:, None]], dim=1)
         done |= nxt == eos_id
-        if done.all():
+        if done.all() or (deadline is not None and time.monotonic() > deadline):
             break
     return input_ids
 
 
 @torch.inference_mode()
 def generate_ids(
-    tok, model, prompts: list[str], max_new_tokens: int, logits_processor=(), adapter_names=None, streamer=None
+    tok,
+    model,
+    prompts: list[str],
+    max_new_tokens: int,
+    logits_processor=(),
+    adapter_names=None,
+    streamer=None,
+    deadline: float | None = None,
 ) -> list[list[int]]:
     """Greedy new token ids per prompt, up to and including EOS. `logits_processor`: e.g.
     constrained.RowConstraints; `adapter_names`: peft's per-row LoRA adapter ("__base__" for none),
-    so one pass serves several adapters; `streamer`: a TextIteratorStreamer, fed as tokens come."""
+    so one pass serves several adapters; `streamer`: a TextIteratorStreamer, fed as tokens come;
+    `deadline`: a `time.monotonic()` past which decoding stops (Deadline)."""
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     autocast = autocast_bf16("cpu") if model.device.type == "cpu" else contextlib.nullcontext()
     with autocast:
         if prompt_learning(model):
             out = greedy_without_cache(
-                model, enc["input_ids"], enc["attention_mask"], max_new_tokens, tok.eos_token_id, logits_processor
+                model,
+                enc["input_ids"],
+                enc["attention_mask"],
+                max_new_tokens,
+                tok.eos_token_id,
+                logits_processor,
+                deadline,
             )
         else:
             extra = {"adapter_names": adapter_names} if adapter_names else {}
             extra |= {"streamer": streamer} if streamer else {}
+            extra |= {"stopping_criteria": [Deadline(deadline)]} if deadline is not None else {}
             out = model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,

@@ -75,14 +75,14 @@ def test_constrained_answers_are_valid_json_with_real_region_skus(app, client):
 
 
 def test_registry_versions_never_serve_stale_weights(app, client):
-    first = app.http.post(
+    first = app.admin.post(
         f"{app}/v1/adapters", json={"name": "hot", "source": str(app.dir / "adapters" / "typo")}, timeout=60
     )
     assert first.status_code == 201 and first.json()["id"] == "hot@1"
     answer = {}
     answer["hot@1"] = _chat(client, "tiny:hot", constrained=False).choices[0].message.content
     assert answer["hot@1"] == _chat(client, "tiny:typo", constrained=False).choices[0].message.content
-    second = app.http.post(
+    second = app.admin.post(
         f"{app}/v1/adapters",
         json={"name": "hot", "source": f"file://{app.dir / 'adapters' / 'comparison'}"},
         timeout=60,
@@ -96,11 +96,11 @@ def test_registry_versions_never_serve_stale_weights(app, client):
         and answer["hot"] == _chat(client, "tiny:comparison", constrained=False).choices[0].message.content
     )
     assert _chat(client, "tiny:hot@1", constrained=False).choices[0].message.content == answer["hot@1"]
-    assert app.http.delete(f"{app}/v1/adapters/hot@1", timeout=30).json() == {"deleted": ["hot@1"]}
+    assert app.admin.delete(f"{app}/v1/adapters/hot@1", timeout=30).json() == {"deleted": ["hot@1"]}
     with pytest.raises(openai.NotFoundError):
         _chat(client, "tiny:hot@1")
-    assert app.http.delete(f"{app}/v1/adapters/hot", timeout=30).json() == {"deleted": ["hot@2"]}
-    assert app.http.delete(f"{app}/v1/adapters/hot", timeout=30).status_code == 404
+    assert app.admin.delete(f"{app}/v1/adapters/hot", timeout=30).json() == {"deleted": ["hot@2"]}
+    assert app.admin.delete(f"{app}/v1/adapters/hot", timeout=30).status_code == 404
 
 
 def test_lru_evicts_past_the_limit_and_reloads_on_demand(app, client):
@@ -124,13 +124,13 @@ def test_registry_refuses_pickles_paths_and_non_adapters(app, tmp_path):
         ({"name": "x", "source": str(tmp_path / "missing")}, "cannot read"),
     ]
     for body, reason in cases:
-        r = app.http.post(f"{app}/v1/adapters", json=body, timeout=30)
+        r = app.admin.post(f"{app}/v1/adapters", json=body, timeout=30)
         assert r.status_code == 400 and reason in r.json()["detail"], (body, r.text)
-    assert app.http.delete(f"{app}/v1/adapters/a..b", timeout=30).status_code == 400
+    assert app.admin.delete(f"{app}/v1/adapters/a..b", timeout=30).status_code == 400
 
 
 def test_campaign_adapter_is_chosen_by_date_and_region(app):
-    r = app.http.post(
+    r = app.admin.post(
         f"{app}/v1/adapters",
         json={
             "name": "diwali-tv",
@@ -152,14 +152,14 @@ def test_campaign_adapter_is_chosen_by_date_and_region(app):
         assert served("2026-10-25", "IN") == "diwali-tv@1"
         assert served("2026-10-25", "US") == "comparison"  # another region: the general adapter
         assert served("2026-12-01", "IN") == "comparison"  # after the campaign
-        bad = app.http.post(
+        bad = app.admin.post(
             f"{app}/v1/adapters",
             json={"name": "y", "source": "/x", "valid_from": "2026-12-01", "valid_to": "2026-11-01"},
             timeout=30,
         )
         assert bad.status_code == 422
     finally:
-        app.http.delete(f"{app}/v1/adapters/diwali-tv", timeout=30)
+        app.admin.delete(f"{app}/v1/adapters/diwali-tv", timeout=30)
 
 
 def _metric(text: str, name: str, **labels) -> float:
@@ -305,3 +305,79 @@ def test_a_client_leaving_a_stream_early_leaves_the_replica_serving(app, client)
         assert first.startswith(b"data: ") and json.loads(first[6:])["choices"][0]["delta"]["role"] == "assistant"
     whole = _chat(client, "tiny:typo", constrained=False)
     assert whole.choices[0].message.content and whole.usage.completion_tokens > 0
+
+
+def _responses(app, route: str, status: int) -> float:
+    """The replica's count of answers on `route` with `status` (its Prometheus text)."""
+    text = requests.get(f"{app}/metrics", timeout=30).text
+    found = re.search(rf'skutune_http_responses_total\{{route="{route}",status="{status}"\}} (\S+)', text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_gateway_auth_stops_requests_without_a_token_before_a_replica(app):
+    before = _responses(app, "/v1/search", 401)
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {TOKEN}"}) * 4:
+        r = requests.post(f"{app}/v1/search", json={"query": "tv"}, headers=headers, timeout=30)
+        assert r.status_code == 401 and "bearer token" in r.json()["detail"]
+    assert _responses(app, "/v1/search", 401) == before  # the replica never saw them
+    lower = requests.post(f"{app}/v1/search", json={"query": "tv"}, headers={"Authorization": f"bearer {TOKEN}"})
+    assert lower.status_code == 200  # the scheme is case-insensitive (RFC 9110)
+
+
+def test_admin_token_alone_changes_the_registry_and_trained_adapters_stay(app):
+    body = {"name": "hot2", "source": str(app.dir / "adapters" / "typo")}
+    r = app.http.post(f"{app}/v1/adapters", json=body, timeout=60)  # the search token
+    assert r.status_code == 401 and "admin token" in r.json()["detail"]
+    assert app.http.delete(f"{app}/v1/adapters/typo", timeout=30).status_code == 401
+    shadow = app.admin.post(f"{app}/v1/adapters", json={**body, "name": "typo"}, timeout=60)
+    assert shadow.status_code == 409  # "typo@1" would take the trained adapter's traffic
+    assert app.admin.delete(f"{app}/v1/adapters/typo", timeout=30).status_code == 409
+    assert (app.dir / "adapters" / "typo" / "adapter_config.json").exists()
+    assert app.admin.post(f"{app}/v1/adapters", json=body, timeout=60).status_code == 201
+    assert app.admin.delete(f"{app}/v1/adapters/hot2", timeout=30).json() == {"deleted": ["hot2@1"]}
+    assert [p.name.split(".")[0] for p in (app.dir / "adapters" / ".deleted").iterdir()].count("hot2@1") == 1
+
+
+def test_ssrf_registration_never_reaches_a_host_the_client_names(app, tmp_path):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    try:
+        for source in (
+            f"s3://bucket/a?endpoint_override=127.0.0.1:{port}&scheme=http",
+            f"s3://user:pass@127.0.0.1:{port}/a",
+            f"gs://bucket/a?endpoint_override=http://127.0.0.1:{port}",
+            f"http://127.0.0.1:{port}/a",
+            "/etc",
+        ):
+            r = app.admin.post(f"{app}/v1/adapters", json={"name": "x", "source": source}, timeout=30)
+            assert r.status_code == 400 and "pass" not in r.json()["detail"], r.text
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+
+
+def test_malformed_adapter_is_a_json_error_and_the_base_answers_as_before(app, client, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    bad = tmp_path / "bad"
+    shutil.copytree(app.dir / "adapters" / "typo", bad)
+    weights = load_file(bad / "adapter_model.safetensors")
+    save_file({k: v[:, :-1].contiguous() for k, v in weights.items()}, str(bad / "adapter_model.safetensors"))
+    base = _chat(client, "tiny:base", constrained=False).choices[0].message.content
+    tuned = _chat(client, "tiny:typo", constrained=False).choices[0].message.content
+    assert app.admin.post(f"{app}/v1/adapters", json={"name": "bad", "source": str(bad)}, timeout=60).status_code == 201
+    try:
+        r = app.http.post(
+            f"{app}/v1/chat/completions", json={"model": "tiny:bad", "messages": [{"role": "user", "content": "tv"}]}
+        )
+        assert r.status_code == 422 and "could not be loaded" in r.json()["detail"], r.text
+        assert _chat(client, "tiny:base", constrained=False).choices[0].message.content == base
+        assert _chat(client, "tiny:typo", constrained=False).choices[0].message.content == tuned
+    finally:
+        app.admin.delete(f"{app}/v1/adapters/bad", timeout=30)

@@ -89,7 +89,7 @@ def test_killed_replica_gives_503_with_retry_hint_never_500(app, tiny_model_dir)
         counts = collections.Counter(r[0] for r in results)
         print(f"\nstatuses under a killed replica: {dict(counts)}")
         assert set(counts) <= {200, 503}, [r for r in results if r[0] not in (200, 503)][:3]
-        assert counts[200] > CLIENTS
+        assert counts[200] > CLIENTS and counts[503] >= 1  # the killed replica held requests: they got 503
         for status, retry_after, text, seconds in results:
             assert seconds < CLIENT_TIMEOUT_S
             if status == 503:

@@ -2,12 +2,14 @@
 registry (LRU per replica), answers held to catalog SKUs by constrained decoding.
 
 Routes (all JSON; every route but /, /healthz, /readyz, /metrics, /docs, /openapi.json needs
-`Authorization: Bearer <token>` when a token is set, see ops.py):
+`Authorization: Bearer <token>` when a token is set; POST and DELETE /v1/adapters need the
+admin token, see ops.py):
 - POST /v1/search: closed_book (the adapter answers) or grounded (the adapter parses, the catalog
   index answers, following the index's live version: grounded.py), with product cards.
 - POST /v1/chat/completions (streaming or not), GET /v1/models: OpenAI-compatible, with
   model="<base>:<adapter>"; see openai_api.py.
-- GET/POST /v1/adapters, DELETE /v1/adapters/{id}: the registry (registry.py).
+- GET/POST /v1/adapters, DELETE /v1/adapters/{id}: the registry (registry.py; sources.py says
+  where an adapter may be copied from).
 - GET /: the merchandiser's search page; /metrics: Prometheus text.
 
 Concurrent requests for different adapters are gathered by `@serve.batch` into one forward pass
@@ -23,6 +25,7 @@ whose replica is lost.
 
 import asyncio
 import collections
+import concurrent.futures
 import datetime as dt
 import os
 import time
@@ -47,14 +50,15 @@ from skutune.search.index import current_version
 from skutune.search.retrieval import CatalogIndex
 from skutune.serve.args import AppArgs, RegisterRequest, SearchRequest
 from skutune.serve.cards import BASE, product_cards
-from skutune.serve.engine import GenRequest, ServingEngine
+from skutune.serve.engine import AdapterLoadError, GenRequest, ServingEngine
 from skutune.serve.gateway import Gateway
 from skutune.serve.openai_api import ChatRequest, Chunks, chat_prompt, completion, split_model
-from skutune.serve.ops import Guard, Metrics, load_token, route_path, validation_error
-from skutune.serve.registry import BadAdapter, Registry
+from skutune.serve.ops import Guard, Metrics, internal_error, route_path, validation_error
+from skutune.serve.registry import BadAdapter, Protected, Registry
 from skutune.store import StoreProfile
 
 PAGE = Path(__file__).with_name("search.html")
+RETRY = {"Retry-After": "1"}
 ROUTES = {
     "/",
     "/healthz",
@@ -72,6 +76,7 @@ def make_api(svc: "SearchService") -> FastAPI:
     """The replica's HTTP routes, each closing over the replica `svc` (run in-process by `asgi`)."""
     api = FastAPI(title="skutune search", description="Catalog-grounded product search with per-task adapters.")
     api.add_exception_handler(RequestValidationError, validation_error)
+    api.add_exception_handler(Exception, internal_error)
 
     @api.middleware("http")
     async def guard(request: Request, call_next):
@@ -123,20 +128,12 @@ def make_api(svc: "SearchService") -> FastAPI:
         unknown = sorted(set(req.regions) - set(svc.store.regions))
         if unknown:
             raise HTTPException(422, detail=f"regions {unknown[:3]} are not this store's {sorted(svc.store.regions)}")
-        try:
-            entry = await asyncio.to_thread(
-                svc.registry.register, req.name, req.source, req.valid_from, req.valid_to, req.regions
-            )
-        except BadAdapter as err:
-            raise HTTPException(400, detail=str(err)) from err
+        entry = await svc.admin(svc.registry.register, req.name, req.source, req.valid_from, req.valid_to, req.regions)
         return entry.public()
 
     @api.delete("/v1/adapters/{adapter_id}")
     async def delete(adapter_id: str) -> dict:
-        try:
-            gone = await asyncio.to_thread(svc.registry.delete, adapter_id)
-        except BadAdapter as err:
-            raise HTTPException(400, detail=str(err)) from err
+        gone = await svc.admin(svc.registry.delete, adapter_id)
         if not gone:
             raise HTTPException(404, detail=f"unknown adapter {adapter_id!r}")
         async with svc.lock:
@@ -227,6 +224,10 @@ def make_api(svc: "SearchService") -> FastAPI:
         )
         model = f"{svc.args.served_model_name}:{adapter_id}"
         if req.stream:
+            if svc.streams_open >= svc.args.max_streams:
+                raise HTTPException(
+                    503, detail=f"{svc.args.max_streams} streams already open on this replica; retry", headers=RETRY
+                )
             return StreamingResponse(svc._stream(job, model, adapter_id, start, req), media_type="text/event-stream")
         r = await svc._run(job)
         svc.metrics.observe("chat", adapter_id, 200, start, r.prompt_tokens, r.completion_tokens)
@@ -240,7 +241,7 @@ class SearchService:
     def __init__(self, args: dict):
         self.args = AppArgs.model_validate(args)
         torch.set_num_threads(self.args.threads or os.cpu_count() or 1)
-        self.guard = Guard(load_token(self.args.auth_token_env, self.args.auth_token_file), self.args.max_body_bytes)
+        self.guard = Guard.from_args(self.args)
         self.store = StoreProfile.model_validate(yaml.safe_load(self.args.path("store").read_text()))
         self.catalog = {r["sku"]: r for r in load_jsonl(self.args.path("catalog"))}
         self.engine = ServingEngine(
@@ -249,12 +250,15 @@ class SearchService:
             self.store,
             self.args.max_loaded_adapters,
         )
-        self.registry = Registry(self.args.path("adapters_dir"))
+        self.registry = Registry(self.args.path("adapters_dir"), self.args.source_policy())
+        # registrations copy files: a pool of their own, so they never wait behind generation
+        self.admin_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="registry")
         self.metrics = Metrics()
         self.api = make_api(self)
         self.lock = asyncio.Lock()  # one forward pass at a time per replica; adapter loads change model state
         self.index_dir = self.args.path("index").resolve()
         self.grounded = None  # GroundedSearch over the index version named by CURRENT, reloaded when it moves
+        self.streams_open = 0
         self._batched.set_max_batch_size(self.args.max_batch_size)
         self._batched.set_batch_wait_timeout_s(self.args.batch_wait_timeout_s)
 
@@ -288,6 +292,19 @@ class SearchService:
                     break
         finally:
             gone.set()
+
+    async def admin(self, fn, *args):
+        """A registry change in its own pool, bounded in time: 400 for a bad source or id, 409 for
+        a trained adapter, 504 past `register_timeout_s`."""
+        call = asyncio.get_running_loop().run_in_executor(self.admin_pool, fn, *args)
+        try:
+            return await asyncio.wait_for(call, self.args.register_timeout_s)
+        except Protected as err:
+            raise HTTPException(409, detail=str(err)) from err
+        except BadAdapter as err:
+            raise HTTPException(400, detail=str(err)) from err
+        except asyncio.TimeoutError as err:
+            raise HTTPException(504, detail=f"registration took over {self.args.register_timeout_s} s") from err
 
     def region(self, asked: str | None) -> str:
         """The request's region: one of the store profile's (422 otherwise), default its first."""
@@ -323,7 +340,10 @@ class SearchService:
                 404, detail=f"unknown adapter {ref or self.args.default_for(grounded)!r}; available: {known}"
             )
         async with self.lock:
-            return entry.id, await asyncio.to_thread(self.engine.adapter, entry.id, entry.path)
+            try:
+                return entry.id, await asyncio.to_thread(self.engine.adapter, entry.id, entry.path)
+            except AdapterLoadError as err:
+                raise HTTPException(422, detail=str(err)) from err
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _batched(self, jobs: list[GenRequest]):
@@ -332,6 +352,7 @@ class SearchService:
             return await asyncio.to_thread(self.engine.run, jobs)
 
     async def _run(self, job: GenRequest):
+        job.deadline = time.monotonic() + self.args.request_timeout_s  # generation stops with its 504
         try:
             return await asyncio.wait_for(self._batched(job), self.args.request_timeout_s)
         except asyncio.TimeoutError as err:
@@ -354,7 +375,9 @@ class SearchService:
             )
         return asked or default
 
-    def _index(self) -> GroundedSearch:
+    async def _index(self) -> GroundedSearch:
+        """The grounded search over the index's live version; a new version loads in a thread,
+        off the event loop that every other request shares."""
         version = current_version(self.index_dir)
         if version is None:
             raise HTTPException(
@@ -362,12 +385,12 @@ class SearchService:
             )
         if self.grounded is None or self.grounded.index.dir != version:
             encoder = self.grounded.index.encoder if self.grounded else None
-            index = CatalogIndex(version, encoder=encoder)
+            index = await asyncio.to_thread(CatalogIndex, version, encoder=encoder)
             self.grounded = GroundedSearch(index, self.store)
         return self.grounded
 
     async def _grounded(self, req: SearchRequest, region: str, adapter, prompt: str, constrained: bool) -> dict:
-        search = self._index()
+        search = await self._index()
         grammar = self.engine.grammars.get("parse", region) if constrained else None
         result = await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar))
         parse, valid = read_parse(result.text, req.query, region, self.store)
@@ -378,14 +401,20 @@ class SearchService:
         return {**found, "raw": result.text, "parse_valid": valid, "version": search.index.dir.name, "result": result}
 
     async def _stream(self, job: GenRequest, model: str, adapter_id: str, start: float, req: ChatRequest):
+        # a stream holds the model until its deadline at most, and at most max_streams run at once
+        job.deadline = time.monotonic() + self.args.request_timeout_s
         chunks, pieces = Chunks(model), self.engine.stream(job)
-        yield chunks.event({"role": "assistant", "content": ""})
-        async with self.lock:
-            try:
-                while isinstance(r := await asyncio.to_thread(next, pieces), str):
-                    yield chunks.event({"content": r})
-            finally:  # a client that leaves early: let generation end before the model is free again
-                await asyncio.to_thread(collections.deque, pieces, 0)
+        self.streams_open += 1
+        try:
+            yield chunks.event({"role": "assistant", "content": ""})
+            async with self.lock:
+                try:
+                    while isinstance(r := await asyncio.to_thread(next, pieces), str):
+                        yield chunks.event({"content": r})
+                finally:  # a client that leaves early: let generation end before the model is free again
+                    await asyncio.to_thread(collections.deque, pieces, 0)
+        finally:
+            self.streams_open -= 1
         yield chunks.event({}, r.finish_reason)
         if req.stream_options and req.stream_options.include_usage:
             yield chunks.usage(r.prompt_tokens, r.completion_tokens)

@@ -44,12 +44,31 @@ class AppArgs(BaseModel):
     max_prompt_tokens: int = _field(2048, "a chat prompt longer than this, in tokens, gets 413", ge=64)
     max_body_bytes: int = _field(65536, "larger bodies get 413", ge=1024)
     request_timeout_s: float = _field(120, "generation past this gets 504", gt=0)
+    max_streams: int = _field(4, "streaming answers open at once per replica; more get 503", ge=1, le=256)
     max_batch_size: int = _field(8, "@serve.batch: requests gathered into one forward pass", ge=1)
     batch_wait_timeout_s: float = _field(0.02, "@serve.batch: how long a pass waits to fill", ge=0)
     auth_token_env: str = _field(
         "SKUTUNE_API_TOKEN", "the environment variable holding the bearer token (read in the replica)"
     )
     auth_token_file: str | None = _field(None, "or a file holding it (wins over the variable)")
+    admin_token_env: str = _field(
+        "SKUTUNE_ADMIN_TOKEN",
+        "the environment variable holding the admin token: POST and DELETE /v1/adapters need it, "
+        "and are refused while none is set",
+    )
+    admin_token_file: str | None = _field(None, "or a file holding it (wins over the variable)")
+    register_sources: list[str] = _field(
+        ["runs"],
+        "where POST /v1/adapters may copy from: local directories (relative ones from the working dir) "
+        "and s3:// or gs:// prefixes; anything else is refused",
+        max_length=64,
+    )
+    register_endpoint: str | None = _field(
+        None, "host:port of an S3-compatible store for s3:// sources; never taken from a request"
+    )
+    register_max_files: int = _field(64, "files one registration may copy", ge=1, le=10_000)
+    register_max_bytes: int = _field(2 << 30, "bytes one registration may copy", ge=1)
+    register_timeout_s: float = _field(60, "a registration past this gets 504; remote reads time out too", gt=0)
     retry_after_s: int = _field(2, "Retry-After of the 503 a request gets when its replica is lost (gateway.py)", ge=1)
 
     @model_validator(mode="after")
@@ -71,6 +90,17 @@ class AppArgs(BaseModel):
             / {"adapters_dir": "adapters", "catalog": "data/catalog.jsonl", "index": "index", "store": "store.yaml"}[
                 key
             ]
+        )
+
+    def source_policy(self):
+        from skutune.serve.sources import SourcePolicy
+
+        return SourcePolicy(
+            tuple(self.register_sources),
+            self.register_endpoint,
+            self.register_max_files,
+            self.register_max_bytes,
+            self.register_timeout_s,
         )
 
     def default_for(self, grounded: bool) -> str:

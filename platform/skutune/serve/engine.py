@@ -23,6 +23,10 @@ from skutune.serve.constrained import Grammars, constraints_for
 BASE_ROW = "__base__"  # peft's adapter name for "no adapter" in a mixed batch
 
 
+class AdapterLoadError(RuntimeError):
+    """A registered adapter that does not fit the base (wrong shapes, unknown modules)."""
+
+
 @dataclass
 class Adapter:
     id: str  # the versioned id it was loaded as ("diwali-tv@3"): a new version is a new key
@@ -35,6 +39,7 @@ class GenRequest:
     adapter: Adapter | None  # None: the base model
     max_new_tokens: int
     grammar: object = None  # a compiled xgrammar grammar, or None to decode freely
+    deadline: float | None = None  # time.monotonic() past which its generation stops
 
 
 @dataclass
@@ -76,20 +81,43 @@ class ServingEngine:
         if adapter_id in self.loaded:
             self.loaded.move_to_end(adapter_id)
             return self.loaded[adapter_id]
-        from peft import PeftModel
-
-        if not shares_base(path):
-            adapter = Adapter(adapter_id, own=load_model(self.model_dir, path)[1])
-        else:  # peft reads adapter_model.safetensors; registry.py refuses pickled weights
-            if self.peft is None:
-                self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=adapter_id).eval()
-            else:
-                self.peft.load_adapter(str(path), adapter_name=adapter_id)
-            adapter = Adapter(adapter_id)
+        try:
+            adapter = self._load(adapter_id, path)
+        except Exception as err:  # whatever peft or torch raised, the shared base must come out as it went in
+            self._discard(adapter_id)
+            raise AdapterLoadError(f"adapter {adapter_id!r} could not be loaded: {str(err)[:300]}") from err
         self.loaded[adapter_id] = adapter
         while len(self.loaded) > self.max_loaded:
             self.unload(next(iter(self.loaded)))
         return adapter
+
+    def _load(self, adapter_id: str, path: Path) -> Adapter:
+        from peft import PeftModel
+
+        if not shares_base(path):
+            return Adapter(adapter_id, own=load_model(self.model_dir, path)[1])
+        # peft reads adapter_model.safetensors; registry.py refuses pickled weights
+        if self.peft is None:
+            self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=adapter_id).eval()
+        else:
+            self.peft.load_adapter(str(path), adapter_name=adapter_id)
+        return Adapter(adapter_id)
+
+    def _discard(self, adapter_id: str) -> None:
+        """Undo a failed load. A first LoRA load injects its layers into the shared base before its
+        weights are checked, so on failure they are swapped back for the layers they wrap; a later
+        one is an adapter inside the PeftModel, deleted by name."""
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        if self.peft is None:
+            for name, module in list(self.base.named_modules()):
+                if isinstance(module, BaseTunerLayer):
+                    parent, _, child = name.rpartition(".")
+                    setattr(self.base.get_submodule(parent), child, module.get_base_layer())
+            if hasattr(self.base, "peft_config"):
+                del self.base.peft_config
+        elif adapter_id in self.peft.peft_config:
+            self.peft.delete_adapter(adapter_id)
 
     def unload(self, adapter_id: str) -> None:
         adapter = self.loaded.pop(adapter_id, None)
@@ -123,6 +151,7 @@ class ServingEngine:
         ids: list[list[int]] = [[] for _ in jobs]
         for rows in groups.values():
             model = self._model_of(jobs[rows[0]].adapter)
+            deadlines = [jobs[i].deadline for i in rows]  # a batch runs until its last job's deadline
             names = None
             if model is self.peft and not prompt_learning(model):
                 names = [jobs[i].adapter.id if jobs[i].adapter else BASE_ROW for i in rows]
@@ -133,6 +162,7 @@ class ServingEngine:
                 max(jobs[i].max_new_tokens for i in rows),
                 constraints_for([jobs[i].grammar for i in rows]),
                 adapter_names=names,
+                deadline=None if None in deadlines else max(deadlines),
             )
             for i, row in zip(rows, out):
                 ids[i] = row[: jobs[i].max_new_tokens]  # a job with a smaller budget than its batch's stops at its own
@@ -158,7 +188,14 @@ class ServingEngine:
         worker = threading.Thread(
             target=lambda: ids.extend(
                 generate_ids(
-                    self.tok, model, [job.prompt], job.max_new_tokens, constraints_for([job.grammar]), names, streamer
+                    self.tok,
+                    model,
+                    [job.prompt],
+                    job.max_new_tokens,
+                    constraints_for([job.grammar]),
+                    names,
+                    streamer,
+                    job.deadline,
                 )[0]
             )
         )

@@ -6,7 +6,9 @@ Serve's proxy answers the requests it held with a bare 500. Here the front catch
 replica and answers 503 with `Retry-After` and a JSON body; Serve meanwhile starts a new replica
 and routes new requests to the live ones. A request that takes longer than the app's
 `request_timeout_s` (plus a margin for the replica's own 504) gets a 504 from the front, so no
-client waits on a replica that will never answer.
+client waits on a replica that will never answer. The front checks sizes and tokens itself
+(ops.Guard), so requests without a token never reach, queue at or fill a replica; when every
+replica is at `max_ongoing_requests` the answer is 503 "overloaded", not "went away".
 """
 
 import asyncio
@@ -22,11 +24,7 @@ from skutune.serve.args import AppArgs
 from skutune.serve.ops import Guard, error
 
 log = logging.getLogger("ray.serve")
-LOST = (
-    RayActorError,
-    BackPressureError,
-    DeploymentUnavailableError,
-)  # RayActorError covers ActorDiedError / Unavailable
+LOST = (RayActorError, DeploymentUnavailableError)  # RayActorError covers ActorDiedError / Unavailable
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 SCOPE_KEYS = (
     "type",
@@ -50,13 +48,13 @@ class Gateway:
     def __init__(self, service, args: dict):
         opts = AppArgs.model_validate(args)
         self.service = service.options(method_name="asgi", stream=True)
-        self.sizes = Guard(None, opts.max_body_bytes)  # 411 / 413 from the headers; auth is the replica's
+        self.guard = Guard.from_args(opts)  # the replica checks again: it may be reached without the front
         self.timeout_s = opts.request_timeout_s + 10  # past the replica's own 504
         self.retry_after = str(opts.retry_after_s)
 
     @front.api_route("/{path:path}", methods=METHODS, include_in_schema=False)
     async def forward(self, request: Request, path: str) -> Response:
-        refused = self.sizes.check(request)  # before reading: a body is read only when its length is known and allowed
+        refused = self.guard.check(request)  # before reading: a body is read only when its length is known and allowed
         if refused:
             return refused
         body = await request.body()
@@ -65,6 +63,10 @@ class Gateway:
         try:
             start = await asyncio.wait_for(messages.__anext__(), self.timeout_s)
             first = await asyncio.wait_for(messages.__anext__(), self.timeout_s)
+        except BackPressureError:
+            return error(
+                503, "overloaded: every replica is at its request limit; retry", {"Retry-After": self.retry_after}
+            )
         except LOST as err:
             log.warning("replica lost during %s %s: %s", request.method, request.url.path, type(err).__name__)
             return error(503, "the replica serving this request went away; retry", {"Retry-After": self.retry_after})

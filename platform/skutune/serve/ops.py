@@ -27,7 +27,7 @@ OPEN = {
 }  # no token needed: probes, the page, the API schema
 
 
-def load_token(env_var: str, token_file: str | None) -> str | None:
+def load_token(env_var: str, token_file: str | None, missing: str = "every route is open") -> str | None:
     if token_file:
         token = Path(token_file).read_text().strip()
         if not token:
@@ -35,7 +35,7 @@ def load_token(env_var: str, token_file: str | None) -> str | None:
         return token
     token = os.environ.get(env_var, "").strip()
     if not token:
-        log.warning("no API token (%s or auth_token_file): every route is open", env_var)
+        log.warning("no token in %s (or its token file): %s", env_var, missing)
     return token or None
 
 
@@ -49,24 +49,49 @@ def route_path(request: Request) -> str:
 
 
 class Guard:
-    """Checked before routing: 413 for a body over `max_body` bytes, 411 for a body without a
-    Content-Length (a chunked upload could not be bounded before it is read), 401 without
-    `Authorization: Bearer <token>` on any route outside OPEN."""
+    """Checked before routing, by the Gateway and again in the replica: 413 for a body over
+    `max_body` bytes, 400 for a malformed Content-Length, 411 for a body without one (a chunked
+    upload could not be bounded before it is read), 401 without `Authorization: Bearer <token>`
+    on any route outside OPEN. Changing the registry (POST, DELETE /v1/adapters) takes the admin
+    token, and is refused (403) while none is set: the token that searches never rewrites adapters."""
 
-    def __init__(self, token: str | None = None, max_body: int = 65536):
-        self.token, self.max_body = token, max_body
+    def __init__(self, token: str | None = None, max_body: int = 65536, admin: str | None = None):
+        self.token, self.max_body, self.admin = token, max_body, admin
+
+    @classmethod
+    def from_args(cls, args) -> "Guard":
+        return cls(
+            load_token(args.auth_token_env, args.auth_token_file),
+            args.max_body_bytes,
+            load_token(args.admin_token_env, args.admin_token_file, "POST and DELETE /v1/adapters are refused"),
+        )
 
     def check(self, request: Request) -> JSONResponse | None:
         length = request.headers.get("content-length")
         if length is None and request.headers.get("transfer-encoding"):
             return error(411, "send a Content-Length: chunked request bodies are not accepted")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+        if length is not None and not length.isdigit():
+            return error(400, "Content-Length is not a number")
+        if length is not None and int(length) > self.max_body:
             return error(413, f"request body over {self.max_body} bytes")
-        if self.token and route_path(request) not in OPEN:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return error(401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+        path = route_path(request)
+        if request.method in ("POST", "DELETE", "PUT", "PATCH") and path.startswith("/v1/adapters"):
+            if not self.admin:
+                return error(403, "registry changes are off: the app has no admin token (SKUTUNE_ADMIN_TOKEN)")
+            return None if bearer(request, self.admin) else unauthorised("the admin token")
+        if self.token and path not in OPEN and not bearer(request, self.token):
+            return unauthorised("a bearer token")
         return None
+
+
+def bearer(request: Request, token: str) -> bool:
+    """`Authorization: Bearer <token>`, the scheme in any case (RFC 9110), compared in constant time."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def unauthorised(what: str) -> JSONResponse:
+    return error(401, f"missing or invalid bearer token: this route takes {what}", {"WWW-Authenticate": "Bearer"})
 
 
 class Metrics:
@@ -123,3 +148,9 @@ async def validation_error(request: Request, exc) -> JSONResponse:
     return JSONResponse(
         {"detail": [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]}, status_code=422
     )
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any error no route answered: a JSON 500 naming its type, never Starlette's plain text."""
+    log.error("unhandled %s on %s", type(exc).__name__, route_path(request), exc_info=exc)
+    return error(500, f"internal error ({type(exc).__name__}); the replica logged it")

@@ -1,6 +1,7 @@
 """The serving engine's adapter LRU on the tiny model: past `max_loaded` the least recently used
 adapter is unloaded, and when it is asked for again it reloads and answers as before."""
 
+import pytest
 import torch
 
 from skutune.serve.engine import GenRequest, ServingEngine
@@ -36,3 +37,53 @@ def test_lru_evicts_the_least_recently_used_and_reloads_it_unchanged(tmp_path, t
     assert "b" not in engine.peft.peft_config  # its weights left the shared model too
     assert answer("a") == first
     assert answer("b") != first and len(engine.loaded) == 2
+
+
+def malformed(path):
+    """A LoRA adapter whose config and header are valid but whose A matrices have the wrong rank:
+    peft injects its layers, then fails on the weights."""
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(path / "adapter_model.safetensors")
+    save_file(
+        {k: (torch.zeros(v.shape[0] + 3, v.shape[1]) if "lora_A" in k else v) for k, v in weights.items()},
+        str(path / "adapter_model.safetensors"),
+    )
+    return path
+
+
+def test_malformed_adapter_leaves_the_base_and_loaded_adapters_unchanged(tmp_path, tiny_model_dir):
+    from helpers import demo_store
+    from skutune.serve.engine import AdapterLoadError
+
+    engine = ServingEngine(tiny_model_dir, {}, demo_store(), max_loaded=4)
+    bad = malformed(random_lora(tiny_model_dir, tmp_path / "bad", 7))
+    good = random_lora(tiny_model_dir, tmp_path / "good", 8)
+
+    def answer(adapter=None):
+        return engine.run([GenRequest("samsung fridge", adapter, 8)])[0].text
+
+    base = answer()
+    with pytest.raises(AdapterLoadError, match="bad"):
+        engine.adapter("bad", bad)  # the first LoRA a replica loads: peft injects into the shared base
+    assert answer() == base and engine.peft is None and "bad" not in engine.loaded
+    tuned = answer(engine.adapter("good", good))
+    with pytest.raises(AdapterLoadError):
+        engine.adapter("bad", bad)  # with a LoRA loaded: it must not stay inside the PeftModel
+    assert list(engine.peft.peft_config) == ["good"] and list(engine.loaded) == ["good"]
+    assert answer() == base and answer(engine.adapter("good", good)) == tuned
+
+
+def test_generation_stops_at_its_deadline_prompt_token_budget_or_not(tiny_model_dir):
+    """A job whose deadline has passed decodes one token and stops (its client has had a 504)."""
+    import time
+
+    from helpers import demo_store
+
+    engine = ServingEngine(tiny_model_dir, {}, demo_store(), max_loaded=1)
+    free = engine.run([GenRequest("samsung fridge", None, 40)])[0]
+    late = engine.run([GenRequest("samsung fridge", None, 40, deadline=time.monotonic())])[0]
+    assert free.completion_tokens > 20  # the random tiny model rarely says EOS early
+    assert late.completion_tokens == 1 and late.finish_reason == "length"
+    streamed = list(engine.stream(GenRequest("samsung fridge", None, 40, deadline=time.monotonic())))
+    assert streamed[-1].completion_tokens == 1
