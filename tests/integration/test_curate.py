@@ -34,6 +34,7 @@ def dirty(tmp_path_factory, ray_local, tiny_model_dir):
         {**catalog[3], "regions": ["MARS"]},
         catalog[4],  # duplicate SKU
         "[1, 2, 3]",
+        '{"sku": ' + "[" * 100_000 + "]" * 100_000 + "}",  # nested_json: past Python's recursion limit
     ]
     _write_jsonl(d / "catalog.jsonl", catalog + bad_catalog)
     rows = build_examples()
@@ -45,6 +46,7 @@ def dirty(tmp_path_factory, ray_local, tiny_model_dir):
         {**good[3], "id": "x4", "query": ""},
         "\x00garbage",
         {**good[4], "id": "dup"},  # same split, region and query as good[4]
+        '{"query": {"q": ' * 50_000 + "1" + "}" * 100_000,
     ]
     _write_jsonl(d / "examples.jsonl", good + bad_examples)
     # a line in Latin-1, not UTF-8 (Ray's read_text fails the whole read on it), and a 1 MB string
@@ -65,17 +67,17 @@ def dirty(tmp_path_factory, ray_local, tiny_model_dir):
     return cfg, run_curate(cfg, tiny_model_dir), len(catalog), len(good)
 
 
-def test_rows_are_conserved_and_quarantined_with_reasons(dirty):
+def test_rows_are_conserved_and_quarantined_with_reasons_nested_json_included(dirty):
     cfg, manifest, n_catalog, n_good = dirty
     cat, exs = manifest["catalog"], manifest["examples"]
-    assert cat["rows_in"] == n_catalog + 9 and cat["rows_out"] == n_catalog
-    assert sum(cat["quarantined"].values()) == 8 and cat["removed"] == {"duplicate sku": 1}
-    assert exs["rows_in"] == n_good + 8 and exs["rows_out"] == n_good
-    assert sum(exs["quarantined"].values()) == 7 and exs["removed"] == {"exact dedup: duplicate": 1}
+    assert cat["rows_in"] == n_catalog + 10 and cat["rows_out"] == n_catalog
+    assert sum(cat["quarantined"].values()) == 9 and cat["removed"] == {"duplicate sku": 1}
+    assert exs["rows_in"] == n_good + 9 and exs["rows_out"] == n_good
+    assert sum(exs["quarantined"].values()) == 8 and exs["removed"] == {"exact dedup: duplicate": 1}
     for part in (cat, exs):
         assert part["rows_in"] == part["rows_out"] + sum(part["quarantined"].values()) + sum(part["removed"].values())
     lines = [json.loads(line) for line in (cfg.output_dir() / "data" / "quarantine.jsonl").read_text().splitlines()]
-    assert len(lines) == 15 and all(q["reason"] and q["raw"] for q in lines)
+    assert len(lines) == 17 and all(q["reason"] and q["raw"] for q in lines)
     reasons = " ".join(q["reason"] for q in lines)
     for expected in (
         "not valid JSON",
@@ -89,6 +91,7 @@ def test_rows_are_conserved_and_quarantined_with_reasons(dirty):
         "not valid UTF-8",
         "at most 400 characters",
         "at most 500 characters",
+        "nested too deeply",
     ):
         assert expected in reasons, expected
 
@@ -124,6 +127,29 @@ def test_csv_catalog_with_column_mapping(tmp_path, ray_local, tiny_model_dir):
     manifest = run_curate(cfg, tiny_model_dir)
     assert manifest["catalog"]["rows_out"] == 30 and not manifest["catalog"]["quarantined"]
     assert manifest["examples"]["rows_out"] + sum(manifest["examples"]["removed"].values()) == len(examples)
+
+
+def test_csv_encoding_and_mixed_folders_read_every_row_as_text(tmp_path, ray_local):
+    """A folder with a CSV holding one Latin-1 row and a price with a thousands comma after
+    numeric ones, a gzipped JSONL with an over-long line, and the files a desktop leaves behind."""
+    import gzip
+
+    from skutune.data.readers import MAX_ROW_BYTES, read_rows
+
+    d = tmp_path / "log"
+    d.mkdir()
+    rows = b"query,price\nfridge,100\ntv,200\n" + "caf\xe9 cr\xe8me,300\n".encode("latin-1") + b'phone,"1,200"\n'
+    (d / "part-0.csv").write_bytes(rows + b"ac,1,extra\n")
+    (d / "part-1.jsonl.gz").write_bytes(gzip.compress(b'{"query": "oven"}\n' + b"x" * (MAX_ROW_BYTES + 1) + b"\n{}\n"))
+    (d / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (d / "_SUCCESS").write_text("")
+    got = [r["row_json"] for r in read_rows(d).take_all()]
+    good = sorted(json.loads(r)["query"] for r in got if r.startswith("{") and r != "{}")
+    assert good == ["fridge", "oven", "phone", "tv"]  # text, never "b'fridge'"
+    assert json.loads(next(r for r in got if "phone" in r))["price"] == "1,200"
+    bad = sorted(r.split("\x00")[2] for r in got if r.startswith("\x00"))
+    assert bad == ["CSV row has 3 fields, the header 2", f"line over {MAX_ROW_BYTES} bytes", "not valid UTF-8 (byte 3)"]
+    assert len(got) == 8
 
 
 @pytest.mark.parametrize("target", ["answer", "parse"])

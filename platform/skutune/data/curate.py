@@ -28,12 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
-from ray.data.datasource import FileBasedDatasource
 
 from skutune.config import JobConfig
 from skutune.data import dedup, report
 from skutune.data.coldstart import synth_queries
 from skutune.data.querylog import aggregate_groups, validate_log
+from skutune.data.readers import read_rows
 from skutune.data.records import CatalogRow
 from skutune.data.scraped import ground_catalog
 from skutune.data.stages import (
@@ -46,51 +46,16 @@ from skutune.data.stages import (
     no_target,
     parse_row,
     reason_of,
-    renamed,
 )
 from skutune.data.teacher import Distill, source_and_key
 from skutune.prompts import training_messages
-from skutune.runtime.paths import NOT_UTF8, write_jsonl
+from skutune.runtime.paths import ROW_ERRORS, write_jsonl
 from skutune.store import StoreProfile
 
 log = logging.getLogger(__name__)
 TARGETS = ("answer", "parse")  # closed-book answers; query understanding (grounded search)
 SAMPLES = 3  # rows shown per removal reason in the report
 BATCH = 1024  # rows per map_batches call: bounds each task's memory whatever the file sizes
-
-
-class JsonLines(FileBasedDatasource):
-    """JSONL as one `row_json` string per line, whatever its bytes. Ray's read_text fails the
-    whole read on one byte that is not UTF-8; here such a line becomes a row marked NOT_UTF8,
-    which validation quarantines with its reason. Lines split on \\n and \\r only, so a JSON
-    string holding U+2028 stays one row."""
-
-    def _read_stream(self, f, path: str):
-        rows = []
-        for raw in f.readall().splitlines():
-            try:
-                rows.append(raw.decode("utf-8"))
-            except UnicodeDecodeError as err:
-                rows.append(f"{NOT_UTF8}{err.start}:{raw.decode('utf-8', 'backslashreplace')}")
-        yield pa.table({"row_json": pa.array(rows, pa.string())})
-
-
-def read_rows(path: str | Path, columns: dict[str, str]) -> ray.data.Dataset:
-    """Any of JSONL/CSV/Parquet, one file or a folder of them, as a dataset of {"row_json"}; a
-    column mapping renames a user's columns to skutune's. JSONL is read as text so a broken
-    line stays a row."""
-    path = str(path)
-    kind = (
-        next(iter(sorted(Path(path).iterdir())), Path(path)).suffix if Path(path).is_dir() else Path(path).suffix
-    )  # a folder of part files
-    if kind in (".jsonl", ".json"):
-        return ray.data.read_datasource(JsonLines(path))
-    ds = ray.data.read_csv(path) if kind == ".csv" else ray.data.read_parquet(path)
-
-    def to_json(row):
-        return {"row_json": json.dumps(renamed(row, columns), ensure_ascii=False, default=str)}
-
-    return ds.map(to_json)
 
 
 def checkpoint(ds: ray.data.Dataset, path: Path) -> ray.data.Dataset:
@@ -115,7 +80,7 @@ def validate_catalog(row, columns, store):
     try:
         rec = CatalogRow.model_validate(parse_row(row["row_json"], columns), context={"store": store})
         return {"key": rec.sku, "row_json": rec.model_dump_json(), "error": ""}
-    except (ValueError, TypeError) as err:
+    except ROW_ERRORS as err:
         return {"key": "", "row_json": row["row_json"], "error": reason_of(err)}
 
 
@@ -173,7 +138,7 @@ def tokenize(batch, model_dir: str, max_length: int, store_json: str, target: st
 
 def _catalog(cfg, catalog_path, quarantine) -> tuple[list[dict], dict]:
     checked = (
-        read_rows(catalog_path, cfg.data.catalog_columns)
+        read_rows(catalog_path)
         .map(validate_catalog, fn_kwargs={"columns": cfg.data.catalog_columns, "store": cfg.store})
         .materialize()
     )
@@ -200,7 +165,7 @@ def _curate_log(cfg, log_path, known, work: Path, quarantine: Path, seconds: dic
     log.info("curate: query log %s -> validate, scrub PII, aggregate clicks", log_path)
     start = time.time()
     checked = checkpoint(
-        read_rows(log_path, c.log_columns).map_batches(
+        read_rows(log_path).map_batches(
             validate_log,
             fn_kwargs={"columns": c.log_columns, "known_skus": known, "regions": list(cfg.store.regions)},
             batch_size=BATCH,
@@ -415,7 +380,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     if cfg.data.source == "files" and not cfg.data.examples_path:  # cold start: queries generated from the catalog
         write_jsonl(examples_path, synth_queries(catalog, cfg.store, seed=cfg.data.seed))
 
-    sources = [("examples", read_rows(examples_path, cfg.data.example_columns), cfg.data.example_columns)]
+    sources = [("examples", read_rows(examples_path), cfg.data.example_columns)]
     log_stats = None
     if log_path:
         log_examples, log_stats = _curate_log(cfg, log_path, known, work, quarantine, seconds)

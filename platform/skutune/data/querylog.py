@@ -17,7 +17,8 @@ import pandas as pd
 from skutune.data.dedup import normalised
 from skutune.data.filters import scrub_pii
 from skutune.data.records import MAX_QUERY_CHARS
-from skutune.runtime.paths import json_row
+from skutune.data.stages import reason_of
+from skutune.runtime.paths import ROW_ERRORS, json_row
 from skutune.store import LOGGED
 
 LOG_COLUMNS = ("query", "sku", "clicks", "impressions", "timestamp", "region")
@@ -88,8 +89,8 @@ def validate_log(batch: dict, columns: dict, known_skus: set[str], regions) -> p
                 {columns.get(k, k): v for k, v in obj.items()} if isinstance(obj, dict) else obj, known_skus, regions
             )
             out.append({**row, "group": f"{row['region']}|{normalised(row['query'])}", "error": "", "raw": ""})
-        except (ValueError, TypeError) as err:
-            reason = "not valid JSON" if isinstance(err, json.JSONDecodeError) else str(err)
+        except ROW_ERRORS as err:
+            reason = reason_of(err)
             out.append(
                 {
                     "query": "",

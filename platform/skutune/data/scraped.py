@@ -11,10 +11,10 @@ the product's own name, never a category) and a brand for rows whose brand colum
 """
 
 import hashlib
-import json
 import re
 from collections import Counter
 
+from skutune.runtime.paths import json_row
 from skutune.store import CURRENCY_WORDS, StoreProfile
 
 SKU = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)*$")
@@ -52,7 +52,7 @@ def attribute_value(text: str):
 def category_path(value) -> list[str]:
     """A category tree as its levels, root first: "Home > Kitchen > Fridges", a JSON list, ..."""
     if isinstance(value, str) and value.strip().startswith("["):
-        value = json.loads(value)  # '["Home", "Kitchen"]': a JSON-list wrapper
+        value = json_row(value)  # '["Home", "Kitchen"]': a JSON-list wrapper
     if isinstance(value, list):
         parts = [str(p) for p in value]
         if len(parts) == 1:  # ["Home > Kitchen"]: a tree inside the wrapper
@@ -73,7 +73,7 @@ def attributes(value) -> dict:
     if isinstance(value, str):
         text = value.strip()
         if text[:1] in ("{", "[") and text[-1:] in ("}", "]"):
-            return attributes(json.loads(text))
+            return attributes(json_row(text))
         pairs = [p.split(":", 1) for p in re.split(r"[|;\n]", text) if ":" in p]
     elif isinstance(value, dict):
         pairs = list(value.items())

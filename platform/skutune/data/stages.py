@@ -21,7 +21,7 @@ from skutune.data.filters import FilterSet
 from skutune.data.grader import SKU_TOKEN, Grader
 from skutune.data.records import ExampleRow
 from skutune.prompts import answer_text
-from skutune.runtime.paths import json_row, load_jsonl
+from skutune.runtime.paths import ROW_ERRORS, json_row, load_jsonl
 from skutune.store import StoreProfile
 
 COLUMNS = {
@@ -69,7 +69,7 @@ def parse_row(row_json: str, columns: dict[str, str]) -> dict:
             "{",
             "[",
         ):  # CSV cells hold nested fields as JSON text
-            obj[key] = json.loads(obj[key])
+            obj[key] = json_row(obj[key])
     return obj
 
 
@@ -79,6 +79,8 @@ def reason_of(err: Exception) -> str:
         return f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}"
     if isinstance(err, json.JSONDecodeError):
         return "not valid JSON"
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
     return str(err)
 
 
@@ -120,7 +122,7 @@ def ingest(
             problem = rec.check(known_skus) if rec.target else None  # no target: a zero-click query for distillation
             if problem:
                 raise ValueError(problem)
-        except (ValueError, TypeError) as err:
+        except ROW_ERRORS as err:
             out.append(
                 {
                     **COLUMNS,

@@ -18,16 +18,30 @@ def runs_dir() -> Path:
     return Path(os.environ.get("SKUTUNE_RUNS", REPO_ROOT / "runs")).resolve()
 
 
-# How a JSONL line whose bytes are not UTF-8 reaches validation (curate.JsonLines): this prefix,
-# the offset of the first bad byte, then the line with its bad bytes escaped. It is quarantined.
-NOT_UTF8 = "\x00not UTF-8\x00"
+# How a row the reader could not make text of (a byte that is not UTF-8, an over-long line, a CSV
+# row of the wrong width) reaches validation (data/readers.py): this prefix, the reason, then the
+# row as far as it could be read. Validation quarantines it with that reason.
+BAD_ROW = "\x00bad row\x00"
+
+
+# what one bad row may raise in validation: each is quarantined, never fails the job (a value
+# nested past Python's recursion limit raises RecursionError in json, pydantic or a reader)
+ROW_ERRORS = (ValueError, TypeError, RecursionError)
+
+
+def bad_row(reason: str, text: str) -> str:
+    return f"{BAD_ROW}{reason}\x00{text[:4096]}"
 
 
 def json_row(raw: str):
-    """One JSONL line parsed, or a ValueError that says why not (bad encoding, bad JSON)."""
-    if raw.startswith(NOT_UTF8):
-        raise ValueError(f"not valid UTF-8 (byte {raw[len(NOT_UTF8) :].split(':', 1)[0]})")
-    return json.loads(raw)
+    """One row parsed, or a ValueError that says why not (marked bad by the reader, bad JSON,
+    nested past Python's recursion limit)."""
+    if raw.startswith(BAD_ROW):
+        raise ValueError(raw[len(BAD_ROW) :].split("\x00", 1)[0])
+    try:
+        return json.loads(raw)
+    except RecursionError as err:
+        raise ValueError("JSON nested too deeply") from err
 
 
 @dataclass(frozen=True)

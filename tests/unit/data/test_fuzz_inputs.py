@@ -23,7 +23,7 @@ from skutune.data.querylog import validate_log
 from skutune.data.stages import ingest
 from skutune.demo.catalog import build_catalog
 from skutune.demo.examples import build_examples
-from skutune.runtime.paths import NOT_UTF8
+from skutune.runtime.paths import bad_row
 
 TINY = yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
 CATALOG = build_catalog()
@@ -101,7 +101,7 @@ def mutated_rows(draw, base_rows, extra_keys=("sku", "region", "target", "prices
             [
                 line,
                 line[: draw(st.integers(0, max(0, len(line) - 1)))],  # cut off
-                f"{NOT_UTF8}{draw(st.integers(0, 50))}:{line}",  # how a line that is not UTF-8 arrives (curate.JsonLines)
+                bad_row(f"not valid UTF-8 (byte {draw(st.integers(0, 50))})", line),  # as data/readers.py marks one
                 json.dumps(draw(junk), allow_nan=True),  # valid JSON, not an object
                 draw(st.text(max_size=200)),  # not JSON
             ]
