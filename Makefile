@@ -12,7 +12,7 @@ CONFIG ?= demo
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install model demo browser lint test test-slow bench bench-search bench-curate bench-serve clean
+.PHONY: install model demo browser lint test bench bench-search bench-curate bench-serve clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -49,12 +49,9 @@ lint: install
 
 # markers (pyproject.toml): jobsubmit and cluster start Ray clusters of their own, so each runs in a pytest process of its own
 test: model browser lint
-	$(PY) -m pytest -q --durations=15 -m "not gpu and not slow and not jobsubmit and not cluster"
+	$(PY) -m pytest -q --durations=15 -m "not gpu and not jobsubmit and not cluster"
 	$(PY) -m pytest -q -m jobsubmit
 	$(PY) -m pytest -q -m cluster
-
-test-slow: model
-	$(PY) -m pytest -q -m slow
 
 # skutune vs TRL on the same rows and LoRA, Ray overhead, speed switches, QLoRA memory (runs/bench/train.md)
 bench: model

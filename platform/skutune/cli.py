@@ -11,6 +11,7 @@ bad config before any Ray work starts.
 import argparse
 import json
 import logging
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from skutune.config import ConfigError, JobConfig, load_config
 from skutune.runtime.paths import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "jobs" / "configs"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # `skutune serve` binds anything else only with a token
 # subcommands whose work lives in a job script of its own (jobs/<name>.py): their flags pass through
 SCRIPTS = {
     "fresh-skus": "fresh_skus",
@@ -105,6 +107,8 @@ def _serve(args) -> None:
     from skutune.serve.app import build_app
 
     cfg = setup(args)
+    if cfg.serve.host not in LOOPBACK and not os.environ.get("SKUTUNE_API_TOKEN"):
+        sys.exit(f"skutune serve: refusing to listen on {cfg.serve.host} without a token: set SKUTUNE_API_TOKEN")
     init_ray()
     serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
     serve.run(

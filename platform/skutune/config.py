@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from skutune.runtime.paths import RunDir, runs_dir
 from skutune.store import StoreProfile, load_store_data
@@ -18,8 +18,21 @@ class ConfigError(ValueError):
     pass
 
 
+def _number(value):
+    # pydantic's lax mode would read `epochs: true` as 1 and `lr: true` as 1.0
+    if isinstance(value, bool):
+        raise ValueError("a number, not true/false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_number)]
+Float = Annotated[float, BeforeValidator(_number)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    """Unknown keys are errors, and so are NaN and infinity; numbers are `Int` and `Float`."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class RunConfig(_Strict):
@@ -27,7 +40,7 @@ class RunConfig(_Strict):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="the run's name: outputs go to runs/<name>/ unless run.output_dir is set",
     )
-    seed: int = Field(0, description="seed for sampling and shuffling")
+    seed: Int = Field(0, description="seed for sampling and shuffling")
     output_dir: str | None = Field(None, description="default: runs/<name>")
 
 
@@ -71,10 +84,10 @@ class DataConfig(_Strict):
     )
     catalog_columns: dict[str, str] = Field({}, description="your column name -> skutune column name")
     example_columns: dict[str, str] = Field({}, description="your example column name -> skutune's")
-    train_per_kind: int = Field(120, ge=1, description="generated data: training examples per query kind")
-    test_per_kind: int = Field(10, ge=1, description="generated data: test examples per query kind")
-    max_length: int = Field(256, ge=16, description="tokens per example; longer ones are cut")
-    seed: int = Field(13, description="seed of generated data and cold-start queries")
+    train_per_kind: Int = Field(120, ge=1, description="generated data: training examples per query kind")
+    test_per_kind: Int = Field(10, ge=1, description="generated data: test examples per query kind")
+    max_length: Int = Field(256, ge=16, description="tokens per example; longer ones are cut")
+    seed: Int = Field(13, description="seed of generated data and cold-start queries")
 
     @model_validator(mode="after")
     def _source_complete(self):
@@ -100,9 +113,9 @@ class LoraMethod(_Strict):
     """LoRA; DoRA adds a trained magnitude per output; QLoRA puts the frozen base in 4-bit NF4."""
 
     name: Literal["lora", "dora", "qlora"] = "lora"
-    r: int = Field(16, ge=1)
+    r: Int = Field(16, ge=1)
     alpha: int = 32
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: Float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = LINEAR
     compute_dtype: Literal["bfloat16", "float32"] = Field(
         "bfloat16", description="qlora: dtype the 4-bit weights are computed in"
@@ -121,7 +134,7 @@ class PromptLearningMethod(_Strict):
     """prefix: trained key/value vectors in every layer; prompt: trained input embeddings."""
 
     name: Literal["prefix", "prompt"]
-    num_virtual_tokens: int = Field(16, ge=1)
+    num_virtual_tokens: Int = Field(16, ge=1)
     # prompt: start the soft prompt as this text's embeddings; prefix: as the keys and values the
     # base computes for it in every layer (recommended: random prefixes swamp a small model)
     init_text: str | None = None
@@ -129,7 +142,7 @@ class PromptLearningMethod(_Strict):
 
 class BottleneckMethod(_Strict):
     name: Literal["bottleneck"]
-    size: int = Field(32, ge=1, description="the bottleneck width")
+    size: Int = Field(32, ge=1, description="the bottleneck width")
     placement: Literal["houlsby", "pfeiffer"] = Field(
         "houlsby", description="after attention and MLP, or after the MLP only"
     )
@@ -142,11 +155,11 @@ class BitFitMethod(_Strict):
 
 class HybridMethod(_Strict):
     name: Literal["hybrid"]
-    r: int = Field(16, ge=1)
+    r: Int = Field(16, ge=1)
     alpha: int = 32
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: Float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = LINEAR
-    num_virtual_tokens: int = Field(16, ge=1)
+    num_virtual_tokens: Int = Field(16, ge=1)
     init_text: str | None = Field(
         None, description="the prefix starts as this text's keys and values (see PromptLearningMethod)"
     )
@@ -195,36 +208,36 @@ class SliceConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    num_workers: int = Field(1, ge=1, description="Ray Train workers")
+    num_workers: Int = Field(1, ge=1, description="Ray Train workers")
     use_gpu: bool | Literal["auto"] = Field("auto", description="auto: when the cluster has GPUs")
     # ddp: replicate the model; fsdp2 / zero2 / zero3: shard a full fine-tune across workers
     strategy: Literal["ddp", "fsdp2", "zero2", "zero3"] = Field(
         "ddp", description="ddp: replicate the model; fsdp2 / zero2 / zero3: shard a full fine-tune"
     )
-    cpus_per_worker: float = Field(1, gt=0, description="CPUs each worker reserves")
+    cpus_per_worker: Float = Field(1, gt=0, description="CPUs each worker reserves")
     # how workers are laid out over nodes: PACK keeps them together (NVLink, one node's network);
     # SPREAD / STRICT_SPREAD put them on different nodes, so one lost node takes fewer of them
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
         "PACK",
         description="PACK keeps workers on few nodes; SPREAD / STRICT_SPREAD spread them so a lost node takes fewer",
     )
-    threads_per_worker: int | None = Field(None, description="torch threads on CPU; default: machine cores / workers")
-    epochs: int = Field(1, ge=1, description="passes over the training data")
-    max_steps: int | None = Field(None, description="stop early (optimizer steps per run, across epochs)")
-    batch_size: int = Field(
+    threads_per_worker: Int | None = Field(None, description="torch threads on CPU; default: machine cores / workers")
+    epochs: Int = Field(1, ge=1, description="passes over the training data")
+    max_steps: Int | None = Field(None, description="stop early (optimizer steps per run, across epochs)")
+    batch_size: Int = Field(
         16, ge=1, description="rows per micro-batch per worker: examples, or packed rows with packing"
     )
-    grad_accum: int = Field(
+    grad_accum: Int = Field(
         1, ge=1, description="micro-batches per optimizer step; the loss is normalised by target tokens"
     )
     # padding-free packing: examples best-fit into rows of pack_length tokens; attention stays inside each example
     packing: bool = Field(False, description="padding-free packing: examples best-fit into rows of pack_length tokens")
-    pack_length: int = Field(1024, ge=16, description="tokens per packed row")
-    lr: float = Field(2e-3, gt=0, description="peak learning rate")
-    warmup_steps: int = Field(10, description="linear warm-up steps")
-    weight_decay: float = Field(0.0, description="AdamW weight decay")
-    grad_clip: float = Field(1.0, description="gradient norm clip")
-    log_every: int = Field(10, ge=1, description="log every N optimizer steps")
+    pack_length: Int = Field(1024, ge=16, description="tokens per packed row")
+    lr: Float = Field(2e-3, gt=0, description="peak learning rate")
+    warmup_steps: Int = Field(10, ge=0, description="linear warm-up steps")
+    weight_decay: Float = Field(0.0, ge=0, description="AdamW weight decay")
+    grad_clip: Float = Field(1.0, gt=0, description="gradient norm clip")
+    log_every: Int = Field(10, ge=1, description="log every N optimizer steps")
     mixed_precision: Literal["auto", "bf16", "no"] = Field(
         "auto",
         description="auto: bf16 autocast where it is measured faster than fp32 (not on a CPU without native bf16, "
@@ -244,9 +257,9 @@ class TrainConfig(_Strict):
     attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = Field(
         "auto", description="attention kernel; auto: flash_attention_2 on CUDA when installed, else sdpa"
     )
-    checkpoints_to_keep: int = Field(2, ge=1, description="checkpoints Ray Train keeps")
+    checkpoints_to_keep: Int = Field(2, ge=1, description="checkpoints Ray Train keeps")
     # a lost worker or node restarts the run from its latest checkpoint, up to this many times (-1: always)
-    max_failures: int = Field(
+    max_failures: Int = Field(
         3, ge=-1, description="restarts from the latest checkpoint after a lost worker or node (-1: always)"
     )
     # where Ray Train writes checkpoints: a local path or any pyarrow filesystem URI (s3://, gs://,
@@ -270,9 +283,9 @@ class IndexConfig(_Strict):
     catalog: str | None = Field(
         None, description="JSONL of catalog rows; default: the curated <run>/data/catalog.jsonl"
     )
-    actors: int = Field(1, ge=1, description="MiniLM encoders in the Ray Data actor pool")
-    ann_min_rows: int = Field(20000, ge=1, description="below this, dense search is exact; from it, faiss IVF")
-    nprobe: int = Field(32, ge=1, description="IVF lists visited per query: recall against latency")
+    actors: Int = Field(1, ge=1, description="MiniLM encoders in the Ray Data actor pool")
+    ann_min_rows: Int = Field(20000, ge=1, description="below this, dense search is exact; from it, faiss IVF")
+    nprobe: Int = Field(32, ge=1, description="IVF lists visited per query: recall against latency")
 
 
 class EvalConfig(_Strict):
@@ -282,28 +295,28 @@ class EvalConfig(_Strict):
     )
     closed_book_adapter: str = Field("search", description="adapter names under <run>/adapters")
     understand_adapter: str = Field("understand", description="the adapter grounded systems parse with")
-    batch_size: int = Field(16, ge=1, description="prompts per generation batch")
-    max_new_tokens: int = Field(64, ge=1, description="answer budget in tokens")
-    parse_max_new_tokens: int = Field(128, ge=1, description="parse budget in tokens")
-    fresh_skus: int = Field(1000, ge=1, description="jobs/fresh_skus.py: SKUs added after training")
+    batch_size: Int = Field(16, ge=1, description="prompts per generation batch")
+    max_new_tokens: Int = Field(64, ge=1, description="answer budget in tokens")
+    parse_max_new_tokens: Int = Field(128, ge=1, description="parse budget in tokens")
+    fresh_skus: Int = Field(1000, ge=1, description="jobs/fresh_skus.py: SKUs added after training")
 
 
 class ServeConfig(_Strict):
     adapters_dir: str | None = Field(None, description="default: <run>/adapters")
     host: str = Field("127.0.0.1", description="address `skutune serve` binds (loopback by default)")
-    port: int = Field(8000, description="HTTP port")
-    threads: int | None = Field(None, description="torch threads per replica")
-    max_new_tokens: int = Field(64, description="answer budget in tokens")
+    port: Int = Field(8000, description="HTTP port")
+    threads: Int | None = Field(None, description="torch threads per replica")
+    max_new_tokens: Int = Field(64, description="answer budget in tokens")
 
 
 class NearDedupConfig(_Strict):
     enabled: bool = Field(True, description="run near-duplicate removal")
-    threshold: float = Field(
+    threshold: Float = Field(
         0.85, gt=0, le=1, description="estimated Jaccard similarity of character shingles of query + answer"
     )
-    num_perm: int = Field(64, ge=8, description="MinHash permutations")
-    bands: int = Field(8, ge=1, description="LSH bands: rows sharing one band's hash are compared")
-    shingle: int = Field(4, ge=1, description="characters per shingle")
+    num_perm: Int = Field(64, ge=8, description="MinHash permutations")
+    bands: Int = Field(8, ge=1, description="LSH bands: rows sharing one band's hash are compared")
+    shingle: Int = Field(4, ge=1, description="characters per shingle")
 
     @model_validator(mode="after")
     def _bands_divide(self):
@@ -314,15 +327,15 @@ class NearDedupConfig(_Strict):
 
 class SemanticDedupConfig(_Strict):
     enabled: bool = Field(True, description="run semantic dedup")
-    threshold: float = Field(
+    threshold: Float = Field(
         0.95, gt=0, le=1, description="MiniLM cosine similarity of two queries with the same answer"
     )
-    actors: int = Field(1, ge=1, description="MiniLM encoders in the Ray Data actor pool")
+    actors: Int = Field(1, ge=1, description="MiniLM encoders in the Ray Data actor pool")
 
 
 class DecontamConfig(_Strict):
     enabled: bool = Field(True, description="run decontamination")
-    ngram: int = Field(8, ge=1, description="word n-grams; an eval query shorter than this must appear whole")
+    ngram: Int = Field(8, ge=1, description="word n-grams; an eval query shorter than this must appear whole")
     eval_paths: list[str] = Field(
         [], description="more eval sets (JSONL with a 'query' field) besides the curated test split"
     )
@@ -339,14 +352,14 @@ class DistillConfig(_Strict):
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="the environment variable holding its key (never the key itself)"
     )
-    candidates: int = Field(4, ge=1, description="N candidates per prompt (rejection sampling)")
-    temperature: float = Field(0.8, gt=0, description="sampling temperature of the candidates")
-    max_new_tokens: int = Field(48, ge=1, description="tokens per candidate")
-    max_prompts: int = Field(32, ge=1, description="rows answered; other rows without a target are dropped, counted")
-    actors: int = Field(1, ge=1, description="teachers in the Ray Data actor pool")
-    batch_size: int = Field(4, ge=1, description="prompts per teacher call")
-    seed: int = Field(0, description="sampling seed")
-    timeout_s: float = Field(60, gt=0, description="seconds an OpenAI-compatible teacher may take per call")
+    candidates: Int = Field(4, ge=1, description="N candidates per prompt (rejection sampling)")
+    temperature: Float = Field(0.8, gt=0, description="sampling temperature of the candidates")
+    max_new_tokens: Int = Field(48, ge=1, description="tokens per candidate")
+    max_prompts: Int = Field(32, ge=1, description="rows answered; other rows without a target are dropped, counted")
+    actors: Int = Field(1, ge=1, description="teachers in the Ray Data actor pool")
+    batch_size: Int = Field(4, ge=1, description="prompts per teacher call")
+    seed: Int = Field(0, description="sampling seed")
+    timeout_s: Float = Field(60, gt=0, description="seconds an OpenAI-compatible teacher may take per call")
 
 
 class CurateConfig(_Strict):
@@ -354,11 +367,11 @@ class CurateConfig(_Strict):
         None, description="query log: JSONL, CSV or Parquet with query, sku, clicks, impressions, timestamp, region"
     )
     log_columns: dict[str, str] = Field({}, description="your column name -> skutune column name")
-    synthetic_log_rows: int = Field(
+    synthetic_log_rows: Int = Field(
         0, ge=0, description="data.source=bundled: add this many rows of a messy synthetic query log"
     )
-    min_query_chars: int = Field(2, ge=1, description="shorter queries are removed")
-    max_query_chars: int = Field(200, ge=2, description="longer queries are removed")
+    min_query_chars: Int = Field(2, ge=1, description="shorter queries are removed")
+    max_query_chars: Int = Field(200, ge=2, description="longer queries are removed")
     off_domain: Literal["drop", "policy"] = Field("drop", description="policy: keep the query as a refusal example")
     toxic_words_path: str | None = Field(None, description="more words for the toxicity list, one per line")
     near_dedup: NearDedupConfig = Field(NearDedupConfig(), description="near-duplicate removal (MinHash LSH)")
@@ -372,7 +385,7 @@ class CurateConfig(_Strict):
         True, description="drop training rows whose own target fails the catalog-grounded grader"
     )
     distill: DistillConfig = Field(DistillConfig(), description="a teacher answers rows without a target")
-    partitions: int = Field(8, ge=1, description="blocks in each hash shuffle (dedup, log aggregation)")
+    partitions: Int = Field(8, ge=1, description="blocks in each hash shuffle (dedup, log aggregation)")
 
 
 class ExportConfig(_Strict):

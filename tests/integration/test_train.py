@@ -21,6 +21,24 @@ def _fit(cfg, model_dir, ray):
     return build_trainer(cfg, model_dir, training_dataset(cfg)).fit()
 
 
+def token_losses(model, rows) -> tuple[float, float]:
+    """Mean next-token loss on (answer tokens, prompt tokens) of tokenized training rows."""
+    import torch
+
+    sums, counts = [0.0, 0.0], [0, 0]
+    with torch.no_grad():
+        for row in rows:
+            ids = torch.tensor([row["input_ids"]])
+            losses = torch.nn.functional.cross_entropy(
+                model(input_ids=ids).logits[0, :-1], ids[0, 1:], reduction="none"
+            )
+            answer = torch.tensor(row["labels"][1:]) != -100
+            for i, mask in enumerate((answer, ~answer)):
+                sums[i] += losses[mask].sum().item()
+                counts[i] += int(mask.sum())
+    return sums[0] / counts[0], sums[1] / counts[1]
+
+
 def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, ray_local, tmp_path):
     cfg, manifest = tiny_curated
     cfg = tiny_config(cfg.output_dir(), **{"train.epochs": 3, "train.lr": 0.03})
@@ -46,6 +64,21 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
         assert meta["data_manifest_hash"] == manifest["hash"] and json.loads(meta["method"])["name"] == "lora"
         assert any("lora_A" in k for k in f.keys())
     assert json.loads((adapter / "skutune.json").read_text())["base_model"] == str(tiny_model_dir)
+
+    # The control: the loss fell where the labels are (the answer), not on the prompt tokens, which
+    # carry none. Labels on the wrong tokens would make the repeated system prompt's loss fall most.
+    import pyarrow.parquet as pq
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    rows = pq.read_table(cfg.output_dir() / "data" / "train" / cfg.train.target).slice(0, 16).to_pylist()
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    answer_before, prompt_before = token_losses(base, rows)
+    answer_after, prompt_after = token_losses(PeftModel.from_pretrained(base, adapter).eval(), rows)
+    print(
+        f"answer-token loss {answer_before:.2f} -> {answer_after:.2f}, prompt {prompt_before:.2f} -> {prompt_after:.2f}"
+    )
+    assert answer_before - answer_after > 1.0 and prompt_before - prompt_after < (answer_before - answer_after) / 2
 
     # A checkpoint cut off while being written (a newer directory, truncated weights, a position far
     # ahead) is never resumed from: Ray Train resumes only checkpoints it registered.

@@ -1,6 +1,8 @@
 """Every shipped config loads; mistakes fail early, naming the key and the file."""
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -91,6 +93,24 @@ def test_wrong_type_is_rejected(tmp_path):
         load_config(bad)
 
 
+@pytest.mark.parametrize(
+    "key, junk",
+    [
+        ("train.epochs", True),
+        ("train.lr", True),
+        ("train.grad_clip", float("nan")),
+        ("train.lr", float("inf")),
+        ("train.warmup_steps", -5),
+        ("train.weight_decay", -0.1),
+        ("train.grad_clip", 0),
+    ],
+)
+def test_junk_numbers_are_config_errors_not_coerced(key, junk):
+    """pydantic's lax mode read `epochs: true` as 1 and `lr: true` as 1.0, and let NaN through."""
+    with pytest.raises(ConfigError, match=key):
+        load_config(CONFIGS / "tiny.yaml", {key: junk})
+
+
 @pytest.mark.parametrize("job", ["curate.py", "train.py", "eval.py"])
 def test_job_rejects_bad_config_before_ray_starts(tmp_path, job):
     bad = tmp_path / "typo.yaml"
@@ -101,6 +121,19 @@ def test_job_rejects_bad_config_before_ray_starts(tmp_path, job):
     assert proc.returncode == 2
     assert "unknown key 'method.nmae'" in proc.stderr and "typo.yaml" in proc.stderr
     assert "Ray" not in proc.stdout + proc.stderr.replace("typo.yaml", "")  # no cluster was started
+
+
+def test_serve_refuses_a_public_address_without_a_token():
+    env = {k: v for k, v in os.environ.items() if k != "SKUTUNE_API_TOKEN"}
+    proc = subprocess.run(
+        [str(Path(python_exe()).parent / "skutune"), "serve", "--config", "tiny", "--set", "serve.host=0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode != 0 and "refusing to listen on 0.0.0.0 without a token" in proc.stderr
+    assert "Ray" not in proc.stdout + proc.stderr  # it stopped before starting anything
 
 
 def test_override_with_set_is_validated():
@@ -144,6 +177,12 @@ def test_cluster_yaml_is_valid_for_rays_launcher(tmp_path):
     assert any("pip install" in c and "-e ." in c for c in cluster["setup_commands"]) and cluster["file_mounts"]
     head = " ".join(cluster["head_start_ray_commands"])  # the Jobs API runs code: never on every interface
     assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in head
+    for command in cluster["head_start_ray_commands"] + cluster["worker_start_ray_commands"]:
+        assert command.startswith(("RAY_AUTH_MODE=token ~/skutune/.venv/bin/ray start", "~/skutune/.venv/bin/ray stop"))
+    assert cluster["file_mounts"]["/home/ubuntu/.ray/auth_token"] == "~/.ray/auth_token"
+    assert "auth_token" in cluster["setup_commands"][0]  # a node without the token stops at setup
+    synced_never = set(cluster["rsync_exclude"])
+    assert {"**/.venv", "**/runs", "**/.cache"} <= synced_never and cluster["rsync_filter"] == [".gitignore"]
     bad = {**cluster, "available_node_types": {**types, "gpu_1x": {**types["gpu_1x"], "max_worker": 4}}}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     with pytest.raises(jsonschema.ValidationError, match="max_worker"):
