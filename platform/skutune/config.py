@@ -47,14 +47,14 @@ class RunConfig(_Strict):
 class RandomInit(_Strict):
     """A small randomly initialised model of the base's architecture (tests, smoke runs)."""
 
-    hidden_size: int = 64
-    intermediate_size: int = 128
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
+    hidden_size: Int = Field(64, ge=1, description="width of the residual stream")
+    intermediate_size: Int = Field(128, ge=1, description="width of the MLP")
+    num_hidden_layers: Int = Field(2, ge=1, description="transformer blocks")
+    num_attention_heads: Int = Field(4, ge=1, description="query heads")
+    num_key_value_heads: Int = Field(2, ge=1, description="key/value heads (grouped-query attention)")
     # The transformers default. The tiny test config sets 0.2: with tied embeddings of a 64-wide
     # model, 0.02 caps the logits near zero and the loss can barely move, hiding whether training works.
-    initializer_range: float = 0.02
+    initializer_range: Float = Field(0.02, gt=0, description="std of the random initial weights")
 
 
 class ModelConfig(_Strict):
@@ -114,7 +114,7 @@ class LoraMethod(_Strict):
 
     name: Literal["lora", "dora", "qlora"] = "lora"
     r: Int = Field(16, ge=1)
-    alpha: int = 32
+    alpha: Int = Field(32, ge=1, description="LoRA scaling: updates are multiplied by alpha / r")
     dropout: Float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = LINEAR
     compute_dtype: Literal["bfloat16", "float32"] = Field(
@@ -156,7 +156,7 @@ class BitFitMethod(_Strict):
 class HybridMethod(_Strict):
     name: Literal["hybrid"]
     r: Int = Field(16, ge=1)
-    alpha: int = 32
+    alpha: Int = Field(32, ge=1, description="LoRA scaling: updates are multiplied by alpha / r")
     dropout: Float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = LINEAR
     num_virtual_tokens: Int = Field(16, ge=1)

@@ -12,6 +12,7 @@ validation, and reasons that quoted whole megabyte values."""
 import json
 
 import pandas as pd
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -65,6 +66,12 @@ def _paths(data: dict, prefix=()) -> list[tuple]:
     return out
 
 
+def _get(data: dict, path: tuple):
+    for key in path:
+        data = data[key]
+    return data
+
+
 def _set(data: dict, path: tuple, value) -> dict:
     data = json.loads(json.dumps(data))
     node = data
@@ -107,6 +114,19 @@ def mutated_rows(draw, base_rows, extra_keys=("sku", "region", "target", "prices
             ]
         )
     )
+
+
+NUMBER_PATHS = [
+    p for p in _paths(TINY) if isinstance(_get(TINY, p), int | float) and not isinstance(_get(TINY, p), bool)
+]
+
+
+@SETTINGS
+@given(path=st.sampled_from(NUMBER_PATHS), value=st.sampled_from([True, False, float("nan"), float("inf"), "many"]))
+def test_junk_in_a_number_is_always_a_config_error(path, value):
+    """Not coerced: pydantic's lax mode read `epochs: true` as 1 and let NaN through."""
+    with pytest.raises(ConfigError, match=".".join(map(str, path[-1:]))):
+        parse_config(_set(TINY, path, value), "fuzz.yaml")
 
 
 @SETTINGS
