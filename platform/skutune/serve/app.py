@@ -249,6 +249,7 @@ class SearchService:
             self.catalog,
             self.store,
             self.args.max_loaded_adapters,
+            int(self.args.max_loaded_gib * 2**30),
         )
         self.registry = Registry(self.args.path("adapters_dir"), self.args.source_policy())
         # registrations copy files: a pool of their own, so they never wait behind generation

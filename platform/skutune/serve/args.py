@@ -33,6 +33,9 @@ class AppArgs(BaseModel):
     default_adapter: str = _field("search", "requests without an adapter, outside any campaign")
     understand_adapter: str = _field("understand", "grounded mode's default adapter")
     max_loaded_adapters: int = _field(8, "adapters loaded per replica (LRU)", ge=1)
+    max_loaded_gib: float = _field(
+        4.0, "memory adapters may hold per replica beyond the base (LRU); a non-LoRA artefact is a model copy", gt=0
+    )
     constrained: bool = _field(
         True, "hold answers to the task's schema and the region's SKUs unless a request says otherwise"
     )

@@ -3,8 +3,9 @@
 LoRA adapters live by name inside one PeftModel over the shared base; a batch of requests for
 different LoRA adapters (and the base) runs as one `generate` with peft's per-row
 `adapter_names`. Other methods (prefix, prompt, IA3, bottleneck, BitFit, hybrid, QLoRA, full)
-are a model of their own, batched per adapter. A per-replica LRU bounds what is loaded: the
-least recently used adapter is unloaded past `max_loaded` and reloads on demand.
+are a model of their own, batched per adapter. A per-replica LRU bounds what is loaded, by count
+(`max_loaded`) and by memory (`max_bytes`: a non-LoRA artefact is a whole model copy, a LoRA a
+few MB): the least recently used adapter is unloaded past either and reloads on demand.
 Thread-unsafe by design: the replica calls it under one lock.
 """
 
@@ -31,6 +32,7 @@ class AdapterLoadError(RuntimeError):
 class Adapter:
     id: str  # the versioned id it was loaded as ("diwali-tv@3"): a new version is a new key
     own: object = None  # a model of its own; None: a LoRA adapter inside the shared PeftModel
+    bytes: int = 0  # what it holds in memory beyond the shared base
 
 
 @dataclass
@@ -51,6 +53,10 @@ class Result:
     extra: dict = field(default_factory=dict)
 
 
+def nbytes(named_parameters) -> int:
+    return sum(p.numel() * p.element_size() for _, p in named_parameters)
+
+
 class TokenStreamer(TextIteratorStreamer):
     """Text after every token. The stock streamer holds text back to the last space, and compact
     JSON has none: the whole answer would come as one chunk. Only an incomplete UTF-8
@@ -68,8 +74,8 @@ class TokenStreamer(TextIteratorStreamer):
 
 
 class ServingEngine:
-    def __init__(self, model_dir: Path, catalog: dict, store, max_loaded: int):
-        self.model_dir, self.max_loaded = model_dir, max_loaded
+    def __init__(self, model_dir: Path, catalog: dict, store, max_loaded: int, max_bytes: int | None = None):
+        self.model_dir, self.max_loaded, self.max_bytes = model_dir, max_loaded, max_bytes
         self.tok, self.base = load_model(model_dir)
         self.grammars = Grammars(self.tok, self.base.config.vocab_size, catalog, store)
         self.peft = None  # the PeftModel wrapping self.base once the first LoRA adapter loads
@@ -87,21 +93,28 @@ class ServingEngine:
             self._discard(adapter_id)
             raise AdapterLoadError(f"adapter {adapter_id!r} could not be loaded: {str(err)[:300]}") from err
         self.loaded[adapter_id] = adapter
-        while len(self.loaded) > self.max_loaded:
+        while len(self.loaded) > self.max_loaded or (len(self.loaded) > 1 and self.over_memory()):
             self.unload(next(iter(self.loaded)))
         return adapter
+
+    def over_memory(self) -> bool:
+        return self.max_bytes is not None and sum(a.bytes for a in self.loaded.values()) > self.max_bytes
 
     def _load(self, adapter_id: str, path: Path) -> Adapter:
         from peft import PeftModel
 
         if not shares_base(path):
-            return Adapter(adapter_id, own=load_model(self.model_dir, path)[1])
+            own = load_model(self.model_dir, path)[1]
+            return Adapter(adapter_id, own=own, bytes=nbytes(own.named_parameters()))
         # peft reads adapter_model.safetensors; registry.py refuses pickled weights
         if self.peft is None:
             self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=adapter_id).eval()
         else:
             self.peft.load_adapter(str(path), adapter_name=adapter_id)
-        return Adapter(adapter_id)
+        mine = (
+            (n, p) for n, p in self.peft.named_parameters() if f".{adapter_id}." in n or n.endswith(f".{adapter_id}")
+        )
+        return Adapter(adapter_id, bytes=nbytes(mine))
 
     def _discard(self, adapter_id: str) -> None:
         """Undo a failed load. A first LoRA load injects its layers into the shared base before its

@@ -30,6 +30,7 @@ def test_lru_evicts_the_least_recently_used_and_reloads_it_unchanged(tmp_path, t
         return engine.run([GenRequest("samsung fridge", engine.adapter(name, paths[name]), 8)])[0].text
 
     first = answer("a")
+    assert 0 < engine.loaded["a"].bytes < 200_000  # its LoRA matrices only, not the shared base
     answer("b")
     answer("a")  # a is now the most recently used
     answer("c")
@@ -87,3 +88,21 @@ def test_generation_stops_at_its_deadline_prompt_token_budget_or_not(tiny_model_
     assert late.completion_tokens == 1 and late.finish_reason == "length"
     streamed = list(engine.stream(GenRequest("samsung fridge", None, 40, deadline=time.monotonic())))
     assert streamed[-1].completion_tokens == 1
+
+
+def test_lru_also_evicts_past_its_memory_budget(tmp_path, tiny_model_dir):
+    """Non-LoRA artefacts are whole model copies: a budget of one copy holds one, whatever the count."""
+    from helpers import demo_store, random_artefact
+
+    paths = {
+        name: random_artefact(tiny_model_dir, tmp_path / name, {"name": "bottleneck", "size": 8}, seed)
+        for seed, name in enumerate("xy")
+    }
+    probe = ServingEngine(tiny_model_dir, {}, demo_store(), max_loaded=8)
+    one = probe.adapter("x", paths["x"]).bytes
+    assert one > 100_000  # a copy of the model, not a few adapter weights
+    engine = ServingEngine(tiny_model_dir, {}, demo_store(), max_loaded=8, max_bytes=one + one // 2)
+    first = engine.run([GenRequest("samsung fridge", engine.adapter("x", paths["x"]), 8)])[0].text
+    engine.adapter("y", paths["y"])
+    assert list(engine.loaded) == ["y"] and engine.evictions == 1
+    assert engine.run([GenRequest("samsung fridge", engine.adapter("x", paths["x"]), 8)])[0].text == first
