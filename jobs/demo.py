@@ -66,18 +66,12 @@ from ray import serve  # noqa: E402
 
 from skutune.runtime.cluster import init_ray  # noqa: E402
 from skutune.serve.app import build_app  # noqa: E402
+from skutune.serve.args import run_app_args  # noqa: E402
 
 init_ray()
 serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
 serve.run(
-    build_app(
-        {
-            "model": cfg.model.path,
-            "run_dir": str(run_dir),
-            "index": str(cfg.index_dir()),
-            "max_new_tokens": cfg.serve.max_new_tokens,
-        }
-    ),
+    build_app(run_app_args(cfg)),
     name="skutune",
     route_prefix="/",
 )

@@ -105,6 +105,7 @@ def _serve(args) -> None:
 
     from skutune.runtime.cluster import init_ray
     from skutune.serve.app import build_app
+    from skutune.serve.args import run_app_args
 
     cfg = setup(args)
     if cfg.serve.host not in LOOPBACK and not os.environ.get("SKUTUNE_API_TOKEN"):
@@ -112,14 +113,7 @@ def _serve(args) -> None:
     init_ray()
     serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
     serve.run(
-        build_app(
-            {
-                "model": cfg.model.path,
-                "run_dir": str(cfg.output_dir()),
-                "index": str(cfg.index_dir()),
-                "max_new_tokens": cfg.serve.max_new_tokens,
-            }
-        ),
+        build_app(run_app_args(cfg)),
         name="skutune",
         route_prefix="/",
     )

@@ -31,6 +31,7 @@ import os
 import time
 from pathlib import Path
 
+import ray
 import torch
 import yaml
 from fastapi import FastAPI, HTTPException, Request
@@ -240,7 +241,7 @@ def make_api(svc: "SearchService") -> FastAPI:
 class SearchService:
     def __init__(self, args: dict):
         self.args = AppArgs.model_validate(args)
-        torch.set_num_threads(self.args.threads or os.cpu_count() or 1)
+        torch.set_num_threads(replica_threads(self.args.threads))
         self.guard = Guard.from_args(self.args)
         self.store = StoreProfile.model_validate(yaml.safe_load(self.args.path("store").read_text()))
         self.catalog = {r["sku"]: r for r in load_jsonl(self.args.path("catalog"))}
@@ -421,6 +422,15 @@ class SearchService:
             yield chunks.usage(r.prompt_tokens, r.completion_tokens)
         yield chunks.done
         self.metrics.observe("chat_stream", adapter_id, 200, start, r.prompt_tokens, r.completion_tokens)
+
+
+def replica_threads(asked: int | None) -> int:
+    """`threads`, else the CPUs Ray reserved for this replica (its num_cpus): replicas that share a
+    node must not each start a thread per core."""
+    if asked:
+        return asked
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0) if ray.is_initialized() else 0
+    return max(1, int(cpus)) if cpus else os.cpu_count() or 1
 
 
 def build_app(args: dict) -> serve.Application:

@@ -3,6 +3,7 @@
 Kept apart from the app so the Gateway reads the same defaults without importing the replica."""
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -39,7 +40,7 @@ class AppArgs(BaseModel):
     constrained: bool = _field(
         True, "hold answers to the task's schema and the region's SKUs unless a request says otherwise"
     )
-    threads: int | None = _field(None, "torch threads per replica; default: the machine's cores")
+    threads: int | None = _field(None, "torch threads per replica; default: the replica's num_cpus", ge=1)
     max_new_tokens: int = _field(64, "answer budget in tokens", ge=1, le=512)
     parse_max_new_tokens: int = _field(128, "grounded parse budget in tokens", ge=1, le=512)
     max_tokens_limit: int = _field(256, "a request asking for more tokens gets 422", ge=1)
@@ -108,6 +109,18 @@ class AppArgs(BaseModel):
 
     def default_for(self, grounded: bool) -> str:
         return self.understand_adapter if grounded else self.default_adapter
+
+
+def run_app_args(cfg) -> dict:
+    """The app's args for one run served on this machine (`skutune serve`, the demo): one local
+    replica, so every core."""
+    return {
+        "model": cfg.model.path,
+        "run_dir": str(cfg.output_dir()),
+        "index": str(cfg.index_dir()),
+        "max_new_tokens": cfg.serve.max_new_tokens,
+        "threads": cfg.serve.threads or os.cpu_count(),
+    }
 
 
 class SearchRequest(BaseModel):
