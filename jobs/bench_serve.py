@@ -298,7 +298,7 @@ def main():
         report["screenshot"] = screenshot(url, token, out / "search_page.png")
         report["metrics_sample"] = [
             line
-            for line in requests.get(f"{url}/metrics", timeout=30).text.splitlines()
+            for line in client.http.get(f"{url}/metrics", timeout=30).text.splitlines()
             if line.startswith("skutune_requests_total")
         ][:6]
     finally:

@@ -176,7 +176,7 @@ def test_mixed_adapter_requests_share_a_batch_and_match_metrics(app, client):
     with ThreadPoolExecutor(len(models)) as pool:
         outs = list(pool.map(lambda m: _chat(client, m, constrained=False), models))
     assert all(o.choices[0].message.content for o in outs)
-    text = requests.get(f"{app}/metrics", timeout=30).text
+    text = app.http.get(f"{app}/metrics", timeout=30).text
     assert _metric(text, "skutune_batch_adapters_count") > 0
     assert _metric(text, "skutune_batch_adapters_bucket", le="1.0") < _metric(
         text, "skutune_batch_adapters_count"
@@ -307,9 +307,16 @@ def test_a_client_leaving_a_stream_early_leaves_the_replica_serving(app, client)
     assert whole.choices[0].message.content and whole.usage.completion_tokens > 0
 
 
+def test_metrics_and_docs_take_the_token(app):
+    for path in ("/metrics", "/docs", "/openapi.json"):
+        assert requests.get(f"{app}{path}", timeout=30).status_code == 401
+        assert app.http.get(f"{app}{path}", timeout=30).status_code == 200
+    assert requests.get(f"{app}/readyz", timeout=30).status_code == 200  # probes stay open
+
+
 def _responses(app, route: str, status: int) -> float:
     """The replica's count of answers on `route` with `status` (its Prometheus text)."""
-    text = requests.get(f"{app}/metrics", timeout=30).text
+    text = app.http.get(f"{app}/metrics", timeout=30).text
     found = re.search(rf'skutune_http_responses_total\{{route="{route}",status="{status}"\}} (\S+)', text)
     return float(found.group(1)) if found else 0.0
 

@@ -1,7 +1,7 @@
 """The skutune Serve application: one base model in memory, versioned per-task adapters from the
 registry (LRU per replica), answers held to catalog SKUs by constrained decoding.
 
-Routes (all JSON; every route but /, /healthz, /readyz, /metrics, /docs, /openapi.json needs
+Routes (all JSON; every route but /, /healthz and /readyz needs
 `Authorization: Bearer <token>` when a token is set; POST and DELETE /v1/adapters need the
 admin token, see ops.py):
 - POST /v1/search: closed_book (the adapter answers) or grounded (the adapter parses, the catalog

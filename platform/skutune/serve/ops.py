@@ -17,14 +17,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 log = logging.getLogger("skutune.serve")
-OPEN = {
-    "/",
-    "/healthz",
-    "/readyz",
-    "/docs",
-    "/openapi.json",
-    "/metrics",
-}  # no token needed: probes, the page, the API schema
+OPEN = {"/", "/healthz", "/readyz"}  # no token needed: the page and the probes. /metrics and /docs name
+# adapters and campaigns: they take the token (Prometheus sends one with `authorization:`)
 
 
 def load_token(env_var: str, token_file: str | None, missing: str = "every route is open") -> str | None:
