@@ -60,30 +60,42 @@ def test_killed_replica_gives_503_with_retry_hint_never_500(app, tiny_model_dir)
         assert len(before) == 2, before
         results, stop = [], threading.Event()
 
+        def send(path: str, body: dict):
+            start = time.time()
+            try:
+                r = requests.post(
+                    f"{app}/faults{path}",
+                    json=body,
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                    timeout=CLIENT_TIMEOUT_S,
+                )
+                results.append((r.status_code, r.headers.get("retry-after"), r.text, time.time() - start))
+            except requests.RequestException as err:  # a hang past the timeout, or a dropped connection
+                results.append((type(err).__name__, None, str(err), time.time() - start))
+
         def client(i: int):
-            with requests.Session() as http:
-                http.headers["Authorization"] = f"Bearer {TOKEN}"
-                while not stop.is_set():
-                    start = time.time()
-                    try:
-                        r = http.post(
-                            f"{app}/faults/v1/search",
-                            json={"query": f"samzung fridge {i}", "region": "IN"},
-                            timeout=CLIENT_TIMEOUT_S,
-                        )
-                        results.append((r.status_code, r.headers.get("retry-after"), r.text, time.time() - start))
-                    except requests.RequestException as err:  # a hang past the timeout, or a dropped connection
-                        results.append((type(err).__name__, None, str(err), time.time() - start))
+            while not stop.is_set():
+                send("/v1/search", {"query": f"samzung fridge {i}", "region": "IN"})
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
         for t in threads:
             t.start()
         while sum(r[0] == 200 for r in results) < CLIENTS:  # both replicas are answering
             time.sleep(0.2)
+        # Short searches leave a replica idle between batches: a burst of long answers makes sure the
+        # one killed holds requests (queued behind its lock), and those must come back as 503s.
+        long = {"model": "smollm2-135m", "messages": [{"role": "user", "content": "tv"}], "max_tokens": 256}
+        burst = [
+            threading.Thread(target=send, args=("/v1/chat/completions", {**long, "constrained": False}))
+            for _ in range(24)
+        ]
+        for t in burst:
+            t.start()
+        time.sleep(0.5)
         os.kill(before[0], signal.SIGKILL)
         time.sleep(SECONDS)
         stop.set()
-        for t in threads:
+        for t in threads + burst:
             t.join(CLIENT_TIMEOUT_S + 5)
 
         counts = collections.Counter(r[0] for r in results)
