@@ -327,7 +327,9 @@ def test_gateway_auth_stops_requests_without_a_token_before_a_replica(app):
         r = requests.post(f"{app}/v1/search", json={"query": "tv"}, headers=headers, timeout=30)
         assert r.status_code == 401 and "bearer token" in r.json()["detail"]
     assert _responses(app, "/v1/search", 401) == before  # the replica never saw them
-    lower = requests.post(f"{app}/v1/search", json={"query": "tv"}, headers={"Authorization": f"bearer {TOKEN}"})
+    lower = requests.post(
+        f"{app}/v1/search", json={"query": "tv"}, headers={"Authorization": f"bearer {TOKEN}"}, timeout=120
+    )
     assert lower.status_code == 200  # the scheme is case-insensitive (RFC 9110)
 
 

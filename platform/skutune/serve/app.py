@@ -59,7 +59,6 @@ from skutune.serve.registry import BadAdapter, Protected, Registry
 from skutune.store import StoreProfile
 
 PAGE = Path(__file__).with_name("search.html")
-RETRY = {"Retry-After": "1"}
 ROUTES = {
     "/",
     "/healthz",
@@ -227,7 +226,9 @@ def make_api(svc: "SearchService") -> FastAPI:
         if req.stream:
             if svc.streams_open >= svc.args.max_streams:
                 raise HTTPException(
-                    503, detail=f"{svc.args.max_streams} streams already open on this replica; retry", headers=RETRY
+                    503,
+                    detail=f"{svc.args.max_streams} streams already open on this replica; retry",
+                    headers={"Retry-After": str(svc.args.retry_after_s)},
                 )
             return StreamingResponse(svc._stream(job, model, adapter_id, start, req), media_type="text/event-stream")
         r = await svc._run(job)
@@ -354,11 +355,15 @@ class SearchService:
             return await asyncio.to_thread(self.engine.run, jobs)
 
     async def _run(self, job: GenRequest):
-        job.deadline = time.monotonic() + self.args.request_timeout_s  # generation stops with its 504
+        job.deadline = self._deadline()
         try:
             return await asyncio.wait_for(self._batched(job), self.args.request_timeout_s)
         except asyncio.TimeoutError as err:
             raise HTTPException(504, detail=f"generation took over {self.args.request_timeout_s} s") from err
+
+    def _deadline(self) -> float:
+        """When a request's generation stops: with its 504, so a timed-out batch frees the replica."""
+        return time.monotonic() + self.args.request_timeout_s
 
     def _prompt(self, prompt: str) -> str:
         """The prompt, if it fits `max_prompt_tokens` (413 otherwise): 16 long messages fit in the
@@ -404,7 +409,7 @@ class SearchService:
 
     async def _stream(self, job: GenRequest, model: str, adapter_id: str, start: float, req: ChatRequest):
         # a stream holds the model until its deadline at most, and at most max_streams run at once
-        job.deadline = time.monotonic() + self.args.request_timeout_s
+        job.deadline = self._deadline()
         chunks, pieces = Chunks(model), self.engine.stream(job)
         self.streams_open += 1
         try:

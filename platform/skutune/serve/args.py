@@ -73,7 +73,9 @@ class AppArgs(BaseModel):
     register_max_files: int = _field(64, "files one registration may copy", ge=1, le=10_000)
     register_max_bytes: int = _field(2 << 30, "bytes one registration may copy", ge=1)
     register_timeout_s: float = _field(60, "a registration past this gets 504; remote reads time out too", gt=0)
-    retry_after_s: int = _field(2, "Retry-After of the 503 a request gets when its replica is lost (gateway.py)", ge=1)
+    retry_after_s: int = _field(
+        2, "Retry-After of a 503: a request whose replica is lost (gateway.py), or one stream too many", ge=1
+    )
 
     @model_validator(mode="after")
     def _paths_known(self):
