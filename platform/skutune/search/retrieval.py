@@ -10,6 +10,7 @@ import numpy as np
 from skutune.encoder import encode, load_encoder, stopwords
 from skutune.runtime.paths import load_jsonl
 from skutune.search.index import current_version, sku_id
+from skutune.search.spelling import Speller, vocabulary
 
 RRF_K = 60  # the usual reciprocal rank fusion constant (Cormack et al.)
 EXACT_DENSE_MAX = 50000  # masked sets up to this size are scored exactly, not through the ANN index
@@ -45,6 +46,8 @@ class CatalogIndex:
             set(self.category),
             set(self.brand),
         )  # facet values, once per version, not per query
+        english = {w for w in self.encoder.tokenizer.get_vocab() if w.isalpha()}  # words that are not misspellings
+        self.speller = Speller(*vocabulary(self.rows), known=set(self.bm25.vocab_dict) | english)
 
     @classmethod
     def load(cls, index_dir, **kw) -> "CatalogIndex":
