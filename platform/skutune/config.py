@@ -288,6 +288,18 @@ class IndexConfig(_Strict):
     nprobe: Int = Field(32, ge=1, description="IVF lists visited per query: recall against latency")
 
 
+class GroundedParts(_Strict):
+    """The parts of grounded search's query understanding; switching one off is an ablation row
+    (jobs/bench_byo.py measures each)."""
+
+    spelling: bool = Field(True, description="correct the query to the catalog's spelling before parse and retrieval")
+    grammar: bool = Field(
+        True, description="decode the parse under a grammar whose brand and category are catalog enums"
+    )
+    budget_rule: bool = Field(True, description="the budget a rule reads from the query wins over the model's")
+    model: bool = Field(True, description="the tuned model parses; false: the rules alone (raw query, budget rule)")
+
+
 class EvalConfig(_Strict):
     systems: list[Literal["base", "closed_book", "grounded", "grounded_rerank", "bm25", "dense"]] = Field(
         ["base", "closed_book", "grounded", "bm25", "dense"],
@@ -299,6 +311,7 @@ class EvalConfig(_Strict):
     max_new_tokens: Int = Field(64, ge=1, description="answer budget in tokens")
     parse_max_new_tokens: Int = Field(128, ge=1, description="parse budget in tokens")
     fresh_skus: Int = Field(1000, ge=1, description="jobs/fresh_skus.py: SKUs added after training")
+    grounded: GroundedParts = Field(GroundedParts(), description="which parts of query understanding grounded uses")
 
 
 class ServeConfig(_Strict):
@@ -338,6 +351,13 @@ class DecontamConfig(_Strict):
     ngram: Int = Field(8, ge=1, description="word n-grams; an eval query shorter than this must appear whole")
     eval_paths: list[str] = Field(
         [], description="more eval sets (JSONL with a 'query' field) besides the curated test split"
+    )
+    on: Literal["auto", "query", "template"] = Field(
+        "auto",
+        description="what a training row is compared on: its query's n-grams, or (rows with a template) its "
+        "template, so a product name a held-out phrasing shares is no contamination; auto: template for "
+        "cold-start queries (train and test templates are disjoint by construction), query otherwise. "
+        "Queries are always compared with eval_paths",
     )
 
 

@@ -149,20 +149,26 @@ def generate_ids(
     return rows
 
 
-def generate_batch(tok, model, prompts: list[str], max_new_tokens: int) -> list[str]:
-    return tok.batch_decode(generate_ids(tok, model, prompts, max_new_tokens), skip_special_tokens=True)
+def generate_batch(tok, model, prompts: list[str], max_new_tokens: int, grammar=None) -> list[str]:
+    processors = ()
+    if grammar is not None:
+        from skutune.serve.constrained import constraints_for  # xgrammar: only where a grammar is asked for
+
+        processors = constraints_for([grammar] * len(prompts))
+    return tok.batch_decode(generate_ids(tok, model, prompts, max_new_tokens, processors), skip_special_tokens=True)
 
 
 def generate_all(
-    tok, model, prompts: list[str], batch_size: int, max_new_tokens: int, desc: str = "generate"
+    tok, model, prompts: list[str], batch_size: int, max_new_tokens: int, desc: str = "generate", grammar=None
 ) -> list[str]:
-    """Answers in the prompts' order; batches are formed over length-sorted prompts."""
+    """Answers in the prompts' order; batches are formed over length-sorted prompts. `grammar`: an
+    xgrammar CompiledGrammar every answer is decoded under (constrained.py)."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     answers = [""] * len(prompts)
     bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=os.environ.get("SKUTUNE_NO_BARS") == "1")
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        for i, text in zip(idx, generate_batch(tok, model, [prompts[i] for i in idx], max_new_tokens)):
+        for i, text in zip(idx, generate_batch(tok, model, [prompts[i] for i in idx], max_new_tokens, grammar)):
             answers[i] = text
         bar.update(len(idx))
     bar.close()

@@ -46,13 +46,18 @@ PARSE_SCHEMA = {  # the store's regions, currencies and refusal codes are filled
 PARSE_KEYS = tuple(PARSE_SCHEMA["properties"])  # the order keys are written in
 
 
-def parse_schema(store) -> dict:
-    """The parse schema with `store`'s regions, currencies and refusal codes as enums."""
+def parse_schema(store, catalog_rows=None) -> dict:
+    """The parse schema with `store`'s regions, currencies and refusal codes as enums; given the
+    catalog, `brand` and `category` are enums of its own values too, so a parse decoded under it
+    cannot name a brand or a category the catalog lacks."""
     schema = copy.deepcopy(PARSE_SCHEMA)
     props = schema["properties"]
     props["region"] = {"enum": list(store.regions)}
     props["constraints"]["properties"]["currency"] = {"enum": sorted({r.currency for r in store.regions.values()})}
     props["refusal"] = {"enum": list(store.refusal_codes)}
+    if catalog_rows:
+        props["brand"] = {"enum": sorted({r["brand"] for r in catalog_rows if r.get("brand")})}
+        props["category"] = {"enum": sorted({r["category"] for r in catalog_rows})}
     return schema
 
 

@@ -39,9 +39,31 @@ class Systems:
                     "rebuild it with jobs/index.py so both are the same catalog"
                 )
             tok, model = load_model(self.model_dir, self.cfg.adapter_dir(self.cfg.eval.understand_adapter))
-            store = self.cfg.store
-            self._grounded = tok, model, GroundedSearch(index, store), Reranker(tok, model, store)
+            store, parts = self.cfg.store, self.cfg.eval.grounded
+            grammar = None
+            if parts.grammar:
+                from skutune.serve.constrained import Grammars
+
+                grammar = Grammars(tok, model.config.vocab_size, index.by_sku, store).get(
+                    "parse", next(iter(store.regions))
+                )
+            search = GroundedSearch(index, store, spelling=parts.spelling)
+            self._grounded = tok, model, search, Reranker(tok, model, store), grammar
         return self._grounded
+
+    def _parses(self, queries: list[str], examples: list[dict]) -> list[tuple[dict, bool]]:
+        """The tuned model's parses of the (corrected) queries, or the rules' alone."""
+        from skutune.search.grounded import parse_queries, read_parse
+
+        tok, model, _, _, grammar = self.grounded()
+        parts, store = self.cfg.eval.grounded, self.cfg.store
+        if not parts.model:
+            return [read_parse("", q, e["region"], store, parts.budget_rule) for q, e in zip(queries, examples)]
+        regions, dates = [e["region"] for e in examples], [e["date"] for e in examples]
+        e = self.cfg.eval
+        return parse_queries(
+            tok, model, store, queries, regions, dates, e.batch_size, e.parse_max_new_tokens, grammar, parts.budget_rule
+        )
 
     def predict(self, system: str, examples: list[dict]) -> list[dict]:
         """Per example: the raw `output` text, plus `parse`, `applied`, `relaxed` for grounded."""
@@ -51,27 +73,15 @@ class Systems:
                 for a in BASELINES[system](self.catalog_rows, self.cfg.store).answers(examples)
             ]
         if system in GROUNDED:
-            from skutune.search.grounded import parse_queries
-
-            tok, model, search, reranker = self.grounded()
-            parses = parse_queries(
-                tok,
-                model,
-                self.cfg.store,
-                [e["query"] for e in examples],
-                [e["region"] for e in examples],
-                [e["date"] for e in examples],
-                self.cfg.eval.batch_size,
-                self.cfg.eval.parse_max_new_tokens,
-            )
+            _, _, search, reranker, _ = self.grounded()
+            queries = [search.correct(e["query"]) for e in examples]
             out = []
-            for e, (parse, valid) in zip(examples, parses):
-                r = search.search(
-                    e["query"], parse, e["region"], reranker=reranker if system == "grounded_rerank" else None
-                )
+            for e, q, (parse, valid) in zip(examples, queries, self._parses(queries, examples)):
+                r = search.search(q, parse, e["region"], reranker=reranker if system == "grounded_rerank" else None)
                 out.append(
                     {
                         "output": json.dumps(r["answer"], ensure_ascii=False),
+                        "corrected": q,
                         "parse": parse,
                         "parse_valid": valid,
                         "applied": r["applied"],

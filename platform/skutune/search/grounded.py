@@ -42,13 +42,13 @@ def parse_is_valid(parse, store: StoreProfile) -> bool:
     return parse is not None and _validator(store.model_dump_json()).is_valid(parse)
 
 
-def read_parse(text: str, query: str, region: str, store: StoreProfile) -> tuple[dict, bool]:
+def read_parse(text: str, query: str, region: str, store: StoreProfile, budget_rule: bool = True) -> tuple[dict, bool]:
     """(parse, valid) from the model's text: an invalid parse becomes `fallback_parse`; the budget
     a rule reads from the query (budget.py) replaces the model's price limits when they differ."""
     parse = parse_answer(text)
     valid = parse_is_valid(parse, store)
     parse = parse if valid else fallback_parse(query, region)
-    budget = extract_budget(query, region, store) if parse.get("intent") == "search" else {}
+    budget = extract_budget(query, region, store) if budget_rule and parse.get("intent") == "search" else {}
     if budget:
         limits = {k: v for k, v in parse.get("constraints", {}).items() if not k.startswith("price_")}
         parse = {**parse, "constraints": {**limits, **budget}}
@@ -56,12 +56,13 @@ def read_parse(text: str, query: str, region: str, store: StoreProfile) -> tuple
 
 
 def parse_queries(
-    tok, model, store, queries, regions, dates, batch_size=16, max_new_tokens=128
+    tok, model, store, queries, regions, dates, batch_size=16, max_new_tokens=128, grammar=None, budget_rule=True
 ) -> list[tuple[dict, bool]]:
-    """(parse, valid) per query; an invalid parse is replaced by `fallback_parse`."""
+    """(parse, valid) per query; an invalid parse is replaced by `fallback_parse`. `grammar`: the
+    parse grammar (constrained.Grammars) to decode under; `budget_rule`: the rule's budget wins."""
     prompts = [render(tok, q, r, d, store, target="parse") for q, r, d in zip(queries, regions, dates)]
-    texts = generate_all(tok, model, prompts, batch_size, max_new_tokens, desc="understand")
-    return [read_parse(text, q, r, store) for text, q, r in zip(texts, queries, regions)]
+    texts = generate_all(tok, model, prompts, batch_size, max_new_tokens, desc="understand", grammar=grammar)
+    return [read_parse(text, q, r, store, budget_rule) for text, q, r in zip(texts, queries, regions)]
 
 
 def closest(value, vocabulary, cutoff: float = 0.8) -> str | None:
@@ -158,9 +159,14 @@ class Reranker:
 
 
 class GroundedSearch:
-    def __init__(self, index, store: StoreProfile, pool: int = 100):
-        self.index, self.pool, self.store = index, pool, store
+    def __init__(self, index, store: StoreProfile, pool: int = 100, spelling: bool = True):
+        self.index, self.pool, self.store, self.spelling = index, pool, store, spelling
         self.campaigns = {c["id"]: c for c in store.campaign_dicts()}
+
+    def correct(self, query: str) -> str:
+        """The query in the catalog's spelling (spelling.py), which the model parses and retrieval
+        matches: "melisa doug puzle" -> "melissa doug puzzle"."""
+        return self.index.speller.correct(query) if self.spelling else query
 
     def _ungrounded_product(self, query: str, parse: dict) -> list[str]:
         """A named product must be grounded in the catalog. If the parse invents one (no such

@@ -163,8 +163,10 @@ def make_api(svc: "SearchService") -> FastAPI:
         region = svc.region(req.region)
         adapter_id, adapter = await svc._adapter(req.adapter, day, region, grounded)
         constrained = svc.args.constrained if req.constrained is None else req.constrained
+        # grounded: the model parses the query in the catalog's spelling ("melisa doug" -> "melissa doug")
+        query = (await svc._index()).correct(req.query) if grounded else req.query
         prompt = render(
-            svc.engine.tok, req.query, region, day.isoformat(), svc.store, target="parse" if grounded else "answer"
+            svc.engine.tok, query, region, day.isoformat(), svc.store, target="parse" if grounded else "answer"
         )
         out = {
             "query": req.query,
@@ -174,8 +176,9 @@ def make_api(svc: "SearchService") -> FastAPI:
             "constrained": constrained,
         }
         if grounded:
-            r = await svc._grounded(req, region, adapter, prompt, constrained)
+            r = await svc._grounded(req, query, region, adapter, prompt, constrained)
             out |= {
+                "corrected_query": query,
                 "parse": r["parse"],
                 "parse_valid": r["parse_valid"],
                 "constraints_applied": r["applied"],
@@ -396,15 +399,17 @@ class SearchService:
             self.grounded = GroundedSearch(index, self.store)
         return self.grounded
 
-    async def _grounded(self, req: SearchRequest, region: str, adapter, prompt: str, constrained: bool) -> dict:
+    async def _grounded(
+        self, req: SearchRequest, query: str, region: str, adapter, prompt: str, constrained: bool
+    ) -> dict:
         search = await self._index()
         grammar = self.engine.grammars.get("parse", region) if constrained else None
         result = await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar))
-        parse, valid = read_parse(result.text, req.query, region, self.store)
+        parse, valid = read_parse(result.text, query, region, self.store)
         async with self.lock:
             with self.engine.active(adapter) as model:
                 reranker = Reranker(self.engine.tok, model, self.store) if req.rerank else None
-                found = await asyncio.to_thread(search.search, req.query, parse, region, req.k, reranker)
+                found = await asyncio.to_thread(search.search, query, parse, region, req.k, reranker)
         return {**found, "raw": result.text, "parse_valid": valid, "version": search.index.dir.name, "result": result}
 
     async def _stream(self, job: GenRequest, model: str, adapter_id: str, start: float, req: ChatRequest):

@@ -39,7 +39,7 @@ class Grammars:
 
     def __init__(self, tok, vocab_size: int, catalog: dict[str, dict], store):
         self.compiler = xgr.GrammarCompiler(xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab_size))
-        self.catalog, self.parse_schema = catalog, parse_schema(store)
+        self.catalog, self.parse_schema = catalog, parse_schema(store, list(catalog.values()))
         self.cache: dict[tuple[str, str], xgr.CompiledGrammar] = {}
 
     def skus(self, region: str) -> list[str]:
