@@ -57,7 +57,7 @@ print(
 queries = {
     name: [
         e
-        for e in synth_queries(rows, cfg.store, seed=cfg.run.seed, families={r["family"] for r in rows})
+        for e in synth_queries(rows, cfg.store, cfg.run.seed, {r["family"] for r in rows}, test_share=1.0)
         if e["split"] == "test"
     ]
     for name, rows in (("fresh", fresh), ("seen", seen))

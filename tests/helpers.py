@@ -36,6 +36,37 @@ def market_store(**regions):
     return StoreProfile.model_validate({"name": "Test Market", "regions": regions, "marketplace": True})
 
 
+AMAZON_COLUMNS = {  # ../shared/data/amazon_product_sample_1000.csv (and tests/fixtures/amazon_sample.csv) -> skutune
+    "Uniq Id": "sku",
+    "Product Name": "title",
+    "Brand Name": "brand",
+    "Category": "category",
+    "Selling Price": "price",
+    "About Product": "description",
+    "Product Description": "description",
+    "Technical Details": "description",
+    "Product Specification": "attributes",
+}
+
+
+def read_scraped(path, store, columns=AMAZON_COLUMNS) -> tuple[list[dict], list[str], int]:
+    """A scraped CSV validated row by row and grounded as curate does: (kept rows, quarantine reasons, rows in)."""
+    import csv
+
+    from skutune.data.records import CatalogRow
+    from skutune.data.scraped import ground_catalog
+    from skutune.data.stages import renamed
+
+    kept, quarantined = [], []
+    with open(path, newline="") as f:
+        for raw in csv.DictReader(f):
+            try:
+                kept.append(CatalogRow.model_validate(renamed(raw, columns), context={"store": store}).model_dump())
+            except ValueError as err:
+                quarantined.append(str(err))
+    return ground_catalog(kept), quarantined, len(kept) + len(quarantined)
+
+
 def random_artefact(model_dir, out, method: dict, seed: int, meta: dict | None = None) -> Path:
     """An artefact of any method whose trained state is random, not identity, so it changes the output."""
     import json

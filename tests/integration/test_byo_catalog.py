@@ -47,7 +47,8 @@ def test_scraped_catalog_cold_start_to_grounded_eval(ray_local, tiny_model_dir, 
     assert all(isinstance(p, float) for r in catalog for p in r["prices"].values())
 
     ex = manifest["examples"]
-    assert ex["train"] >= 80 and ex["test"] >= 40 and ex["train_tokens"]["parse"] > 0  # generated, not hand-labelled
+    assert ex["train"] >= 80 and ex["test"] >= 10 and ex["train_tokens"]["parse"] > 0  # generated, not hand-labelled
+    assert ex["train"] >= 0.8 * (ex["train"] + ex["test"])  # held-out phrasings, not held-out product names
     build_index(catalog, cfg.index_dir(), actors=1)
 
     ds = ray_local.data.read_parquet(str(tmp_path / "data" / "train" / "parse"))
@@ -57,10 +58,10 @@ def test_scraped_catalog_cold_start_to_grounded_eval(ray_local, tiny_model_dir, 
         publish_checkpoint(Path(d), cfg.adapter_dir("understand"), cfg, tiny_model_dir, {"target": "parse"})
     assert sum(history[-3:]) / 3 < sum(history[:3]) / 3 - 0.5, history
 
-    examples = load_jsonl(tmp_path / "data" / "test.jsonl")[:24]
+    examples = load_jsonl(tmp_path / "data" / "test.jsonl")
     report, predictions = score_systems(
         Systems(cfg, tiny_model_dir, catalog), ["grounded", "bm25"], examples, {r["sku"]: r for r in catalog}
     )
     g = report["grounded"]
-    assert g["n"] == 24 and g["hallucinated_sku_rate"] == 0.0 and g["ms_per_query"] > 0
+    assert g["n"] == len(examples) and g["hallucinated_sku_rate"] == 0.0 and g["ms_per_query"] > 0
     assert all(p["applied"][0].startswith("region=") for p in predictions if p["system"] == "grounded")

@@ -14,6 +14,7 @@ from skutune.data.curate import run_curate
 from skutune.data.filters import off_domain
 from skutune.eval.evaluate import Systems, score_systems
 from skutune.runtime.paths import load_jsonl
+from skutune.search.budget import extract_budget
 from skutune.search.index import build_index
 from skutune.store import StoreProfile, load_store_data
 from skutune.train.trainer import LOG_FILE, build_trainer, publish_checkpoint
@@ -86,8 +87,11 @@ def test_uk_marketplace_curates_trains_and_searches_in_gbp(ray_local, tiny_model
     first = tok.decode(ds.take(1)[0]["input_ids"])
     assert "Northwind Market UK search." in first and "Samsung store" not in first and "[UK " in first
     test = load_jsonl(cfg.run_dir().test)
-    budget = [e for e in test if e["kind"] == "budget"]
-    assert budget and all("£" in e["query"] and e["parse"]["constraints"]["currency"] == "GBP" for e in budget)
+    budget = [e for e in load_jsonl(cfg.run_dir().raw / "coldstart.jsonl") if e["kind"] == "budget"]
+    for e in budget:  # in pounds however the shopper wrote them ("£40", "40 quid", "under 40"): the rule agrees
+        assert e["parse"]["constraints"]["currency"] == "GBP"
+        assert extract_budget(e["query"], "UK", UK) == e["parse"]["constraints"], e["query"]
+    assert any("£" in e["query"] for e in budget) and any("£" not in e["query"] for e in budget)
 
     build_index(catalog, cfg.index_dir(), actors=1)
     result = build_trainer(cfg, tiny_model_dir, ds).fit()

@@ -274,23 +274,35 @@ def _dedup(cfg, stream, work: Path, seconds: dict):
     return stream, n_in
 
 
-def _check_and_distill(cfg, stream, catalog_path: Path, work: Path):
-    c = cfg.curate
-    tests = where(stream.select_columns(["split", "drop", "query"]), split="test", drop="").take_all()
+def _held_out(cfg, stream, by_template: bool) -> dict:
+    """What a training row must not share: the test split's templates (by_template) or query
+    n-grams, and the n-grams of every query in decontam.eval_paths."""
+    c = cfg.curate.decontam
+    tests = where(stream.select_columns(["split", "drop", "query", "row_json"]), split="test", drop="").take_all()
     extra = [
-        json.loads(line)["query"]
-        for p in c.decontam.eval_paths
-        for line in Path(p).read_text().splitlines()
-        if line.strip()
+        json.loads(line)["query"] for p in c.eval_paths for line in Path(p).read_text().splitlines() if line.strip()
     ]
-    grams, short = eval_grams([r["query"] for r in tests] + extra, c.decontam.ngram)
-    log.info("curate: decontaminate against %d eval queries, grade targets", len(tests) + len(extra))
+    templates = {json.loads(r["row_json"]).get("template", "") for r in tests} - {""} if by_template else set()
+    queries = [r["query"] for r in tests if json.loads(r["row_json"]).get("template", "") not in templates]
+    log.info(
+        "curate: decontaminate against %d test templates and %d eval queries",
+        len(templates),
+        len(queries) + len(extra),
+    )
+    return {
+        "templates": templates,
+        "queries": eval_grams(queries + extra, c.ngram),  # for rows compared on their query
+        "eval_paths": eval_grams(extra, c.ngram),  # for rows compared on their template
+    }
+
+
+def _check_and_distill(cfg, stream, catalog_path: Path, work: Path, by_template: bool):
+    c = cfg.curate
     stream = stream.map_batches(
         check,
         fn_kwargs={
             "catalog_path": str(catalog_path),
-            "grams": grams,
-            "short": short,
+            "held": _held_out(cfg, stream, by_template),
             "cfg": c,
             "store_json": cfg.store.model_dump_json(),
         },
@@ -377,7 +389,8 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     seconds["catalog"] = round(time.time() - start, 1)
     write_jsonl(rd.catalog, catalog)
     known = {r["sku"] for r in catalog}
-    if cfg.data.source == "files" and not cfg.data.examples_path:  # cold start: queries generated from the catalog
+    cold_start = cfg.data.source == "files" and not cfg.data.examples_path  # queries generated from the catalog
+    if cold_start:
         write_jsonl(examples_path, synth_queries(catalog, cfg.store, seed=cfg.data.seed))
 
     sources = [("examples", read_rows(examples_path), cfg.data.example_columns)]
@@ -402,7 +415,8 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
         stream = rows if stream is None else stream.union(rows)
     stream, n_in = _dedup(cfg, stream, work, seconds)
     start = time.time()
-    final = _check_and_distill(cfg, stream, rd.catalog, work)
+    on = cfg.curate.decontam.on
+    final = _check_and_distill(cfg, stream, rd.catalog, work, on == "template" or (on == "auto" and cold_start))
     seconds["decontam + grade + distill"], start = round(time.time() - start, 1), time.time()
     tally = report.Tally(SAMPLES).run(final, out, quarantine)
     seconds["tally + quarantine/removed files"], start = round(time.time() - start, 1), time.time()

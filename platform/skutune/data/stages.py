@@ -172,14 +172,24 @@ def _grader(catalog_path: str, store_json: str) -> Grader:
     return Grader(load_jsonl(catalog_path), StoreProfile.model_validate_json(store_json))  # once per worker process
 
 
-def check(df: pd.DataFrame, catalog_path: str, grams: set[str], short: set[int], cfg, store_json: str) -> pd.DataFrame:
+def contamination(ex: dict, held: dict, n: int) -> str | None:
+    """What `ex` shares with the held-out sets (curate._held_out): a test template, else a query n-gram."""
+    template = ex.get("template", "")
+    if held["templates"] and template:
+        if template in held["templates"]:
+            return template
+        return shared_gram(ex["query"], *held["eval_paths"], n)
+    return shared_gram(ex["query"], *held["queries"], n)
+
+
+def check(df: pd.DataFrame, catalog_path: str, held: dict, cfg, store_json: str) -> pd.DataFrame:
     """map_batches: decontamination against the eval sets, then the grader on each training
     row's own target (a click-derived target that names a SKU not sold in the region fails)."""
     df = df.copy()
     grader = _grader(catalog_path, store_json) if cfg.grade_targets else None
     for i in df.index[live(df)]:
         ex = json.loads(df.at[i, "row_json"])
-        gram = shared_gram(ex["query"], grams, short, cfg.decontam.ngram) if cfg.decontam.enabled else None
+        gram = contamination(ex, held, cfg.decontam.ngram) if cfg.decontam.enabled else None
         if gram:
             df.at[i, "drop"], df.at[i, "detail"] = "decontam: shares an n-gram with an eval set", gram
         elif grader and ex["target"]:

@@ -2,30 +2,16 @@
 empty brand columns. Checked on shapes seen in the wild and on rows of a real public catalog
 (tests/fixtures/amazon_sample.csv: 55 rows of ../shared/data/amazon_product_sample_1000.csv)."""
 
-import csv
-
 import pytest
 
-from helpers import REPO, market_store
+from helpers import REPO, market_store, read_scraped
 from skutune.data.records import CatalogRow
 from skutune.data.scraped import attributes, category_path, ground_catalog, names_the_product, price, safe_sku
-from skutune.data.stages import renamed
 
 # no GBP here: a £ price is in a currency this store does not use
 STORE = market_store(
     US={"currency": "USD", "symbol": "$"}, IN={"currency": "INR", "symbol": "₹"}, EU={"currency": "EUR", "symbol": "€"}
 )
-AMAZON_COLUMNS = {
-    "Uniq Id": "sku",
-    "Product Name": "title",
-    "Brand Name": "brand",
-    "Category": "category",
-    "Selling Price": "price",
-    "About Product": "description",
-    "Product Description": "description",
-    "Technical Details": "description",
-    "Product Specification": "attributes",
-}
 
 
 @pytest.mark.parametrize(
@@ -126,19 +112,6 @@ def test_the_category_level_groups_products_and_brands_are_inferred():
     assert [r.get("brand_inferred", False) for r in rows] == [True, True, False, True, True]
 
 
-def _validate_csv(path):
-    kept, quarantined = [], []
-    with open(path, newline="") as f:
-        for raw in csv.DictReader(f):
-            try:
-                kept.append(
-                    CatalogRow.model_validate(renamed(raw, AMAZON_COLUMNS), context={"store": STORE}).model_dump()
-                )
-            except ValueError as err:
-                quarantined.append(str(err))
-    return ground_catalog(kept), quarantined, len(kept) + len(quarantined)
-
-
 @pytest.mark.parametrize(
     "path",
     [
@@ -149,7 +122,7 @@ def _validate_csv(path):
 def test_a_real_scraped_catalog_is_read_with_a_column_mapping_only(path):
     if not path.exists():
         pytest.skip(f"{path} is not on this machine")
-    kept, quarantined, rows_in = _validate_csv(path)
+    kept, quarantined, rows_in = read_scraped(path, STORE)
     assert rows_in == len(kept) + len(quarantined)
     assert len(kept) >= 0.85 * rows_in, quarantined[:5]  # only rows without a category or a price go
     assert all("category" in q or "price" in q for q in quarantined), quarantined[:5]
