@@ -3,6 +3,7 @@
 # make bench : training speed and memory against TRL's SFTTrainer, Ray's overhead, batched eval
 # make bench-search : grounded search at 100,000 SKUs
 # make bench-curate : the curate pipeline over a 1,000,000-row query log, 1 vs 2 CPU workers
+# make bench-byo : bring your own catalog on real catalogs: cold start -> train -> grounded vs BM25 vs dense on hand-written queries
 # make bench-serve : the Serve app on loopback: req/s and p50/p99 at 1, 4, 16 clients, adapter switches, memory, mixed batching
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ CONFIG ?= demo
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install model demo browser lint test bench bench-search bench-curate bench-serve clean
+.PHONY: install model demo browser lint test bench bench-search bench-curate bench-byo bench-serve clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -64,6 +65,10 @@ bench-search: model
 # 1,000,000 messy query-log rows through curate: rows/s, peak memory, 1 -> 2 worker speed-up (runs/bench_curate/)
 bench-curate: model
 	$(PY) jobs/bench_curate.py
+
+# the whole BYO path per catalog in jobs/bench_byo/, scored on hand-written shopper queries (runs/bench_byo/)
+bench-byo: model
+	$(PY) jobs/bench_byo.py
 
 # the Serve app on the embedded model over loopback: throughput, latency, adapter switches, memory (runs/bench_serve/)
 bench-serve: model browser

@@ -29,6 +29,7 @@ SCRIPTS = {
     "compare-methods": "compare_methods",
     "task-adapters": "task_adapters",
     "bench": "bench_train",
+    "bench-byo": "bench_byo",
     "demo": "demo",
 }
 
@@ -78,15 +79,20 @@ def job_args(doc: str, argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def setup(args: argparse.Namespace) -> JobConfig:
-    start_logging()
+def overrides_of(items: list[str]) -> dict:
+    """--set KEY=VALUE items as {key: YAML value}; exits naming a malformed one."""
     overrides = {}
-    for item in args.set:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             sys.exit(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key] = yaml.safe_load(value)
-    return config_or_exit(load_config, config_path(args.config), overrides)
+    return overrides
+
+
+def setup(args: argparse.Namespace) -> JobConfig:
+    start_logging()
+    return config_or_exit(load_config, config_path(args.config), overrides_of(args.set))
 
 
 def run_stage(name: str, doc: str, argv=None) -> dict:
