@@ -43,8 +43,11 @@ def rule(q: dict, row: dict, region: str) -> bool:
     """Whether `row` answers hand-written query `q` in `region`: sold there, every `title` phrase in
     the title, one of `any` in the title, one of `category` in a level of its tree, one of `text` in
     title or description, `brand` in its brand, each of `attributes` its value, its price there
-    within `price_min`/`price_max`."""
+    within `price_min`/`price_max`, and one of the rules in `either` (what a title calls a "board
+    game" and what the tree files under board games)."""
     if region not in row["regions"]:
+        return False
+    if q.get("either") and not any(rule(alt, row, region) for alt in q["either"]):
         return False
     title = row["title"].lower()
     text = f"{title} {row.get('description', '').lower()}"

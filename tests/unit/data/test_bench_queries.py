@@ -15,7 +15,7 @@ import bench_byo  # noqa: E402
 
 FILES = sorted((REPO / "jobs" / "bench_byo").glob("*.yaml"))
 KINDS = {"name", "brand", "feature", "budget", "typo", "vague", "colloquial", "two_constraint"}
-RULE_KEYS = {"title", "any", "category", "text", "brand", "attributes", "price_max", "price_min", "region"}
+RULE_KEYS = {"title", "any", "category", "text", "brand", "attributes", "price_max", "price_min", "region", "either"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
