@@ -34,7 +34,8 @@ def vocabulary(rows: list[dict]) -> tuple[Counter, Counter]:
     """Catalog words and word pairs, with how many products use them: what a correction may produce."""
     counts, pairs = Counter(), Counter()
     for r in rows:
-        for text in (r.get("title_en") or r.get("title", ""), r.get("brand") or "", *r.get("category_path", [])):
+        names = (r.get("title_en") or r.get("title", ""), r.get("family_name", ""), r.get("brand") or "")
+        for text in (*names, r.get("category", ""), *r.get("category_path", [])):
             words = WORD.findall(text.lower())
             counts.update(words)
             pairs.update(zip(words, words[1:]))
