@@ -30,6 +30,7 @@ ABLATIONS = {  # row label -> the eval.grounded part switched off
     "grounded - spelling": "spelling",
     "grounded - grammar": "grammar",
     "grounded - budget rule": "budget_rule",
+    "grounded - lexical evidence": "evidence",
     "grounded - model (rules only)": "model",
 }
 

@@ -297,6 +297,10 @@ class GroundedParts(_Strict):
         True, description="decode the parse under a grammar whose brand and category are catalog enums"
     )
     budget_rule: bool = Field(True, description="the budget a rule reads from the query wins over the model's")
+    evidence: bool = Field(
+        True,
+        description="drop a parsed category or brand whose best lexical match for the query is under half the best",
+    )
     model: bool = Field(True, description="the tuned model parses; false: the rules alone (raw query, budget rule)")
 
 

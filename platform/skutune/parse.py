@@ -29,10 +29,12 @@ PARSE_SCHEMA = {  # the store's regions, currencies and refusal codes are filled
         "category": {"type": "string", "minLength": 1},
         "brand": {"type": "string", "minLength": 1},
         "attributes": {"type": "object", "additionalProperties": _SCALAR},
-        "constraints": {
-            "type": "object",
-            "properties": {"currency": {"type": "string", "pattern": "^[A-Z]{3}$"}},
-            "patternProperties": {"^(price|[a-z0-9_]+)_(min|max)$": {"type": "number"}},
+        "constraints": {  # keys as patterns only: xgrammar requires `properties` before any pattern key, and
+            "type": "object",  # the training targets write the limits first ({"price_max":..,"currency":..})
+            "patternProperties": {
+                "^currency$": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                "^(price|[a-z0-9_]+)_(min|max)$": {"type": "number"},
+            },
             "additionalProperties": False,
         },
         "campaign": {"type": "string", "minLength": 1},
@@ -53,7 +55,9 @@ def parse_schema(store, catalog_rows=None) -> dict:
     schema = copy.deepcopy(PARSE_SCHEMA)
     props = schema["properties"]
     props["region"] = {"enum": list(store.regions)}
-    props["constraints"]["properties"]["currency"] = {"enum": sorted({r.currency for r in store.regions.values()})}
+    props["constraints"]["patternProperties"]["^currency$"] = {
+        "enum": sorted({r.currency for r in store.regions.values()})
+    }
     props["refusal"] = {"enum": list(store.refusal_codes)}
     if catalog_rows:
         props["brand"] = {"enum": sorted({r["brand"] for r in catalog_rows if r.get("brand")})}

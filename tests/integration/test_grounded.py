@@ -108,3 +108,17 @@ def test_a_campaign_named_in_the_query_filters_even_if_the_parse_missed_it(bundl
     assert "campaign=diwali" in got["applied"] and "campaign" not in got["parse"]
     diwali = next(c for c in STORE.campaigns if c.id == "diwali").families
     assert all(bundled_index.by_sku[s]["family"] in diwali for s in got["answer"]["skus"])
+
+
+def test_a_category_the_querys_own_words_contradict_is_dropped(bundled_index):
+    """A small model files a named product under the wrong category; the query's words are
+    evidence: the guess is relaxed (and reported), and a category the words agree with stays."""
+    wrong = {"intent": "search", "region": "IN", "query": "galaxy s24 ultra", "category": "refrigerator"}
+    found = GroundedSearch(bundled_index, STORE).search("galaxy s24 ultra", wrong, "IN")
+    assert "category=refrigerator" in found["relaxed"]
+    assert bundled_index.by_sku[found["answer"]["skus"][0]]["family_name"] == "Galaxy S24 Ultra"
+    trusting = GroundedSearch(bundled_index, STORE, contradictions=False).search("galaxy s24 ultra", wrong, "IN")
+    assert bundled_index.by_sku[trusting["answer"]["skus"][0]]["category"] == "refrigerator"  # what the guard fixes
+    right = {**wrong, "query": "fridge for a family of 4", "category": "refrigerator"}
+    kept = GroundedSearch(bundled_index, STORE).search("fridge for a family of 4", right, "IN")
+    assert "category=refrigerator" in kept["applied"]

@@ -25,6 +25,7 @@ from skutune.search.budget import extract_budget
 from skutune.store import StoreProfile
 
 TOP_K = 5
+CONTRADICTED = 0.5  # a parsed category or brand whose best lexical match is under this share of the region's best
 
 
 @functools.lru_cache(maxsize=16)
@@ -159,8 +160,9 @@ class Reranker:
 
 
 class GroundedSearch:
-    def __init__(self, index, store: StoreProfile, pool: int = 100, spelling: bool = True):
+    def __init__(self, index, store: StoreProfile, pool: int = 100, spelling: bool = True, contradictions: bool = True):
         self.index, self.pool, self.store, self.spelling = index, pool, store, spelling
+        self.contradictions = contradictions
         self.campaigns = {c["id"]: c for c in store.campaign_dicts()}
 
     def correct(self, query: str) -> str:
@@ -181,6 +183,21 @@ class GroundedSearch:
         if product.lower() in self.index.family_names and not (codes and not codes & self.index.model_codes(product)):
             return []
         return [f"product={product}"] + ([f"category={parse['category']}"] if parse.get("category") else [])
+
+    def _contradicted(self, text: str, parse: dict, region: str) -> list[str]:
+        """The parse's category and brand are the model's reading of the query; its own words are
+        evidence. Where the best lexical match inside the parsed category (or brand) scores under
+        CONTRADICTED of the best in the region, the query names something else (a product the
+        model filed under the wrong category): those keys are dropped. Returns them."""
+        idx = self.index
+        scores = idx.bm25_scores(text) * idx.column(f"region:{region}")
+        best = scores.max(initial=0.0)
+        out = []
+        for key, column, values in (("category", idx.category, idx.categories), ("brand", idx.brand, idx.brands)):
+            value = closest(parse.get(key), values)
+            if value and best > 0 and scores[column == value].max(initial=0.0) < CONTRADICTED * best:
+                out.append(key)
+        return out
 
     def _campaign_named(self, query: str) -> str | None:
         text = f" {normalize_query(query)} "
@@ -218,11 +235,15 @@ class GroundedSearch:
             guess = self._ungrounded_product(query, parse)
             if guess:
                 parse = {k: v for k, v in parse.items() if k not in ("product", "category")}
+            text = " ".join(x for x in (parse.get("product"), parse.get("query") or normalize_query(query)) if x)
+            if self.contradictions:
+                against = self._contradicted(text, parse, region)
+                guess += [f"{k}={parse[k]}" for k in against]
+                parse = {k: v for k, v in parse.items() if k not in against}
             mask, result["applied"], result["relaxed"] = apply_filters(
                 idx, parse, region, self.campaigns, self.store.currency(region)
             )
             result["relaxed"] += guess
-            text = " ".join(x for x in (parse.get("product"), parse.get("query") or normalize_query(query)) if x)
             ranked = self._ranked(text, mask) if mask.any() else []
             if reranker is not None and ranked:
                 top = ranked[:k]

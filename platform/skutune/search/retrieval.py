@@ -98,11 +98,15 @@ class CatalogIndex:
     def encode(self, texts: list[str]) -> np.ndarray:
         return encode(self.encoder, texts)
 
-    def bm25_top(self, text: str, n: int, mask: np.ndarray) -> list[int]:
+    def bm25_scores(self, text: str) -> np.ndarray:
+        """BM25 score of every row for `text` (zeros when no word of it is indexed)."""
         tokens = self._bm25s.tokenize([text], stopwords=self.stopwords, return_ids=False, show_progress=False)[0]
         if not tokens:
-            return []
-        scores = np.asarray(self.bm25.get_scores(tokens), dtype=float)
+            return np.zeros(len(self.rows))
+        return np.asarray(self.bm25.get_scores(tokens), dtype=float)
+
+    def bm25_top(self, text: str, n: int, mask: np.ndarray) -> list[int]:
+        scores = self.bm25_scores(text)
         scores[~mask] = 0.0
         top = np.argsort(-scores, kind="stable")[:n]
         return [int(i) for i in top if scores[i] > 0]
