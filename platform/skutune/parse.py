@@ -18,17 +18,22 @@ from skutune.prompts import normalize_query
 from skutune.schemas import TASK_OF_KIND
 
 INTENTS = ("search", "compare", "qa", "refusal")
-_SCALAR = {"type": ["string", "number", "boolean"]}
+# Bounds a constrained decode cannot run past: a weakly tuned model otherwise repeats an attribute
+# value or a limit key until its token budget ends (seen on a 97-row cold start), and the parse is lost.
+MAX_TEXT = 80  # characters of a product, campaign, topic or attribute value
+MAX_KEYS = 8  # attributes, and limits
+_SCALAR = {"type": ["string", "number", "boolean"], "maxLength": MAX_TEXT}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 PARSE_SCHEMA = {  # the store's regions, currencies and refusal codes are filled in by `parse_schema`
     "type": "object",
     "properties": {
         "intent": {"enum": list(INTENTS)},
         "region": {"type": "string", "minLength": 1},
         "query": {"type": "string", "minLength": 1},
-        "product": {"type": "string", "minLength": 1},
+        "product": _TEXT,
         "category": {"type": "string", "minLength": 1},
         "brand": {"type": "string", "minLength": 1},
-        "attributes": {"type": "object", "additionalProperties": _SCALAR},
+        "attributes": {"type": "object", "additionalProperties": _SCALAR, "maxProperties": MAX_KEYS},
         "constraints": {  # keys as patterns only: xgrammar requires `properties` before any pattern key, and
             "type": "object",  # the training targets write the limits first ({"price_max":..,"currency":..})
             "patternProperties": {
@@ -36,10 +41,11 @@ PARSE_SCHEMA = {  # the store's regions, currencies and refusal codes are filled
                 "^(price|[a-z0-9_]+)_(min|max)$": {"type": "number"},
             },
             "additionalProperties": False,
+            "maxProperties": MAX_KEYS,
         },
-        "campaign": {"type": "string", "minLength": 1},
-        "topic": {"type": "string", "minLength": 1},
-        "compare": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
+        "campaign": _TEXT,
+        "topic": _TEXT,
+        "compare": {"type": "array", "items": _TEXT, "minItems": 2, "maxItems": 2},
         "refusal": {"type": "string", "minLength": 1},
     },
     "required": ["intent", "region", "query"],

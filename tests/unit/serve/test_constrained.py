@@ -62,6 +62,10 @@ def test_a_constrained_parse_names_only_the_catalogs_brands_and_categories(tiny_
     matcher = xgr.GrammarMatcher(grammar)
     assert matcher.accept_string(f'{start}"constraints":{{"price_max":30,"currency":"USD"}}}}')
     assert matcher.is_terminated() or matcher.accept_token(tok.eos_token_id)
+    # bounded: a weak model cannot repeat a value or a key until its budget runs out
+    assert not xgr.GrammarMatcher(grammar).accept_string(f'{start}"attributes":{{"ram":"{"ent" * 30}"')
+    keys = ",".join(f'"k{i}_max":1' for i in range(9))
+    assert not xgr.GrammarMatcher(grammar).accept_string(f'{start}"constraints":{{{keys}}}')
     schema = parse_schema(store, rows)
     for text in texts:
         if (parse := parse_answer(text)) is not None:  # finished inside the budget: valid under the enums
