@@ -7,6 +7,7 @@ depend on how the data was cut into micro-batches and workers.
 """
 
 import contextlib
+import functools
 
 import torch
 import torch.distributed as dist
@@ -56,11 +57,25 @@ def _sum_over_workers(value: float, device) -> float:
     return float(t.item())
 
 
+@functools.lru_cache(maxsize=4)
+def bf16_agreed(device_type: str) -> bool:
+    """`bf16_pays` on this worker, agreed by every worker: bf16 only where all of them measured it
+    pays. Each worker times its own matmuls, and on a busy machine two ranks disagreed; the one
+    that cast its frozen weights to bf16 and the one that did not then hung DDP's first broadcast."""
+    pays = bf16_pays(device_type)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        vote = torch.tensor([int(pays)], device="cuda" if device_type == "cuda" else "cpu")
+        dist.all_reduce(vote, op=dist.ReduceOp.MIN)
+        pays = bool(vote.item())
+    return pays
+
+
 def uses_bf16(device, mode: str) -> bool:
     """ "bf16": wherever the device has it (every CPU torch supports; CUDA from Ampere); "auto":
-    where it is also measured to be faster than fp32 (runtime/precision.py); "no": never."""
+    where it is also measured to be faster than fp32 on every worker (runtime/precision.py); "no":
+    never. The first call is a collective where workers train together: every rank makes it."""
     if mode == "auto":
-        return bf16_pays(device.type)
+        return bf16_agreed(device.type)
     return mode == "bf16" and (device.type != "cuda" or torch.cuda.is_bf16_supported())
 
 
