@@ -7,7 +7,7 @@ import torch
 
 from skutune.config import TrainConfig
 from skutune.runtime import precision
-from skutune.train.step import uses_bf16
+from skutune.train.step import bf16_agreed, uses_bf16
 
 
 def _matmul_seconds(dtype) -> float:
@@ -31,6 +31,8 @@ def test_explicit_modes_and_the_override(monkeypatch):
     assert uses_bf16(cpu, "bf16") and not uses_bf16(cpu, "no")
     for forced, expected in (("1", True), ("0", False)):
         precision.bf16_pays.cache_clear()
+        bf16_agreed.cache_clear()  # the workers' agreement is cached per process too
         monkeypatch.setenv("SKUTUNE_BF16", forced)
         assert uses_bf16(cpu, "auto") is expected
     precision.bf16_pays.cache_clear()
+    bf16_agreed.cache_clear()
