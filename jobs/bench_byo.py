@@ -2,7 +2,7 @@
 (curate with the cold start -> index -> train the understanding adapter -> grounded search),
 scored on shopper queries written by hand from reading each catalog (jobs/bench_byo/*.yaml),
 against BM25 and dense retrieval, per query kind, with one ablation row per part of query
-understanding (config `eval.grounded`: spelling, grammar, budget_rule, model).
+understanding (config `eval.grounded`: spelling, grammar, budget_rule, evidence, model).
 
     python jobs/bench_byo.py                                     # every catalog in jobs/bench_byo/
     python jobs/bench_byo.py --catalog amazon_product_sample_1000 --reuse   # score again, no retraining
