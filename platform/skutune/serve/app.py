@@ -164,7 +164,8 @@ def make_api(svc: "SearchService") -> FastAPI:
         adapter_id, adapter = await svc._adapter(req.adapter, day, region, grounded)
         constrained = svc.args.constrained if req.constrained is None else req.constrained
         # grounded: the model parses the query in the catalog's spelling ("melisa doug" -> "melissa doug")
-        query = (await svc._index()).correct(req.query) if grounded else req.query
+        index = await svc._index() if grounded else None  # the live index version, read once per request
+        query = index.correct(req.query) if grounded else req.query
         prompt = render(
             svc.engine.tok, query, region, day.isoformat(), svc.store, target="parse" if grounded else "answer"
         )
@@ -176,7 +177,7 @@ def make_api(svc: "SearchService") -> FastAPI:
             "constrained": constrained,
         }
         if grounded:
-            r = await svc._grounded(req, query, region, adapter, prompt, constrained)
+            r = await svc._grounded(index, req, query, region, adapter, prompt, constrained)
             out |= {
                 "corrected_query": query,
                 "parse": r["parse"],
@@ -185,7 +186,7 @@ def make_api(svc: "SearchService") -> FastAPI:
                 "constraints_relaxed": r["relaxed"],
                 "index_version": r["version"],
             }
-            result, catalog, answer = r["result"], svc.grounded.index.by_sku, r["answer"]
+            result, catalog, answer = r["result"], index.index.by_sku, r["answer"]
         else:
             grammar = svc.engine.grammars.get("search", region) if constrained else None
             result = await svc._run(GenRequest(prompt, adapter, svc.args.max_new_tokens, grammar))
@@ -400,9 +401,15 @@ class SearchService:
         return self.grounded
 
     async def _grounded(
-        self, req: SearchRequest, query: str, region: str, adapter, prompt: str, constrained: bool
+        self,
+        search: GroundedSearch,
+        req: SearchRequest,
+        query: str,
+        region: str,
+        adapter,
+        prompt: str,
+        constrained: bool,
     ) -> dict:
-        search = await self._index()
         grammar = self.engine.grammars.get("parse", region) if constrained else None
         result = await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar))
         parse, valid = read_parse(result.text, query, region, self.store)
