@@ -112,3 +112,15 @@ def fridge_example(catalog):
         "relevant": relevant,
         "constraints": cons,
     }
+
+
+def assert_region_filtered(predictions: list[dict], examples: list[dict]) -> None:
+    """Every grounded answer that searched applied its example's region filter first. A refusal
+    searches nothing, so it applies no filter and must name no SKU (a tiny model under the grammar may refuse)."""
+    import json
+
+    region = {e["id"]: e["region"] for e in examples}
+    grounded = [p for p in predictions if p["system"] == "grounded"]
+    searched = [p for p in grounded if p["parse"].get("intent") != "refusal"]
+    assert all(p["applied"][:1] == [f"region={region[p['id']]}"] for p in searched), [p["applied"] for p in searched]
+    assert not any(json.loads(p["output"]).get("skus") for p in grounded if p not in searched)

@@ -5,7 +5,7 @@ from it with no hand labels, then index -> train the understanding adapter -> gr
 import json
 from pathlib import Path
 
-from helpers import CONFIGS, REPO, tiny_config
+from helpers import CONFIGS, REPO, assert_region_filtered, tiny_config
 from skutune.config import load_config
 from skutune.data.curate import run_curate
 from skutune.eval.evaluate import Systems, score_systems
@@ -64,4 +64,4 @@ def test_scraped_catalog_cold_start_to_grounded_eval(ray_local, tiny_model_dir, 
     )
     g = report["grounded"]
     assert g["n"] == len(examples) and g["hallucinated_sku_rate"] == 0.0 and g["ms_per_query"] > 0
-    assert all(p["applied"][0].startswith("region=") for p in predictions if p["system"] == "grounded")
+    assert_region_filtered(predictions, examples)

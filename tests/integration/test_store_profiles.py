@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from helpers import REPO, demo_store, tiny_config
+from helpers import REPO, assert_region_filtered, demo_store, tiny_config
 from skutune.config import ConfigError, load_config
 from skutune.data.curate import run_curate
 from skutune.data.filters import off_domain
@@ -104,4 +104,4 @@ def test_uk_marketplace_curates_trains_and_searches_in_gbp(ray_local, tiny_model
         Systems(cfg, tiny_model_dir, catalog), ["grounded", "bm25"], test, {r["sku"]: r for r in catalog}
     )
     assert report["grounded"]["hallucinated_sku_rate"] == 0.0
-    assert all(p["applied"][0] == "region=UK" for p in predictions if p["system"] == "grounded")
+    assert_region_filtered(predictions, test)

@@ -102,8 +102,8 @@ class Systems:
 
 
 def score_systems(systems: Systems, names, examples: list[dict], catalog: dict) -> tuple[dict, list[dict]]:
-    campaigns = campaign_families(systems.cfg.store)
     """Metrics per system (overall and by kind, with ms per query) and every scored prediction."""
+    campaigns = campaign_families(systems.cfg.store)
     report, predictions = {}, []
     for system in names:
         start = time.perf_counter()
