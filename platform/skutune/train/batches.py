@@ -11,7 +11,11 @@ import bisect
 
 import numpy as np
 import torch
-from ray.data.collate_fn import NumpyBatchCollateFn
+
+try:  # Ray Data hands numpy batches to a NumpyBatchCollateFn; the GPU check's machine has no Ray
+    from ray.data.collate_fn import NumpyBatchCollateFn
+except ImportError:
+    NumpyBatchCollateFn = object
 
 
 def best_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
@@ -51,15 +55,15 @@ def pack_dataset(ds, capacity: int, window: int = 2048):
 
 
 class LeftPadCollate(NumpyBatchCollateFn):
-    """One example per row, left-padded (to `shape` = (rows, width) if given, else to the longest row). Padded
+    """One example per row, left-padded (to `width` if given, else to the longest row). Padded
     positions get label -100; position ids restart at each row's first real token."""
 
-    def __init__(self, pad_id: int, shape: tuple[int, int] | None = None):
-        self.pad_id, self.shape = pad_id, shape
+    def __init__(self, pad_id: int, width: int | None = None):
+        self.pad_id, self.width = pad_id, width
 
     def __call__(self, batch: dict) -> dict:
         ids, labels = batch["input_ids"], batch["labels"]
-        rows, width = self.shape or (len(ids), max(len(x) for x in ids))
+        rows, width = len(ids), self.width or max(len(x) for x in ids)
         out = {
             "input_ids": np.full((rows, width), self.pad_id, dtype=np.int64),
             "labels": np.full((rows, width), -100, dtype=np.int64),
@@ -69,23 +73,22 @@ class LeftPadCollate(NumpyBatchCollateFn):
             out["input_ids"][i, width - len(x) :] = x
             out["labels"][i, width - len(y) :] = y
             out["attention_mask"][i, width - len(x) :] = 1
-        out["attention_mask"][len(ids) :, -1] = 1  # an all-padding row still needs one position to attend to
         out["position_ids"] = np.clip(out["attention_mask"].cumsum(-1) - 1, 0, None)
-        out["real_tokens"] = np.array([len(x) for x in ids] + [0] * (rows - len(ids)), dtype=np.int64)
+        out["real_tokens"] = np.array([len(x) for x in ids], dtype=np.int64)
         return {k: torch.from_numpy(v) for k, v in out.items()}
 
 
 class PackedCollate(NumpyBatchCollateFn):
-    """Packed rows, right-padded (to `shape` = (rows, width) if given, else to the longest row). The
-    padding is one more sequence (its own position ids from 0, labels -100), so it attends only
-    to itself. No attention mask: the position ids carry the example boundaries."""
+    """Packed rows, right-padded (to `width` if given, else to the longest row). The padding is
+    one more sequence (its own position ids from 0, labels -100), so it attends only to itself.
+    No attention mask: the position ids carry the example boundaries."""
 
-    def __init__(self, pad_id: int, shape: tuple[int, int] | None = None):
-        self.pad_id, self.shape = pad_id, shape
+    def __init__(self, pad_id: int, width: int | None = None):
+        self.pad_id, self.width = pad_id, width
 
     def __call__(self, batch: dict) -> dict:
         ids, labels, positions = batch["input_ids"], batch["labels"], batch["position_ids"]
-        rows, width = self.shape or (len(ids), max(len(x) for x in ids))
+        rows, width = len(ids), self.width or max(len(x) for x in ids)
         out = {
             "input_ids": np.full((rows, width), self.pad_id, dtype=np.int64),
             "labels": np.full((rows, width), -100, dtype=np.int64),
@@ -94,15 +97,21 @@ class PackedCollate(NumpyBatchCollateFn):
         for i, (x, y, p) in enumerate(zip(ids, labels, positions)):
             out["input_ids"][i, : len(x)], out["labels"][i, : len(x)], out["position_ids"][i, : len(x)] = x, y, p
             out["position_ids"][i, len(x) :] -= len(x)
-        out["real_tokens"] = np.array([len(x) for x in ids] + [0] * (rows - len(ids)), dtype=np.int64)
+        out["real_tokens"] = np.array([len(x) for x in ids], dtype=np.int64)
         return {k: torch.from_numpy(v) for k, v in out.items()}
 
 
 def collate_for(cfg, pad_id: int) -> NumpyBatchCollateFn:
-    """Compiled layers get one fixed batch shape, so the graph compiled for the first batch
-    serves every batch, the epoch's short last one included (varying shapes recompile:
-    measured 2.7x slower than not compiling at all)."""
+    """Compiled layers get one fixed width, so the graph compiled for the first batch serves every
+    full batch (varying shapes recompile: measured 2.7x slower than not compiling at all). An
+    epoch's short last batch keeps its own rows and runs eagerly (loop.py), rather than paying a
+    full compiled step for a few rows."""
     t = cfg.train
     if t.packing:
-        return PackedCollate(pad_id, (t.batch_size, t.pack_length) if t.compile else None)
-    return LeftPadCollate(pad_id, (t.batch_size, cfg.data.max_length) if t.compile else None)
+        return PackedCollate(pad_id, t.pack_length if t.compile else None)
+    return LeftPadCollate(pad_id, cfg.data.max_length if t.compile else None)
+
+
+def runs_eagerly(cfg, window: list[dict]) -> bool:
+    """A compiled run's short batch (fewer rows than train.batch_size: its shape is not the compiled one)."""
+    return cfg.train.compile and any(len(b["input_ids"]) < cfg.train.batch_size for b in window)

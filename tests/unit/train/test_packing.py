@@ -8,7 +8,14 @@ import torch
 from helpers import demo_store, tiny_config
 from skutune.data.curate import Tokenize
 from skutune.demo.examples import build_examples
-from skutune.train.batches import LeftPadCollate, PackedCollate, best_fit_decreasing, pack_examples
+from skutune.train.batches import (
+    LeftPadCollate,
+    PackedCollate,
+    best_fit_decreasing,
+    collate_for,
+    pack_examples,
+    runs_eagerly,
+)
 from skutune.train.methods import build_model
 from skutune.train.step import mean_target_loss
 
@@ -56,3 +63,31 @@ def test_packed_loss_and_gradients_equal_unpacked(examples, tiny_model_dir):
     # the same rows with positions that do not restart let attention cross examples: not the same loss
     crossing = {**rows, "position_ids": torch.arange(rows["input_ids"].shape[1]).expand_as(rows["input_ids"])}
     assert abs(loss_and_grads(crossing)[0] - unpacked_loss) > 1e-3
+
+
+def test_a_compiled_runs_short_last_batch_runs_eagerly_without_recompiling(examples, tiny_model_dir, tmp_path):
+    """Compiled layers see one width; a full batch compiles once, and the epoch's short last batch
+    (fewer rows) runs eagerly at its own size instead of recompiling or paying for padded rows."""
+    batch, pad = examples
+    cfg = tiny_config(tmp_path, **{"train.compile": True, "train.batch_size": 8})
+    collate = collate_for(cfg, pad)
+    full = collate({k: v[:8] for k, v in batch.items()})
+    short = collate({k: v[8:11] for k, v in batch.items()})
+    assert full["input_ids"].shape == (8, 160) and short["input_ids"].shape == (3, 160)  # no all-padding rows
+    assert not runs_eagerly(cfg, [full]) and runs_eagerly(cfg, [short])
+    torch._dynamo.reset()
+    model = build_model(tiny_model_dir, cfg.method)
+    for layer in model.get_base_model().model.layers:
+        layer.compile(backend="eager")  # dynamo's graph capture, without inductor's C++ build
+    graphs = torch._dynamo.utils.counters["stats"]
+    try:
+        mean_target_loss(model, full).backward()
+        compiled = graphs["unique_graphs"]
+        assert compiled > 0
+        with torch.compiler.set_stance("force_eager"):
+            mean_target_loss(model, short).backward()
+        assert graphs["unique_graphs"] == compiled  # nothing recompiled
+        mean_target_loss(model, short).backward()  # what the short batch would cost compiled: new graphs
+        assert graphs["unique_graphs"] > compiled
+    finally:
+        torch._dynamo.reset()

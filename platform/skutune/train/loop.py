@@ -1,0 +1,224 @@
+"""skutune's training loop, free of Ray: the epoch loop with its checkpoints, position, loss log
+and row ledger, and the memory probes. Ray Train runs it on each worker (trainer.py); the training
+benchmark and the GPU check (jobs/gpu_check.py, on machines without Ray) run it in-process.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skutune.config import JobConfig
+from skutune.runtime.paths import load_jsonl, write_jsonl
+from skutune.train.batches import collate_for, runs_eagerly
+from skutune.train.methods import build_model, parameter_counts
+from skutune.train.step import apply_speedups, train_step, uses_bf16
+from skutune.train.strategies import STRATEGIES, steps_total
+
+POSITION_FILE = "position.json"
+LOG_FILE = "train_log.jsonl"
+LEDGER_FILE = "ledger-rank{rank}.json"
+
+
+def fingerprint(input_ids, pad_id: int) -> str:
+    """A training row's identity, whatever padding its batch gave it."""
+    ids = np.asarray(input_ids, dtype=np.int64)
+    return hashlib.blake2b(ids[ids != pad_id].tobytes(), digest_size=8).hexdigest()
+
+
+def load_ledgers(checkpoint_dir: Path) -> dict[int, dict]:
+    """Every rank's ledger in a checkpoint: {rank: {epoch: {"node": id, "rows": [fingerprint, ...]}}}."""
+    return {
+        int(p.stem.split("rank")[1]): json.loads(p.read_text()) for p in Path(checkpoint_dir).glob("ledger-rank*.json")
+    }
+
+
+def _save_position(d: Path, pos: dict, history: list) -> None:
+    (d / POSITION_FILE).write_text(json.dumps(pos))
+    write_jsonl(d / LOG_FILE, history)
+
+
+def _load_position(d: Path) -> tuple[dict, list]:
+    history = load_jsonl(d / LOG_FILE)
+    return json.loads((d / POSITION_FILE).read_text()), history
+
+
+def run_loop(
+    cfg: JobConfig,
+    model_dir,
+    n_rows: int,
+    rank: int,
+    world: int,
+    device,
+    batches,
+    checkpoint,
+    report,
+    node: str = "local",
+) -> None:
+    """The training loop: `batches(collate)` yields this worker's micro-batches for one epoch,
+    `report(metrics, checkpoint_dir)` receives each epoch's metrics and checkpoint directory,
+    `checkpoint` is the one to resume from (or None), `node` names the machine in the ledger.
+    Ray Train passes its shard and its report (trainer.py); jobs/bench_train.py and
+    jobs/gpu_check.py run the same loop without Ray."""
+    from transformers import AutoTokenizer
+
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.train.threads_per_worker or max(1, (os.cpu_count() or 1) // world))
+    torch.manual_seed(cfg.run.seed)
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    baseline = current_memory(device)  # before the model: what its weights, optimizer and activations add
+    model = apply_speedups(build_model(model_dir, cfg.method), cfg, device)
+    counts = parameter_counts(model)
+    total = steps_total(n_rows, cfg, world)
+    strategy = STRATEGIES[cfg.train.strategy](model, cfg, total, device)
+    local = strategy.local_parameters()
+    if rank == 0:
+        print(
+            f"method {cfg.method.name} strategy {cfg.train.strategy}: {counts['trainable']:,} of {counts['total']:,} "
+            f"parameters train ({counts['trainable_pct']:.3f}%); this worker holds {local:,}; "
+            f"bf16 autocast: {'on' if uses_bf16(device, cfg.train.mixed_precision) else 'off'} "
+            f"(mixed_precision {cfg.train.mixed_precision})",
+            flush=True,
+        )
+
+    pos, history, ledger, resumed_at = {"epoch": 0, "step": 0}, [], {}, None
+    if checkpoint:
+        with checkpoint.as_directory() as d:
+            strategy.load(Path(d))
+            pos, history = _load_position(Path(d))
+            ledger = load_ledgers(Path(d)).get(rank, {})
+        resumed_at = pos["step"]
+        if rank == 0:
+            print(f"resumed from checkpoint at epoch {pos['epoch']} step {pos['step']}", flush=True)
+
+    collate = collate_for(cfg, tok.pad_token_id)
+    for epoch in range(pos["epoch"], cfg.train.epochs):
+        strategy.model.train()
+        reset_peak_memory(device)
+        start, losses, steps = time.time(), [], []  # steps: (seconds, tokens) each
+        last, seen = start, []
+        for window in _windows(batches(collate), cfg.train.grad_accum):
+            if pos["step"] >= total:
+                break
+            seen += [fingerprint(row, tok.pad_token_id) for b in window for row in b["input_ids"].numpy()]
+            eager = torch.compiler.set_stance("force_eager") if runs_eagerly(cfg, window) else contextlib.nullcontext()
+            with eager:
+                out = train_step(
+                    strategy,
+                    [{k: v.to(device) for k, v in b.items()} for b in window],
+                    world,
+                    device,
+                    cfg.train.mixed_precision,
+                )
+            pos["step"] += 1
+            losses.append(out["loss"])
+            steps.append((time.time() - last, out["tokens"]))  # seconds include waiting for the data
+            last = time.time()
+            history.append(
+                {
+                    "step": pos["step"],
+                    "epoch": epoch,
+                    "lr": strategy.lr(),
+                    "seconds": steps[-1][0],
+                    **out,
+                    **({"resumed_at": resumed_at} if resumed_at is not None else {}),
+                }
+            )
+            resumed_at = None
+            if rank == 0 and (pos["step"] % cfg.train.log_every == 0 or pos["step"] == total):
+                rate = sum(n for _, n in steps) * world / (time.time() - start)
+                eta = (total - pos["step"]) * (time.time() - start) / max(1, len(losses))
+                print(
+                    f"step {pos['step']}/{total} ({100 * pos['step'] // total}%) epoch {epoch} "
+                    f"loss {np.mean(losses[-cfg.train.log_every :]):.4f} {rate:.0f} tok/s eta {eta:.0f}s",
+                    flush=True,
+                )
+        pos["epoch"] = epoch + 1
+        seconds, tokens, peak = (
+            max(1e-9, time.time() - start),
+            sum(n for _, n in steps),
+            peak_memory(device),
+        )  # before saving
+        metrics = {
+            "epoch": epoch,
+            "step": pos["step"],
+            "loss": float(np.mean(losses)) if losses else float("nan"),
+            "tokens_per_s": tokens * world / seconds,
+            "tokens": tokens * world,
+            "train_seconds": seconds,
+            # without the epoch's first step (warm-up, compilation, the data pipeline's start)
+            "steady_tokens_per_s": world * sum(n for _, n in steps[1:]) / max(1e-9, sum(t for t, _ in steps[1:])),
+            "trainable_params": counts["trainable"],
+            "total_params": counts["total"],
+            "local_params_fraction": local / counts["total"],
+            "peak_memory_bytes": peak,
+            "peak_above_start_bytes": peak - baseline,
+        }
+        ledger[str(epoch)] = {"node": node, "rows": seen}
+        with tempfile.TemporaryDirectory() as d:
+            strategy.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
+            (Path(d) / LEDGER_FILE.format(rank=rank)).write_text(json.dumps(ledger))
+            if rank == 0:
+                _save_position(Path(d), pos, history)
+            # Ray Train registers the checkpoint only once every rank's files are in storage: a run
+            # that dies while writing one resumes from the one before (tests/integration/test_train.py)
+            report(metrics, Path(d))
+        if pos["step"] >= total:
+            break
+
+
+def _windows(batches, size: int):
+    """Micro-batches grouped into optimizer steps (the epoch's last group may be shorter)."""
+    window = []
+    for batch in batches:
+        window.append(batch)
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+def reset_peak_memory(device) -> None:
+    """Start a new peak: the training steps' own, not model loading's or checkpoint saving's."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        # glibc keeps memory freed while loading (a 4-bit base is quantised from fp32) in the
+        # process: hand it back first, so the new peak starts from what is live
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        Path("/proc/self/clear_refs").write_text("5")  # Linux: resets the process's peak RSS (VmHWM)
+
+
+def peak_memory(device) -> int:
+    """Peak bytes since the last reset: CUDA's allocator peak on GPU, the process's peak RSS on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    return _proc_status_bytes("VmHWM:")
+
+
+def current_memory(device) -> int:
+    """Bytes held now: CUDA's allocated memory, or the process's RSS (runtime and libraries included)."""
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device)
+    return _proc_status_bytes("VmRSS:")
+
+
+def _proc_status_bytes(field: str) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: the lifetime peak
