@@ -5,6 +5,9 @@
 # make bench-curate : the curate pipeline over a 1,000,000-row query log, 1 vs 2 CPU workers
 # make bench-byo : bring your own catalog on real catalogs: cold start -> train -> grounded vs BM25 vs dense on hand-written queries
 # make bench-serve : the Serve app on loopback: req/s and p50/p99 at 1, 4, 16 clients, adapter switches, memory, mixed batching
+# make bench-parse-cache : a Zipf stream of the demo log's queries over HTTP, without and with the parse cache
+# make gpu-check : prepare .gpu_check/ for a lent GPU (then carry it and run bash .gpu_check/run.sh there)
+# make gpu-check-smoke : the GPU check's plan on this CPU with a tiny model, without Ray (also in make test)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.skutune-installed
@@ -13,7 +16,7 @@ CONFIG ?= demo
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install model demo browser lint test bench bench-search bench-curate bench-byo bench-serve clean
+.PHONY: install model demo browser lint test bench bench-search bench-curate bench-byo bench-serve bench-parse-cache gpu-check gpu-check-smoke clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -73,6 +76,18 @@ bench-byo: model
 # the Serve app on the embedded model over loopback: throughput, latency, adapter switches, memory (runs/bench_serve/)
 bench-serve: model browser
 	$(PY) jobs/bench_serve.py
+
+# head queries answered ahead of time: hit rate, p50/p99 and req/s, cache off vs on (runs/bench_parse_cache/)
+bench-parse-cache: model
+	$(PY) jobs/bench_parse_cache.py
+
+# rows, architectures (no weights), wheels for the device's Python 3.12 and run.sh (jobs/gpu_check.py)
+gpu-check: model
+	$(PY) jobs/gpu_check.py prepare --carry .gpu_check
+	@echo 'device tool: carry [".gpu_check"], command: bash .gpu_check/run.sh'
+
+gpu-check-smoke: model
+	$(PY) -m pytest -q tests/integration/test_gpu_check.py
 
 clean:
 	rm -rf runs .cache

@@ -82,7 +82,9 @@ for label, (system, job, extra) in ROWS.items():
     if system == "ray":
         shutil.rmtree(out_dir / "ray", ignore_errors=True)  # a fresh run, never a resumed one
     print(f"--- {label}", flush=True)
-    results[label] = run_in_subprocess(system, {"cfg": job.model_dump(), "model_dir": str(model_dir), **extra})
+    results[label] = run_in_subprocess(
+        system, {"cfg": job.model_dump(mode="json"), "model_dir": str(model_dir), **extra}
+    )
     results[label]["config"] = {
         "system": system,
         "method": job.method.name,

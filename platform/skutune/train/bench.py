@@ -2,7 +2,8 @@
 SYSTEM SPEC OUT`) so that its peak memory is its own and nothing warms the next one up.
 
 Systems: skutune's loop under Ray Train (`ray`) and the same loop without Ray (`loop`), TRL's
-SFTTrainer (`trl`), and batched against one-at-a-time generation (`eval`). Every training system
+SFTTrainer (`trl`), batched against one-at-a-time generation (`eval`), and decoding latency per
+step (`decode`). Every training system
 reads the same curated rows (input_ids, labels) and reports tokens/s over real (non-padding)
 tokens, the training seconds, and the peak memory of the training steps (CUDA's allocator peak,
 or the process's peak RSS on CPU, reset after the model is loaded).
@@ -66,17 +67,19 @@ def train_rows(cfg: JobConfig) -> dict:
     return {k: [np.asarray(x) for x in table.column(k).to_pylist()] for k in ("input_ids", "labels")}
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
-    """FLOP/s of the best of `reps` square matmuls: the machine's practical peak for `dtype`."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5, device: str = "cpu") -> float:
+    """FLOP/s of the best of `reps` square matmuls: the device's practical peak for `dtype`."""
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     torch.matmul(a, b)
-    best = min(_timed(lambda: torch.matmul(a, b)) for _ in range(reps))
+    best = min(_timed(lambda: torch.matmul(a, b), device) for _ in range(reps))
     return 2 * n**3 / best
 
 
-def _timed(fn) -> float:
+def _timed(fn, device: str = "cpu") -> float:
     start = time.perf_counter()
     fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
@@ -105,13 +108,13 @@ def model_flops_per_token(model_dir, full: bool) -> float:
 
 
 def _report_into(results: list):
-    return lambda metrics, checkpoint=None: results.append(metrics)
+    return lambda metrics, checkpoint_dir: results.append(metrics)
 
 
 def run_loop_alone(cfg: JobConfig, model_dir) -> dict:
     """skutune's training loop in this process, without Ray: same packing, collate and step."""
     from skutune.train.batches import pack_examples
-    from skutune.train.trainer import run_loop
+    from skutune.train.loop import run_loop
 
     rows = train_rows(cfg)
     if cfg.train.packing:
@@ -138,21 +141,29 @@ def run_ray(cfg: JobConfig, model_dir) -> dict:
 
 
 def run_trl(cfg: JobConfig, model_dir, batch_size: int) -> dict:
-    """TRL's SFTTrainer on the same rows, LoRA settings, precision and threads; packed (BFD,
-    padding-free) when the job packs, else padded per batch."""
+    """TRL's SFTTrainer on the same rows, LoRA settings (or a full fine-tune), precision and
+    threads; packed (BFD, padding-free) when the job packs, else padded per batch."""
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from skutune.train.trainer import current_memory, peak_memory, reset_peak_memory
+    from skutune.train.loop import current_memory, peak_memory, reset_peak_memory
 
     torch.set_num_threads(cfg.train.threads_per_worker or os.cpu_count() or 1)
     rows = train_rows(cfg)
     data = Dataset.from_dict({k: [x.tolist() for x in v] for k, v in rows.items()})
     m, t = cfg.method, cfg.train
-    lora = LoraConfig(
-        r=m.r, lora_alpha=m.alpha, lora_dropout=m.dropout, target_modules=list(m.target_modules), task_type="CAUSAL_LM"
+    lora = (
+        None  # a full fine-tune
+        if m.name == "full"
+        else LoraConfig(
+            r=m.r,
+            lora_alpha=m.alpha,
+            lora_dropout=m.dropout,
+            target_modules=list(m.target_modules),
+            task_type="CAUSAL_LM",
+        )
     )
 
     class StepClock(TrainerCallback):  # (seconds, tokens seen) at each step's end, for the steady rate
@@ -169,6 +180,7 @@ def run_trl(cfg: JobConfig, model_dir, batch_size: int) -> dict:
             output_dir=out,
             per_device_train_batch_size=batch_size,
             num_train_epochs=t.epochs,
+            max_steps=t.max_steps or -1,  # the same budget as skutune's loop where the job caps it
             learning_rate=t.lr,
             warmup_steps=t.warmup_steps,
             max_grad_norm=t.grad_clip,
@@ -238,6 +250,44 @@ def run_eval(cfg: JobConfig, model_dir, prompts: int, batch_size: int, max_new_t
     }
 
 
+def run_decode(cfg: JobConfig, model_dir, batch_sizes: list[int], new_tokens: int) -> dict:
+    """Greedy decoding, milliseconds per step at each batch size: the Serve engine's path
+    (generate.generate_ids: transformers' generate, dynamic KV cache) and generate with a
+    static cache. A step is one new token for every row of the batch."""
+    from skutune.generate import generate_ids, load_model, render
+
+    tok, model = load_model(str(model_dir))
+    prompts = [render(tok, e["query"], e["region"], e["date"], cfg.store) for e in load_jsonl(cfg.run_dir().test)]
+
+    def static(rows):
+        enc = tok(rows, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        with torch.inference_mode():
+            out = model.generate(
+                **enc,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                cache_implementation="static",
+            )
+        return out[:, enc["input_ids"].shape[1] :].tolist()
+
+    paths = {
+        "serve engine (dynamic cache)": lambda rows: generate_ids(tok, model, rows, new_tokens),
+        "static cache": static,
+    }
+    out = {}
+    for size in batch_sizes:
+        rows = (prompts * (size // max(1, len(prompts)) + 1))[:size]
+        for name, run in paths.items():
+            run(rows[:1])  # warm-up: kernels, the static cache's allocation
+            start = time.perf_counter()
+            steps = max(len(ids) for ids in run(rows))  # token ids as lists: the device has finished
+            seconds = time.perf_counter() - start
+            out[f"{name}, batch {size}"] = {"ms_per_step": 1000 * seconds / max(1, steps), "steps": steps}
+    return out
+
+
 def run_in_subprocess(system: str, spec: dict, timeout: float = 900) -> dict:
     """One system in a fresh Python process; its result, or the error it died with."""
     with tempfile.TemporaryDirectory() as d:
@@ -265,6 +315,7 @@ SYSTEMS = {
     "eval": lambda cfg, model_dir, spec: run_eval(
         cfg, model_dir, spec["prompts"], spec["batch_size"], spec["max_new_tokens"]
     ),
+    "decode": lambda cfg, model_dir, spec: run_decode(cfg, model_dir, spec["batch_sizes"], spec["new_tokens"]),
 }
 
 
