@@ -67,8 +67,8 @@ def _random_adapter(model_dir, out, seed):
 
 
 class App(str):
-    """The app's base URL; `.dir` holds its adapters, catalog and index; `.http` sends the token,
-    `.admin` the admin token (registry changes)."""
+    """The app's base URL; `.dir` holds its adapters, catalog and index, `.args` its args; `.http`
+    sends the token, `.admin` the admin token (registry changes)."""
 
 
 @pytest.fixture(scope="session")
@@ -90,34 +90,34 @@ def app(ray_local, tiny_model_dir, tmp_path_factory):
     (d / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in build_catalog()))
     build_index(build_catalog(), d / "index")
     serve.start(http_options={"host": "127.0.0.1", "port": SERVE_PORT})
+    args = {
+        "model": str(tiny_model_dir),
+        "served_model_name": "tiny",
+        "adapters_dir": str(d / "adapters"),
+        "catalog": str(d / "catalog.jsonl"),
+        "index": str(d / "index"),
+        "store": str(d / "store.yaml"),
+        "default_adapter": "comparison",
+        "understand_adapter": "typo",
+        "max_new_tokens": 64,
+        "parse_max_new_tokens": 16,
+        "max_tokens_limit": 96,
+        "max_prompt_tokens": 512,
+        "max_loaded_adapters": 4,
+        "max_body_bytes": 16384,
+        "auth_token_file": str(d / "token"),
+        "admin_token_file": str(d / "admin-token"),
+        "register_sources": [str(tmp_path_factory.getbasetemp())],
+        "threads": 1,
+        "parse_cache": str(d / "parse_cache"),
+    }
     serve.run(
-        build_app(
-            {
-                "model": str(tiny_model_dir),
-                "served_model_name": "tiny",
-                "adapters_dir": str(d / "adapters"),
-                "catalog": str(d / "catalog.jsonl"),
-                "index": str(d / "index"),
-                "store": str(d / "store.yaml"),
-                "default_adapter": "comparison",
-                "understand_adapter": "typo",
-                "max_new_tokens": 64,
-                "parse_max_new_tokens": 16,
-                "max_tokens_limit": 96,
-                "max_prompt_tokens": 512,
-                "max_loaded_adapters": 4,
-                "max_body_bytes": 16384,
-                "auth_token_file": str(d / "token"),
-                "admin_token_file": str(d / "admin-token"),
-                "register_sources": [str(tmp_path_factory.getbasetemp())],
-                "threads": 1,
-            }
-        ),
+        build_app(args),
         name="skutune-test",
         route_prefix="/",
     )
     url = App(f"http://127.0.0.1:{SERVE_PORT}")
-    url.dir, url.http = d, requests.Session()
+    url.dir, url.args, url.http = d, args, requests.Session()
     url.http.headers["Authorization"] = f"Bearer {TOKEN}"
     url.admin = requests.Session()
     url.admin.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"

@@ -30,6 +30,7 @@ SCRIPTS = {
     "task-adapters": "task_adapters",
     "bench": "bench_train",
     "bench-byo": "bench_byo",
+    "bench-parse-cache": "bench_parse_cache",
     "demo": "demo",
 }
 

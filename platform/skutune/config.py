@@ -4,6 +4,7 @@ Unknown or mistyped keys are errors that name the key and the file, raised befor
 starts, so a typo never silently falls back to a default.
 """
 
+import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -318,12 +319,31 @@ class EvalConfig(_Strict):
     grounded: GroundedParts = Field(GroundedParts(), description="which parts of query understanding grounded uses")
 
 
+class ParseCacheConfig(_Strict):
+    top: Int = Field(
+        500,
+        ge=1,
+        le=1_000_000,
+        description="the query log's most frequent (region, query) pairs answered ahead of time",
+    )
+    targets: list[Literal["parse", "answer"]] = Field(
+        ["parse", "answer"], description="parse: grounded mode's query parse; answer: closed-book's answer"
+    )
+    date: datetime.date | None = Field(
+        None, description="the day the entries are for (prompts carry it); default today"
+    )
+    batch_size: Int = Field(16, ge=1, description="queries per generation batch")
+
+
 class ServeConfig(_Strict):
     adapters_dir: str | None = Field(None, description="default: <run>/adapters")
     host: str = Field("127.0.0.1", description="address `skutune serve` binds (loopback by default)")
     port: Int = Field(8000, description="HTTP port")
     threads: Int | None = Field(None, description="torch threads per replica")
     max_new_tokens: Int = Field(64, description="answer budget in tokens")
+    parse_cache: ParseCacheConfig = Field(
+        default_factory=ParseCacheConfig, description="`skutune parse-cache`: head queries answered ahead of time"
+    )
 
 
 class NearDedupConfig(_Strict):

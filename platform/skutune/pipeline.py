@@ -171,4 +171,40 @@ def export(cfg: JobConfig) -> dict:
     return written
 
 
-STAGES = {"curate": curate, "index": index, "train": train, "eval": evaluate, "export": export}
+def parse_cache(cfg: JobConfig) -> dict:
+    """The query log's most frequent queries -> their parse and closed-book answer, ahead of time:
+    a new version of the table every Serve replica follows (a head query then skips the model)."""
+    import datetime
+
+    from skutune.runtime.cluster import init_ray
+    from skutune.serve.args import run_app_args
+    from skutune.serve.parse_cache import build_parse_cache
+
+    rd = cfg.run_dir()
+    sources = json.loads(rd.manifest.read_text())["sources"] if rd.manifest.exists() else {}
+    log_path = cfg.curate.log_path or sources.get("log")
+    if not log_path:
+        raise SystemExit("no query log to take head queries from: set curate.log_path (or curate with a log first)")
+    init_ray()
+    pc = cfg.serve.parse_cache
+    meta = build_parse_cache(
+        run_app_args(cfg),
+        Path(log_path),
+        cfg.curate.log_columns,
+        pc.top,
+        pc.date or datetime.date.today(),
+        tuple(pc.targets),
+        pc.batch_size,
+    )
+    print(json.dumps(meta, indent=2))
+    return meta
+
+
+STAGES = {
+    "curate": curate,
+    "index": index,
+    "train": train,
+    "eval": evaluate,
+    "export": export,
+    "parse-cache": parse_cache,
+}

@@ -87,6 +87,22 @@ def current_version(index_dir: Path) -> Path | None:
     return Path(index_dir) / pointer.read_text().strip() if pointer.exists() else None
 
 
+def new_version_dir(root: Path) -> Path:
+    """An empty `<root>/v000N`, one past the live version (readers keep the live one meanwhile)."""
+    prev = current_version(root)
+    out = Path(root) / f"v{int(prev.name[1:]) + 1 if prev else 1:04d}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    return out
+
+
+def make_live(root: Path, version_dir: Path) -> None:
+    """Point CURRENT at `version_dir` atomically: readers see the old version or the new, never half of one."""
+    tmp = Path(root) / "CURRENT.tmp"
+    tmp.write_text(version_dir.name)
+    tmp.replace(Path(root) / "CURRENT")
+
+
 def build_index(
     rows: list[dict],
     index_dir: Path,
@@ -124,10 +140,8 @@ def build_index(
         else np.zeros((0, EMBED_DIM), np.float32)
     )
 
-    version = int(prev_dir.name[1:]) + 1 if prev_dir else 1
-    out = index_dir / f"v{version:04d}"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    out = new_version_dir(index_dir)
+    version = int(out.name[1:])
     write_jsonl(out / "rows.jsonl", rows)
     (out / "hashes.json").write_text(json.dumps(hashes))
     np.save(out / "emb.npy", emb.astype(np.float32))
@@ -156,9 +170,7 @@ def build_index(
         "seconds": {"embed": round(t_embed, 2), "bm25": round(t_bm25, 2), "total": round(time.time() - start, 2)},
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
-    tmp = index_dir / "CURRENT.tmp"
-    tmp.write_text(out.name)
-    tmp.replace(index_dir / "CURRENT")  # atomic switch: readers see the old or the new version
+    make_live(index_dir, out)
     return meta
 
 

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import ray
 import torch
-import yaml
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -51,12 +50,12 @@ from skutune.search.index import current_version
 from skutune.search.retrieval import CatalogIndex
 from skutune.serve.args import AppArgs, RegisterRequest, SearchRequest
 from skutune.serve.cards import BASE, product_cards
-from skutune.serve.engine import AdapterLoadError, GenRequest, ServingEngine
+from skutune.serve.engine import AdapterLoadError, GenRequest, Result, ServingEngine
 from skutune.serve.gateway import Gateway
 from skutune.serve.openai_api import ChatRequest, Chunks, chat_prompt, completion, split_model
 from skutune.serve.ops import Guard, Metrics, internal_error, route_path, validation_error
-from skutune.serve.registry import BadAdapter, Protected, Registry
-from skutune.store import StoreProfile
+from skutune.serve.parse_cache import ParseCache, settings
+from skutune.serve.registry import BadAdapter, Entry, Protected, Registry
 
 PAGE = Path(__file__).with_name("search.html")
 ROUTES = {
@@ -161,11 +160,14 @@ def make_api(svc: "SearchService") -> FastAPI:
         grounded = req.mode == "grounded"
         day = req.date or dt.date.today()
         region = svc.region(req.region)
-        adapter_id, adapter = await svc._adapter(req.adapter, day, region, grounded)
+        entry = svc._entry(req.adapter, day, region, grounded)
         constrained = svc.args.constrained if req.constrained is None else req.constrained
         # grounded: the model parses the query in the catalog's spelling ("melisa doug" -> "melissa doug")
         index = await svc._index() if grounded else None  # the live index version, read once per request
         query = index.correct(req.query) if grounded else req.query
+        cached = await svc._cached(entry, "parse" if grounded else "answer", region, day, query, constrained)
+        # a head query answered ahead of time needs no model, unless the model reranks
+        adapter_id, adapter = await svc._load(entry) if cached is None or req.rerank else (entry.id, None)
         prompt = render(
             svc.engine.tok, query, region, day.isoformat(), svc.store, target="parse" if grounded else "answer"
         )
@@ -175,9 +177,10 @@ def make_api(svc: "SearchService") -> FastAPI:
             "adapter": adapter_id,
             "region": region,
             "constrained": constrained,
+            "parse_cache": "hit" if cached else "miss",
         }
         if grounded:
-            r = await svc._grounded(index, req, query, region, adapter, prompt, constrained)
+            r = await svc._grounded(index, req, query, region, adapter, prompt, constrained, cached)
             out |= {
                 "corrected_query": query,
                 "parse": r["parse"],
@@ -189,7 +192,7 @@ def make_api(svc: "SearchService") -> FastAPI:
             result, catalog, answer = r["result"], index.index.by_sku, r["answer"]
         else:
             grammar = svc.engine.grammars.get("search", region) if constrained else None
-            result = await svc._run(GenRequest(prompt, adapter, svc.args.max_new_tokens, grammar))
+            result = cached or await svc._run(GenRequest(prompt, adapter, svc.args.max_new_tokens, grammar))
             catalog, answer = svc.catalog, parse_answer(result.text)
         cards, dropped = product_cards(answer, catalog, region, svc.store.currency(region))
         svc.metrics.observe("search", adapter_id, 200, start, result.prompt_tokens, result.completion_tokens)
@@ -211,7 +214,7 @@ def make_api(svc: "SearchService") -> FastAPI:
             raise HTTPException(404, detail=str(err)) from err
         day = req.date or dt.date.today()
         region = svc.region(req.region)
-        adapter_id, adapter = await svc._adapter(ref, day, region)
+        adapter_id, adapter = await svc._load(svc._entry(ref, day, region))
         constrained = (
             req.constrained
             if req.constrained is not None
@@ -248,7 +251,7 @@ class SearchService:
         self.args = AppArgs.model_validate(args)
         torch.set_num_threads(replica_threads(self.args.threads))
         self.guard = Guard.from_args(self.args)
-        self.store = StoreProfile.model_validate(yaml.safe_load(self.args.path("store").read_text()))
+        self.store = self.args.store_profile()
         self.catalog = {r["sku"]: r for r in load_jsonl(self.args.path("catalog"))}
         self.engine = ServingEngine(
             resolve_model_dir(ModelConfig(path=self.args.model)),
@@ -265,6 +268,8 @@ class SearchService:
         self.lock = asyncio.Lock()  # one forward pass at a time per replica; adapter loads change model state
         self.index_dir = self.args.path("index").resolve()
         self.grounded = None  # GroundedSearch over the index version named by CURRENT, reloaded when it moves
+        self.head_dir = self.args.parse_cache_dir()
+        self.head = None  # the parse cache's live version, followed like the index
         self.streams_open = 0
         self._batched.set_max_batch_size(self.args.max_batch_size)
         self._batched.set_batch_wait_timeout_s(self.args.batch_wait_timeout_s)
@@ -327,11 +332,11 @@ class SearchService:
         if not self.catalog or self.engine.base is None:
             raise RuntimeError("replica lost its model or catalog")
 
-    async def _adapter(self, ref: str | None, day: dt.date, region: str, grounded: bool = False):
-        """(the id served, the loaded adapter or None for the base): an explicit id, else the
+    def _entry(self, ref: str | None, day: dt.date, region: str, grounded: bool = False) -> Entry | None:
+        """The registry entry a request is served by (None: the base): an explicit id, else the
         campaign active on `day` in `region`, else the default. 400 for an unsafe id, 404 unknown."""
         if ref == BASE:
-            return BASE, None
+            return None
         try:
             entry = (
                 self.registry.resolve(ref)
@@ -346,6 +351,12 @@ class SearchService:
             raise HTTPException(
                 404, detail=f"unknown adapter {ref or self.args.default_for(grounded)!r}; available: {known}"
             )
+        return entry
+
+    async def _load(self, entry: Entry | None):
+        """(the id served, the loaded adapter or None for the base); 422 for one that does not fit."""
+        if entry is None:
+            return BASE, None
         async with self.lock:
             try:
                 return entry.id, await asyncio.to_thread(self.engine.adapter, entry.id, entry.path)
@@ -400,6 +411,17 @@ class SearchService:
             self.grounded = GroundedSearch(index, self.store)
         return self.grounded
 
+    async def _cached(
+        self, entry: Entry | None, target: str, region: str, day: dt.date, query: str, constrained: bool
+    ) -> Result | None:
+        """A head query's model output from the live parse cache (parse_cache.py), or None."""
+        if entry is None or self.head_dir is None or constrained != self.args.constrained:
+            return None
+        self.head = await asyncio.to_thread(ParseCache.live, self.head_dir, self.head, settings(self.args))
+        text = self.head.get(entry.id, target, region, day, query) if self.head else None
+        self.metrics.parse_cache.labels(target, "miss" if text is None else "hit").inc()
+        return None if text is None else Result(text, 0, 0, "stop")
+
     async def _grounded(
         self,
         search: GroundedSearch,
@@ -409,14 +431,18 @@ class SearchService:
         adapter,
         prompt: str,
         constrained: bool,
+        cached: Result | None,
     ) -> dict:
         grammar = self.engine.grammars.get("parse", region) if constrained else None
-        result = await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar))
+        result = cached or await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar))
         parse, valid = read_parse(result.text, query, region, self.store)
-        async with self.lock:
-            with self.engine.active(adapter) as model:
-                reranker = Reranker(self.engine.tok, model, self.store) if req.rerank else None
-                found = await asyncio.to_thread(search.search, query, parse, region, req.k, reranker)
+        if req.rerank:  # the model reorders the candidates: it holds the replica's model
+            async with self.lock:
+                with self.engine.active(adapter) as model:
+                    reranker = Reranker(self.engine.tok, model, self.store)
+                    found = await asyncio.to_thread(search.search, query, parse, region, req.k, reranker)
+        else:  # retrieval only: never waits behind another request's generation
+            found = await asyncio.to_thread(search.search, query, parse, region, req.k)
         return {**found, "raw": result.text, "parse_valid": valid, "version": search.index.dir.name, "result": result}
 
     async def _stream(self, job: GenRequest, model: str, adapter_id: str, start: float, req: ChatRequest):

@@ -31,6 +31,9 @@ class AppArgs(BaseModel):
     store: str | None = _field(
         None, "the store profile YAML (regions, currencies, prompts); default <run_dir>/store.yaml"
     )
+    parse_cache: str | None = _field(
+        None, "head queries answered ahead of time (skutune parse-cache); default <run_dir>/parse_cache"
+    )
     default_adapter: str = _field("search", "requests without an adapter, outside any campaign")
     understand_adapter: str = _field("understand", "grounded mode's default adapter")
     max_loaded_adapters: int = _field(8, "adapters loaded per replica (LRU)", ge=1)
@@ -93,10 +96,26 @@ class AppArgs(BaseModel):
             return Path(value)
         return (
             Path(self.run_dir)
-            / {"adapters_dir": "adapters", "catalog": "data/catalog.jsonl", "index": "index", "store": "store.yaml"}[
-                key
-            ]
+            / {
+                "adapters_dir": "adapters",
+                "catalog": "data/catalog.jsonl",
+                "index": "index",
+                "store": "store.yaml",
+                "parse_cache": "parse_cache",
+            }[key]
         )
+
+    def parse_cache_dir(self) -> Path | None:
+        """The parse cache's root: `parse_cache`, else <run_dir>/parse_cache; None without either."""
+        return self.path("parse_cache") if self.parse_cache or self.run_dir else None
+
+    def store_profile(self):
+        """The store profile `store` names (its regions, prompts, currencies)."""
+        import yaml
+
+        from skutune.store import StoreProfile
+
+        return StoreProfile.model_validate(yaml.safe_load(self.path("store").read_text()))
 
     def source_policy(self):
         from skutune.serve.sources import SourcePolicy

@@ -101,7 +101,7 @@ class Metrics:
             "Request latency",
             ["route", "adapter"],
             registry=self.registry,
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+            buckets=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
         )
         self.responses = Counter(
             "skutune_http_responses",
@@ -119,6 +119,12 @@ class Metrics:
             buckets=(1, 2, 3, 4, 8),
         )
         self.tokens = Counter("skutune_tokens", "Tokens processed", ["adapter", "kind"], registry=self.registry)
+        self.parse_cache = Counter(
+            "skutune_parse_cache",
+            "/v1/search model outputs from the parse cache",
+            ["target", "result"],
+            registry=self.registry,
+        )
 
     def observe(
         self, route: str, adapter: str, status: int, started: float, prompt_tokens: int = 0, completion_tokens: int = 0
