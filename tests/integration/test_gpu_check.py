@@ -5,6 +5,7 @@ import json
 import math
 import os
 import runpy
+import shutil
 import subprocess
 
 from helpers import REPO, python_exe
@@ -12,9 +13,11 @@ from helpers import REPO, python_exe
 GPU_CHECK = REPO / "jobs" / "gpu_check.py"
 
 
-def test_gpu_check_runs_every_system_without_ray(ray_local, tmp_path):
+def test_gpu_check_runs_every_system_without_ray(tiny_curated, tmp_path):
     carry, out, noray = tmp_path / "carry", tmp_path / "out", tmp_path / "noray" / "ray"
-    runpy.run_path(str(GPU_CHECK))["prepare"](carry, smoke=True)  # here, on this session's Ray (it curates)
+    # the rows: the tiny run the other tests curated (prepare curates only where the carry has none)
+    shutil.copytree(tiny_curated[0].run_dir().data, carry / "runs" / "data")
+    runpy.run_path(str(GPU_CHECK))["prepare"](carry, smoke=True)
     noray.mkdir(parents=True)
     (noray / "__init__.py").write_text("raise ImportError('no Ray on the GPU check machine')\n")
     env = os.environ | {"PYTHONPATH": f"{noray.parent}:{REPO / 'platform'}", "SKUTUNE_NO_BARS": "1"}
