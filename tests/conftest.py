@@ -15,14 +15,17 @@ os.environ.setdefault("SKUTUNE_NO_BARS", "1")
 def pytest_collection_modifyitems(items):
     """The marker policy, in one place: a test's folder says what it needs. unit/<stage>/ is pure
     logic; integration/ starts Ray, Serve or HTTP. Markers for what a machine or a pytest process
-    must provide (gpu, jobsubmit, cluster) are set on the tests themselves (pyproject.toml)."""
+    must provide (gpu, jobsubmit, cluster) are set on the tests themselves (pyproject.toml).
+    Unit tests run first: they fail fast, and those that start processes of their own do it
+    before this process drives a Ray cluster (forking a Ray driver is unsupported)."""
     for item in items:
         kind = "integration" if "integration" in item.path.parts else "unit"
         item.add_marker(getattr(pytest.mark, kind))
+    items.sort(key=lambda item: "integration" in item.path.parts)  # stable: file order within each kind
 
 
 @pytest.fixture(scope="session")
-def ray_local():
+def ray_local(request):
     import ray
 
     from skutune.runtime.cluster import init_ray
@@ -31,8 +34,11 @@ def ray_local():
     yield ray
     from ray import serve
 
-    serve.shutdown()
-    ray.shutdown()
+    # Not captured: a Ray process that fails here can end pytest with exit 1 before its summary
+    # (CI stopped so once, with nothing printed), and what Ray writes to stderr is the only clue.
+    with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        serve.shutdown()
+        ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from skutune.train.trainer import (
 
 pytestmark = pytest.mark.cluster
 WORKER = "RayTrainWorker"
-EPOCHS = 4
+EPOCHS = 3
 
 
 @pytest.fixture(scope="module")
