@@ -338,12 +338,7 @@ class SearchService:
         if ref == BASE:
             return None
         try:
-            entry = (
-                self.registry.resolve(ref)
-                if ref
-                else (None if grounded else self.registry.campaign(day, region))
-                or self.registry.resolve(self.args.default_for(grounded))
-            )
+            entry = self.registry.serving(ref, self.args.default_for(grounded), day, region, campaigns=not grounded)
         except BadAdapter as err:
             raise HTTPException(400, detail=str(err)) from err
         if entry is None:

@@ -130,11 +130,9 @@ class Answerer:
         self.index = CatalogIndex(version) if version else None
 
     def _adapter(self, target: str, region: str):
-        """The adapter a replica resolves for a request without one (serve.app SearchService._adapter)."""
+        """The adapter a replica serves a request without one by (Registry.serving)."""
         grounded = target == "parse"
-        entry = (None if grounded else self.registry.campaign(self.day, region)) or self.registry.resolve(
-            self.args.default_for(grounded)
-        )
+        entry = self.registry.serving(None, self.args.default_for(grounded), self.day, region, campaigns=not grounded)
         if entry is None:
             raise RuntimeError(f"no adapter {self.args.default_for(grounded)!r} under {self.args.path('adapters_dir')}")
         return entry.id, self.engine.adapter(entry.id, entry.path)

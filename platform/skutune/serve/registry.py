@@ -47,10 +47,6 @@ class Protected(BadAdapter):
     """A change to a trained (unversioned) adapter over HTTP (HTTP 409)."""
 
 
-class BadAdapter(ValueError):
-    """A bad id or source (HTTP 400)."""
-
-
 @dataclass(frozen=True)
 class Entry:
     id: str  # "diwali-tv@3", or "search" for an unversioned directory
@@ -132,6 +128,13 @@ class Registry:
                 latest[e.name] = e
         live = [e for e in latest.values() if e.active(day, region)]
         return max(live, key=lambda e: (e.meta.get("valid_from") or "", e.name), default=None)
+
+    def serving(self, ref: str | None, default: str, day: dt.date, region: str, campaigns: bool = True) -> Entry | None:
+        """The entry a request is served by: its explicit id, else (with `campaigns`) the campaign
+        active on `day` in `region`, else `default`; None if the id names nothing."""
+        if ref:
+            return self.resolve(ref)
+        return (self.campaign(day, region) if campaigns else None) or self.resolve(default)
 
     def register(
         self,

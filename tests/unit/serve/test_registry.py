@@ -85,6 +85,13 @@ def test_campaign_is_chosen_by_date_and_region_latest_start_wins(tmp_path):
     assert reg.campaign(dt.date(2026, 11, 5), "US").name == "season"  # not a Diwali region
     assert reg.campaign(dt.date(2026, 11, 20), "IN").name == "season"  # after its window
     assert reg.campaign(dt.date(2027, 1, 5), "IN") is None
+    # what a request is served by: its own id, else the live campaign (not for parses), else the default
+    day = dt.date(2026, 11, 5)
+    assert reg.serving("season", "diwali", day, "IN").name == "season"
+    assert reg.serving(None, "season", day, "IN").name == "diwali"
+    assert reg.serving(None, "season", day, "IN", campaigns=False).name == "season"
+    assert reg.serving(None, "season", dt.date(2027, 1, 5), "IN").name == "season"
+    assert reg.serving("nope", "season", day, "IN") is None
 
 
 @pytest.fixture
