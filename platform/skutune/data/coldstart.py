@@ -63,8 +63,10 @@ STOP = {"the", "a", "an", "and", "for", "with", "of", "in", "to", "by", "&", "se
 
 
 def family_alias(family_name: str, category: str) -> str:
-    """How a shopper types a product: its family name, lower case, without the category word."""
-    words = [w for w in family_name.lower().split() if w not in (category.lower(), "tv", "refrigerator", "monitor")]
+    """How a shopper types a product: its family name, lower case, without its category's words
+    in either number ("Bespoke Refrigerator" in "refrigerators" -> "bespoke")."""
+    own = {w.rstrip("s") for w in re.split(r"\W+", category.lower()) if w}
+    words = [w for w in family_name.lower().split() if w.rstrip("s") not in own]
     return " ".join(words) or family_name.lower()
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from helpers import REPO, read_scraped
-from skutune.data.coldstart import synth_queries
+from skutune.data.coldstart import family_alias, synth_queries
 from skutune.data.lexicon import misspell_word, nice_amount
 from skutune.data.stages import contamination, eval_grams
 from skutune.search.budget import extract_budget
@@ -110,3 +110,17 @@ def test_misspell_word_makes_one_slip():
     slips = {misspell_word("puzzle", rng) for _ in range(40)}
     assert "puzzle" not in slips or len(slips) > 5
     assert len(slips) >= 5 and all(abs(len(s) - 6) <= 1 for s in slips)
+
+
+@pytest.mark.parametrize(
+    "family, category, alias",
+    [
+        ("Bespoke Refrigerator", "refrigerators", "bespoke"),  # the category's word, in either number
+        ("Neo QLED QN90D TV", "tv", "neo qled qn90d"),
+        ("Stuffed Animals Lion", "stuffed animals & teddy bears", "lion"),
+        ("Odyssey G7 Monitor", "toys", "odyssey g7 monitor"),  # no store's category words elsewhere
+        ("Monitor", "monitor", "monitor"),  # nothing left: the name as it is
+    ],
+)
+def test_family_alias_drops_only_its_own_categorys_words(family, category, alias):
+    assert family_alias(family, category) == alias
