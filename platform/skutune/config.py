@@ -5,6 +5,7 @@ starts, so a typo never silently falls back to a default.
 """
 
 import datetime
+import json
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -208,6 +209,28 @@ class SliceConfig(_Strict):
         )
 
 
+# the DeepSpeed keys skutune sets from train.* and the strategy
+DEEPSPEED_OWNED = (
+    "train_batch_size",
+    "train_micro_batch_size_per_gpu",
+    "gradient_accumulation_steps",
+    "gradient_clipping",
+    "optimizer",
+    "scheduler",
+)
+
+
+def _json_file(value):
+    """A JSON object, inline or read from a file's path when the config loads (the driver reads it,
+    so no worker needs the file)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(Path(value).expanduser().read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{value!r:.200}: not a readable JSON file ({err})") from err
+    return value
+
+
 class TrainConfig(_Strict):
     num_workers: Int = Field(1, ge=1, description="Ray Train workers")
     use_gpu: bool | Literal["auto"] = Field("auto", description="auto: when the cluster has GPUs")
@@ -236,6 +259,10 @@ class TrainConfig(_Strict):
     pack_length: Int = Field(1024, ge=16, description="tokens per packed row")
     lr: Float = Field(2e-3, gt=0, description="peak learning rate")
     warmup_steps: Int = Field(10, ge=0, description="linear warm-up steps")
+    lr_scheduler: Literal["linear", "cosine", "constant_with_warmup"] = Field(
+        "linear",
+        description="after warm-up: transformers.get_scheduler's schedule of that name (decay to zero, or constant)",
+    )
     weight_decay: Float = Field(0.0, ge=0, description="AdamW weight decay")
     grad_clip: Float = Field(1.0, gt=0, description="gradient norm clip")
     log_every: Int = Field(10, ge=1, description="log every N optimizer steps")
@@ -263,6 +290,11 @@ class TrainConfig(_Strict):
     max_failures: Int = Field(
         3, ge=-1, description="restarts from the latest checkpoint after a lost worker or node (-1: always)"
     )
+    deepspeed: Annotated[dict, BeforeValidator(_json_file)] = Field(
+        {},
+        description="zero2/zero3: DeepSpeed config keys merged over skutune's (e.g. zero_optimization."
+        "offload_optimizer), inline or a JSON file's path; batch, clipping, optimizer and stage come from train.*",
+    )
     # where Ray Train writes checkpoints: a local path or any pyarrow filesystem URI (s3://, gs://,
     # hdfs://, file://); default <run>/ray. On a multi-node cluster it must be storage every node reaches.
     storage: str | None = Field(
@@ -275,6 +307,23 @@ class TrainConfig(_Strict):
         "answer", description="answer: closed-book SKUs; parse: query understanding for grounded search"
     )
     slice: SliceConfig = Field(SliceConfig(), description="train (and evaluate) on this part of the data only")
+
+    @model_validator(mode="after")
+    def _deepspeed_adds_only(self):
+        """A user's DeepSpeed config adds to skutune's (offload, bucket sizes); what train.* and the
+        strategy set would silently disagree with the loop, so it is refused here, before Ray starts."""
+        if not self.deepspeed:
+            return self
+        if self.strategy not in ("zero2", "zero3"):
+            raise ValueError(f"train.deepspeed applies to strategy zero2 or zero3, not {self.strategy!r}")
+        owned = [k for k in DEEPSPEED_OWNED if k in self.deepspeed]
+        stage = (self.deepspeed.get("zero_optimization") or {}).get("stage", int(self.strategy[-1]))
+        if owned or stage != int(self.strategy[-1]):
+            raise ValueError(
+                f"train.deepspeed sets {owned or ['zero_optimization.stage']}: these come from train.batch_size, "
+                "grad_accum, grad_clip, lr, lr_scheduler and train.strategy"
+            )
+        return self
 
 
 class IndexConfig(_Strict):
@@ -301,6 +350,11 @@ class GroundedParts(_Strict):
     evidence: bool = Field(
         True,
         description="drop a parsed category or brand whose best lexical match for the query is under half the best",
+    )
+    policy: bool = Field(
+        True,
+        description="refuse what the store's word lists refuse (a competitor purchase; an off-domain "
+        "topic whose other words match no product) whatever the model parsed",
     )
     model: bool = Field(True, description="the tuned model parses; false: the rules alone (raw query, budget rule)")
 

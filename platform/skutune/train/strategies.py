@@ -24,26 +24,57 @@ from skutune.train.methods import get_method, parameter_counts, save_artefact
 OPTIM_FILE = "optimizer.pt"
 
 
-def _lr_lambda(warmup: int, total: int):
-    """Linear warm-up, then linear decay to zero at the last step."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return factor
-
-
 def load_state(path: Path) -> dict:
     """Optimizer and scheduler state from a checkpoint: tensors and plain values only. Anyone who
     can write checkpoint storage could otherwise run code in every worker that resumes from it."""
     return torch.load(path, weights_only=True)
 
 
+def _schedule(name: str, warmup: int, total: int):
+    """The lr factor per optimizer step: transformers.get_scheduler's linear, cosine and
+    constant_with_warmup after warm-up, but warm-up counts from the first step (transformers
+    starts it at lr 0, a step that trains nothing)."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        if name == "constant_with_warmup":
+            return 1.0
+        if name == "cosine":
+            return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+        return max(0.0, 1.0 - progress)
+
+    return factor
+
+
 def _optimizer(params, cfg, total: int):
-    opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.train.warmup_steps, total))
+    t = cfg.train
+    opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, _schedule(t.lr_scheduler, t.warmup_steps, total))
+
+
+def deepspeed_config(cfg, stage: int) -> dict:
+    """skutune's DeepSpeed config with the user's `train.deepspeed` merged over it (nested keys
+    merge: offload settings join zero_optimization; config.py refuses keys skutune owns)."""
+    t = cfg.train
+    base = {
+        "train_micro_batch_size_per_gpu": t.batch_size,
+        "gradient_accumulation_steps": t.grad_accum,
+        "gradient_clipping": t.grad_clip,
+        "zero_optimization": {"stage": stage},
+        "zero_allow_untested_optimizer": True,  # torch's AdamW: DeepSpeed's fused Adam needs CUDA
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+    return _merged(base, t.deepspeed)
+
+
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 class DDP:
@@ -137,16 +168,8 @@ class DeepSpeedZero(DDP):
         import deepspeed
 
         self.cfg, self.module, self.stage = cfg, model, stage
+        config = deepspeed_config(cfg, stage)
         opt, sched = _optimizer([p for p in model.parameters() if p.requires_grad], cfg, total)
-        config = {
-            "train_micro_batch_size_per_gpu": cfg.train.batch_size,
-            "gradient_accumulation_steps": cfg.train.grad_accum,
-            "gradient_clipping": cfg.train.grad_clip,
-            "zero_optimization": {"stage": stage},
-            "zero_allow_untested_optimizer": True,  # torch's AdamW: DeepSpeed's fused Adam needs CUDA
-            "steps_per_print": 10**9,
-            "wall_clock_breakdown": False,
-        }
         self.model, self.opt, _, self.sched = deepspeed.initialize(
             model=model, optimizer=opt, lr_scheduler=sched, config=config, dist_init_required=False
         )
