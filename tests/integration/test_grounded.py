@@ -122,3 +122,24 @@ def test_a_category_the_querys_own_words_contradict_is_dropped(bundled_index):
     right = {**wrong, "query": "fridge for a family of 4", "category": "refrigerator"}
     kept = GroundedSearch(bundled_index, STORE).search("fridge for a family of 4", right, "IN")
     assert "category=refrigerator" in kept["applied"]
+
+
+def test_what_the_store_refuses_is_refused_whatever_the_parse(bundled_index):
+    """A small model parses "what is the capital of australia" as a fridge search (the demo's
+    eval did); the store's off-domain words flag it and no other word of it matches a product.
+    A product beside an off-domain word keeps the parse, and so does an ablation without the guard."""
+    fridge = {
+        "intent": "search",
+        "region": "IN",
+        "query": "what is the capital of australia",
+        "category": "refrigerator",
+    }
+    guarded = GroundedSearch(bundled_index, STORE).search(fridge["query"], fridge, "IN")
+    assert guarded["answer"] == {"refusal": "off_domain"} and guarded["policy"] == "off_domain"
+    bought = GroundedSearch(bundled_index, STORE).search("buy iphone 15 pro", {**fridge, "query": "iphone"}, "IN")
+    assert bought["answer"] == {"refusal": "competitor_purchase"}
+    unguarded = GroundedSearch(bundled_index, STORE, policy=False).search(fridge["query"], fridge, "IN")
+    assert unguarded["answer"]["skus"] and "policy" not in unguarded
+    cricket = {"intent": "search", "region": "IN", "query": "tv for cricket matches", "category": "tv"}
+    kept = GroundedSearch(bundled_index, STORE).search(cricket["query"], cricket, "IN")
+    assert kept["answer"]["skus"] and "policy" not in kept

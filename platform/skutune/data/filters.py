@@ -136,6 +136,12 @@ def off_domain(text: str, store: StoreProfile) -> str | None:
     return None
 
 
+def without_off_domain_words(text: str, store: StoreProfile) -> str:
+    """`text` (lower case) without the store's off-domain words: what is left to match a catalog."""
+    pattern = _patterns(store.model_dump_json())["non_commerce"]
+    return pattern.sub(" ", text.lower()) if pattern else text.lower()
+
+
 def bad_format(text: str, min_chars: int, max_chars: int) -> str | None:
     if len(text) < min_chars:
         return f"shorter than {min_chars} characters"

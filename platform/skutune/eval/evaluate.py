@@ -47,7 +47,9 @@ class Systems:
                 grammar = Grammars(tok, model.config.vocab_size, index.by_sku, store).get(
                     "parse", next(iter(store.regions))
                 )
-            search = GroundedSearch(index, store, spelling=parts.spelling, contradictions=parts.evidence)
+            search = GroundedSearch(
+                index, store, spelling=parts.spelling, contradictions=parts.evidence, policy=parts.policy
+            )
             self._grounded = tok, model, search, Reranker(tok, model, store), grammar
         return self._grounded
 

@@ -17,6 +17,7 @@ import time
 import jsonschema
 import numpy as np
 
+from skutune.data.filters import off_domain, without_off_domain_words
 from skutune.generate import generate_all, render
 from skutune.parse import parse_schema
 from skutune.prompts import normalize_query
@@ -160,9 +161,17 @@ class Reranker:
 
 
 class GroundedSearch:
-    def __init__(self, index, store: StoreProfile, pool: int = 100, spelling: bool = True, contradictions: bool = True):
+    def __init__(
+        self,
+        index,
+        store: StoreProfile,
+        pool: int = 100,
+        spelling: bool = True,
+        contradictions: bool = True,
+        policy: bool = True,
+    ):
         self.index, self.pool, self.store, self.spelling = index, pool, store, spelling
-        self.contradictions = contradictions
+        self.contradictions, self.policy = contradictions, policy
         self.campaigns = {c["id"]: c for c in store.campaign_dicts()}
 
     def correct(self, query: str) -> str:
@@ -199,6 +208,18 @@ class GroundedSearch:
                 out.append(key)
         return out
 
+    def refusal(self, query: str, region: str) -> str | None:
+        """The store's refusal code for a query its word lists refuse (the rules curation labels
+        refusals by): a competitor purchase, or an off-domain topic whose other words match no
+        product in the region. "what is the capital of australia" is refused whatever the model
+        parsed; "tv for cricket matches" names a product, so the parse stands."""
+        reason = off_domain(query, self.store)
+        if reason == "off_domain":
+            rest = self.index.bm25_scores(without_off_domain_words(query, self.store))
+            if (rest * self.index.column(f"region:{region}")).max(initial=0.0) > 0:
+                return None
+        return reason
+
     def _campaign_named(self, query: str) -> str | None:
         text = f" {normalize_query(query)} "
         return next(
@@ -214,7 +235,10 @@ class GroundedSearch:
         start = time.perf_counter()
         idx, rows = self.index, self.index.rows
         intent = parse.get("intent", "search")
-        result = {"parse": parse, "applied": [], "relaxed": []}
+        refused = self.refusal(query, region) if self.policy and intent != "refusal" else None
+        if refused:
+            parse, intent = {"intent": "refusal", "refusal": refused, "region": region}, "refusal"
+        result = {"parse": parse, "applied": [], "relaxed": [], **({"policy": refused} if refused else {})}
         if intent == "refusal":
             result["answer"] = {"refusal": parse.get("refusal", "off_domain")}
         elif intent == "compare" and len(parse.get("compare", [])) == 2:
