@@ -264,6 +264,12 @@ class TrainConfig(_Strict):
         description="after warm-up: transformers.get_scheduler's schedule of that name (decay to zero, or constant)",
     )
     weight_decay: Float = Field(0.0, ge=0, description="AdamW weight decay")
+    val_fraction: Float = Field(
+        0.0, ge=0, lt=0.5, description="training rows held out for a validation loss (the same split every run)"
+    )
+    val_every_steps: Int | None = Field(
+        None, ge=1, description="validation loss every N optimizer steps and at the last; needs val_fraction"
+    )
     grad_clip: Float = Field(1.0, gt=0, description="gradient norm clip")
     log_every: Int = Field(10, ge=1, description="log every N optimizer steps")
     mixed_precision: Literal["auto", "bf16", "no"] = Field(
@@ -307,6 +313,12 @@ class TrainConfig(_Strict):
         "answer", description="answer: closed-book SKUs; parse: query understanding for grounded search"
     )
     slice: SliceConfig = Field(SliceConfig(), description="train (and evaluate) on this part of the data only")
+
+    @model_validator(mode="after")
+    def _validation_needs_rows(self):
+        if bool(self.val_fraction) != bool(self.val_every_steps):
+            raise ValueError("train.val_fraction and train.val_every_steps go together: set both or neither")
+        return self
 
     @model_validator(mode="after")
     def _deepspeed_adds_only(self):

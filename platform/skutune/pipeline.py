@@ -88,26 +88,27 @@ def train(cfg: JobConfig) -> dict:
     manifest = json.loads(rd.manifest.read_text())
     model_dir = resolve_model_dir(cfg.model)
     init_ray(cfg.train.num_workers * cfg.train.cpus_per_worker)
-    result = build_trainer(cfg, model_dir, training_dataset(cfg)).fit()
-    with result.checkpoint.as_directory() as ckpt:
-        meta = {
-            "base_model": str(model_dir),
-            "strategy": cfg.train.strategy,
-            "task": cfg.train.task,
-            "target": cfg.train.target,
-            "data_manifest_hash": manifest["hash"],
-            "metrics": result.metrics or {},
-            "run": cfg.run.name,
-        }
-        adapter = publish_checkpoint(Path(ckpt), cfg.adapter_dir(cfg.train.task), cfg, model_dir, meta)
-        history = load_jsonl(Path(ckpt) / LOG_FILE)
-    curve = loss_curve(
-        history,
-        rd.report(f"loss_curve_{cfg.train.task}.png"),
-        f"{cfg.run.name}: {cfg.train.task} ({cfg.method.name}, {cfg.train.strategy})",
-    )
+    # opened before training: rank 0 logs each step into this run as it trains, so a job that
+    # dies keeps its curve (and the run is marked FAILED)
     with Tracker(cfg, f"train-{cfg.train.task}") as track:
-        track.steps(history)
+        result = build_trainer(cfg, model_dir, training_dataset(cfg), live=track.live()).fit()
+        with result.checkpoint.as_directory() as ckpt:
+            meta = {
+                "base_model": str(model_dir),
+                "strategy": cfg.train.strategy,
+                "task": cfg.train.task,
+                "target": cfg.train.target,
+                "data_manifest_hash": manifest["hash"],
+                "metrics": result.metrics or {},
+                "run": cfg.run.name,
+            }
+            adapter = publish_checkpoint(Path(ckpt), cfg.adapter_dir(cfg.train.task), cfg, model_dir, meta)
+            history = load_jsonl(Path(ckpt) / LOG_FILE)
+        curve = loss_curve(
+            history,
+            rd.report(f"loss_curve_{cfg.train.task}.png"),
+            f"{cfg.run.name}: {cfg.train.task} ({cfg.method.name}, {cfg.train.strategy})",
+        )
         track.metrics(result.metrics or {}, step=history[-1]["step"] if history else 0, prefix="final/")
         track.metrics({"resumes_from_checkpoint": sum("resumed_at" in h for h in history)})
         for path in (curve, adapter / "skutune.json", adapter / LOG_FILE):

@@ -42,8 +42,10 @@ def test_zero2_shards_optimizer_state_not_parameters(tiny_curated, tiny_model_di
 
 @pytest.mark.parametrize("strategy", ["fsdp2", "zero3"])
 def test_sharded_full_finetune_resumes_and_exports(strategy, tiny_curated, tiny_model_dir, ray_local, tmp_path):
+    """...and measures a validation loss on held-out rows every 3 steps, each rank on its shard
+    (a sharded forward needs every rank), and it falls."""
     base_cfg, _ = tiny_curated
-    settings = _settings(strategy, 6)
+    settings = {**_settings(strategy, 6), "train.val_fraction": 0.2, "train.val_every_steps": 3}
     cfg = tiny_config(base_cfg.output_dir(), **settings)
     assert cfg.train.num_workers == 2
     first = _fit(cfg, tiny_model_dir, ray_local)
@@ -58,6 +60,9 @@ def test_sharded_full_finetune_resumes_and_exports(strategy, tiny_curated, tiny_
     h2 = _history(resumed)
     assert h2[:6] == h1 and [h["step"] for h in h2] == list(range(1, 11))
     assert sum(h["loss"] for h in h2[-3:]) < sum(h["loss"] for h in h2[:3]), h2
+    validated = {h["step"]: h["val_loss"] for h in h2 if "val_loss" in h}
+    assert sorted(validated) == [3, 6, 9, 10] and validated[10] < validated[3], validated
+    assert resumed.metrics["val_loss"] == validated[10]
 
     with resumed.checkpoint.as_directory() as d:
         out = publish_checkpoint(Path(d), tmp_path / "full", more, tiny_model_dir, {"task": "search"})

@@ -2,6 +2,7 @@
 adapter is exported with metadata, and a rerun under the same name resumes."""
 
 import json
+import os
 from pathlib import Path
 
 from safetensors import safe_open
@@ -114,3 +115,64 @@ def test_task_adapter_slices_select_only_their_rows(tiny_curated, ray_local):
         assert {r["campaign"] for r in rows} == {campaign} and len(rows) == sum(
             r["campaign"] == campaign for r in seasonal
         )
+
+
+def test_live_tracking_keeps_the_curve_of_a_killed_job(tiny_curated, ray_local, tmp_path):
+    """`skutune train` logs each step from rank 0 as it ends: a job whose worker is killed
+    mid-run (no restarts allowed) fails, and MLflow and TensorBoard still hold its curve."""
+    import signal
+    import threading
+    import time
+
+    import psutil
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from skutune.pipeline import train
+    from skutune.runtime.tracking import mlflow_client
+
+    base, _ = tiny_curated
+    uri = (tmp_path / "mlruns").as_uri()
+    cfg = tiny_config(
+        base.output_dir(),
+        **{
+            "train.epochs": 20,  # far more steps than it gets to run
+            "train.batch_size": 2,
+            "train.max_failures": 0,
+            "train.storage": str(tmp_path / "ray"),  # its own checkpoints: other tests resume theirs
+            "tracking.mlflow_uri": uri,
+            "tracking.experiment": "live",
+        },
+    )
+    failed = []
+    job = threading.Thread(target=lambda: failed.append(_raises(train, cfg)))
+    job.start()
+    client = mlflow_client(uri)
+
+    def logged() -> list:
+        exp = client.get_experiment_by_name("live")
+        runs = client.search_runs([exp.experiment_id]) if exp else []
+        return client.get_metric_history(runs[0].info.run_id, "train/loss") if runs else []
+
+    deadline = time.time() + 300
+    while len(logged()) < 3 and job.is_alive() and time.time() < deadline:
+        time.sleep(0.5)
+    workers = [p for p in psutil.process_iter(["cmdline"]) if "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]
+    assert workers and len(logged()) >= 3
+    os.kill(workers[0].pid, signal.SIGKILL)
+    job.join(timeout=300)
+    assert failed == [True]
+
+    run = client.search_runs([client.get_experiment_by_name("live").experiment_id])[0]
+    steps = [m.step for m in logged()]
+    assert run.info.status == "FAILED" and steps == list(range(1, len(steps) + 1)) and len(steps) >= 3
+    events = EventAccumulator(str(cfg.output_dir() / "tensorboard" / "train-search"))
+    events.Reload()
+    assert {e.step for e in events.Scalars("train/loss")} >= set(steps)
+
+
+def _raises(fn, *args) -> bool:
+    try:
+        fn(*args)
+    except Exception:  # the killed worker: Ray Train gives up, max_failures 0
+        return True
+    return False

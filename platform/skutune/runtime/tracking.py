@@ -1,15 +1,16 @@
 """Experiment tracking for every job: MLflow (a file store under the run folder by default, any
 tracking URI by config: `tracking.mlflow_uri`), TensorBoard event files, and a loss-curve PNG.
 
-    with Tracker(cfg, "train") as track:
-        track.steps(history)                  # per-step loss, lr, tokens (MLflow and TensorBoard)
+    with Tracker(cfg, "train-search") as track:
+        trainer = build_trainer(cfg, model_dir, ds, live=track.live())  # rank 0 logs each step live
         track.metrics({"hit@1": 0.8})         # one-off values
         track.artifact(run_dir / "eval.md")
 
     mlflow ui --backend-store-uri runs/demo/mlruns     tensorboard --logdir runs/demo/tensorboard
 
-Logging happens in the driver, after the work it describes: a training run's history comes from
-its final checkpoint, so steps redone after a lost worker are logged once, as they were kept.
+Curate and eval log from the driver after the work. Training logs each step from rank 0 as it
+ends (StepLogger), so a job that dies keeps its curve; steps redone after a lost worker are
+logged again at the same step numbers, as they ran.
 """
 
 import math
@@ -26,7 +27,7 @@ from skutune.config import JobConfig  # noqa: E402
 
 # MLflow 3 refuses its file store unless told: it is the default that needs no server or database.
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-STEP_KEYS = ("loss", "lr", "tokens", "grad_norm", "seconds")
+STEP_KEYS = ("loss", "val_loss", "lr", "tokens", "grad_norm", "seconds")
 MAX_PARAM_CHARS = 500
 
 
@@ -100,17 +101,6 @@ class Tracker:
             for key, value in numbers.items():
                 self.tb.add_scalar(key, value, step)
 
-    def steps(self, history: list[dict]) -> None:
-        """A training history (train_log.jsonl rows) as per-step series under `train/`."""
-        import mlflow
-
-        rows = [(h["step"], {f"train/{k}": h[k] for k in STEP_KEYS if k in h}) for h in history]
-        self._log([mlflow.entities.Metric(k, v, 0, step) for step, values in rows for k, v in _numbers(values).items()])
-        if self.tb:
-            for step, values in rows:
-                for key, value in _numbers(values).items():
-                    self.tb.add_scalar(key, value, step)
-
     def _log(self, metrics: list) -> None:
         for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
             self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
@@ -118,6 +108,10 @@ class Tracker:
     def artifact(self, path: Path) -> None:
         if Path(path).exists():
             self.client.log_artifact(self.run_id, str(path))
+
+    def live(self) -> dict:
+        """What a training worker needs to log this run's curve as it trains (StepLogger)."""
+        return {"job": self.job, "run_id": self.run_id}
 
     def __enter__(self):
         return self
@@ -134,8 +128,8 @@ class Tracker:
 
 
 def loss_curve(history: list[dict], path: Path, title: str = "") -> Path:
-    """Training loss per optimizer step with its running mean; epoch starts dashed, restarts from a
-    checkpoint (a lost worker or node) dotted red."""
+    """Training loss per optimizer step with its running mean, validation loss where measured;
+    epoch starts dashed, restarts from a checkpoint (a lost worker or node) dotted red."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     steps, losses = [h["step"] for h in history], [h["loss"] for h in history]
     ax.plot(steps, losses, color="#9ab", linewidth=1, label="loss per step")
@@ -148,6 +142,9 @@ def loss_curve(history: list[dict], path: Path, title: str = "") -> Path:
             linewidth=2,
             label=f"mean of {window}",
         )
+    validated = [(h["step"], h["val_loss"]) for h in history if "val_loss" in h]
+    if validated:
+        ax.plot(*zip(*validated), "o-", color="#d62", linewidth=1.5, label="validation loss")
     for prev, row in zip(history, history[1:]):
         if row["epoch"] != prev["epoch"]:
             ax.axvline(row["step"] - 0.5, color="#888", linestyle="--", linewidth=0.8)
@@ -161,3 +158,29 @@ def loss_curve(history: list[dict], path: Path, title: str = "") -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+class StepLogger:
+    """Rank 0's training curve, live: each optimizer step's loss, validation loss, lr, grad norm,
+    tokens and seconds go to the job's MLflow run (`train/<key>`) and TensorBoard as the step ends,
+    so a job that dies keeps the curve up to its last step. On a cluster, point
+    `tracking.mlflow_uri` at a server: a file store is local to whichever node rank 0 runs on."""
+
+    def __init__(self, cfg: JobConfig, job: str, run_id: str):
+        self.client, self.run_id, self.tb = mlflow_client(tracking_uri(cfg)), run_id, None
+        if cfg.tracking.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(cfg.output_dir() / "tensorboard" / job))
+
+    def __call__(self, entry: dict) -> None:
+        import mlflow
+
+        values = _numbers({f"train/{k}": entry[k] for k in STEP_KEYS if k in entry})
+        self.client.log_batch(
+            self.run_id, metrics=[mlflow.entities.Metric(k, v, 0, entry["step"]) for k, v in values.items()]
+        )
+        if self.tb:
+            for key, value in values.items():
+                self.tb.add_scalar(key, value, entry["step"])
+            self.tb.flush()

@@ -18,7 +18,7 @@ from skutune.config import JobConfig
 from skutune.runtime.paths import load_jsonl, write_jsonl
 from skutune.train.batches import collate_for, runs_eagerly
 from skutune.train.methods import build_model, parameter_counts
-from skutune.train.step import apply_speedups, train_step, uses_bf16
+from skutune.train.step import apply_speedups, train_step, uses_bf16, validation_loss
 from skutune.train.strategies import STRATEGIES, steps_total
 
 POSITION_FILE = "position.json"
@@ -60,10 +60,14 @@ def run_loop(
     checkpoint,
     report,
     node: str = "local",
+    val_batches=None,
+    on_step=None,
 ) -> None:
     """The training loop: `batches(collate)` yields this worker's micro-batches for one epoch,
     `report(metrics, checkpoint_dir)` receives each epoch's metrics and checkpoint directory,
-    `checkpoint` is the one to resume from (or None), `node` names the machine in the ledger.
+    `checkpoint` is the one to resume from (or None), `node` names the machine in the ledger,
+    `val_batches(collate)` this worker's validation rows (with `train.val_every_steps`), and
+    `on_step(entry)` each step's log entry as the step ends (live tracking; rank 0 passes it).
     Ray Train passes its shard and its report (trainer.py); jobs/bench_train.py and
     jobs/gpu_check.py run the same loop without Ray."""
     from transformers import AutoTokenizer
@@ -132,6 +136,16 @@ def run_loop(
                 }
             )
             resumed_at = None
+            every = cfg.train.val_every_steps
+            if val_batches and (pos["step"] % every == 0 or pos["step"] == total):
+                history[-1]["val_loss"] = validation_loss(
+                    strategy, val_batches(collate), device, cfg.train.mixed_precision
+                )
+                if rank == 0:
+                    print(f"step {pos['step']}/{total} val_loss {history[-1]['val_loss']:.4f}", flush=True)
+                last = time.time()  # the next step's seconds are its own
+            if on_step:
+                on_step(history[-1])
             if rank == 0 and (pos["step"] % cfg.train.log_every == 0 or pos["step"] == total):
                 rate = sum(n for _, n in steps) * world / (time.time() - start)
                 eta = (total - pos["step"]) * (time.time() - start) / max(1, len(losses))
@@ -161,6 +175,9 @@ def run_loop(
             "peak_memory_bytes": peak,
             "peak_above_start_bytes": peak - baseline,
         }
+        validated = [h["val_loss"] for h in history if "val_loss" in h]
+        if validated:
+            metrics["val_loss"] = validated[-1]
         ledger[str(epoch)] = {"node": node, "rows": seen}
         with tempfile.TemporaryDirectory() as d:
             strategy.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part

@@ -105,6 +105,20 @@ def train_step(strategy, micro_batches: list[dict], world: int, device, precisio
     }
 
 
+def validation_loss(strategy, batches, device, precision: str) -> float:
+    """Mean loss per target token over every worker's validation rows. Every rank runs it, each on
+    its own shard: a sharded model's forward gathers parameters from all of them."""
+    model, loss_sum, targets = strategy.model, 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for batch in batches:
+            with autocast(device, precision):
+                loss, n = target_loss_sum(model, strategy.module, {k: v.to(device) for k, v in batch.items()})
+            loss_sum, targets = loss_sum + loss.item(), targets + n
+    model.train()
+    return _sum_over_workers(loss_sum, device) / max(1.0, _sum_over_workers(float(targets), device))
+
+
 def attention_kernel(choice: str, device) -> str:
     """auto: flash-attn's varlen kernel on CUDA when it is installed, else SDPA (which gets a
     block-diagonal mask for packed rows)."""

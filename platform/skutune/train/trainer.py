@@ -33,9 +33,13 @@ __all__ = ["LOG_FILE", "POSITION_FILE", "fingerprint", "load_ledgers", "build_tr
 
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train's entry on each worker: the shared loop fed by this worker's dataset shard."""
+    from skutune.runtime.tracking import StepLogger
+
     cfg = parse_config(config["cfg"])
     ctx = ray.train.get_context()
+    live = config.get("live") and ctx.get_world_rank() == 0
     shard = ray.train.get_dataset_shard("train")
+    val = ray.train.get_dataset_shard("val") if cfg.train.val_fraction else None
     run_loop(
         cfg,
         config["model_dir"],
@@ -47,6 +51,8 @@ def train_loop_per_worker(config: dict) -> None:
         ray.train.get_checkpoint(),
         lambda metrics, d: ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d)),
         ray.get_runtime_context().get_node_id(),
+        val and (lambda collate: val.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=collate)),
+        StepLogger(cfg, **config["live"]) if live else None,
     )
 
 
@@ -65,15 +71,26 @@ def storage_path(cfg: JobConfig) -> str:
     return cfg.train.storage or str(cfg.run_dir().ray)
 
 
-def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.TorchTrainer:
+def build_trainer(cfg: JobConfig, model_dir: Path, train_ds, live: dict | None = None) -> ray.train.torch.TorchTrainer:
+    """Ray Train's trainer for the config; `live` (Tracker.live()) logs the curve as it trains."""
     # auto: the workers take GPUs when the cluster has them (not when the driver's node does:
     # on a cluster the driver runs on the CPU head)
     use_gpu = ray.cluster_resources().get("GPU", 0) > 0 if cfg.train.use_gpu == "auto" else cfg.train.use_gpu
     resources = {"CPU": cfg.train.cpus_per_worker} | ({"GPU": 1} if use_gpu else {})
     train_ds = train_ds.materialize()  # run the read, slice and packing once, not once to count and again to train
+    datasets = {"train": train_ds}
+    if cfg.train.val_fraction:  # seeded: a rerun that resumes holds out the same rows
+        datasets["train"], datasets["val"] = train_ds.train_test_split(
+            cfg.train.val_fraction, shuffle=True, seed=cfg.run.seed
+        )
     return ray.train.torch.TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg.model_dump(), "model_dir": str(model_dir), "n_rows": train_ds.count()},
+        train_loop_config={
+            "cfg": cfg.model_dump(),
+            "model_dir": str(model_dir),
+            "n_rows": datasets["train"].count(),
+            "live": live,
+        },
         scaling_config=ray.train.ScalingConfig(
             num_workers=cfg.train.num_workers,
             use_gpu=use_gpu,
@@ -87,7 +104,7 @@ def build_trainer(cfg: JobConfig, model_dir: Path, train_ds) -> ray.train.torch.
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep),
             failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
         ),
-        datasets={"train": train_ds},
+        datasets=datasets,
     )
 
 
