@@ -56,7 +56,7 @@ def measure(config: str, log: Path, rows: int, workers: int, out: Path) -> dict:
     cfg = load_config(config, {"curate.log_path": str(log), "run.output_dir": str(out / f"run-{rows}-{workers}w")})
     model_dir = resolve_model_dir(cfg.model)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    ray.init(num_cpus=workers, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level="WARNING")
     with PeakRSS() as mem:
         start = time.time()
         manifest = run_curate(cfg, model_dir)

@@ -1,6 +1,11 @@
 """What tests share besides fixtures: paths, the tiny config, the demo store's profile, the test token."""
 
+import contextlib
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,3 +129,42 @@ def assert_region_filtered(predictions: list[dict], examples: list[dict]) -> Non
     searched = [p for p in grounded if p["parse"].get("intent") != "refusal"]
     assert all(p["applied"][:1] == [f"region={region[p['id']]}"] for p in searched), [p["applied"] for p in searched]
     assert not any(json.loads(p["output"]).get("skus") for p in grounded if p not in searched)
+
+
+@contextlib.contextmanager
+def ray_head(args: list[str], env: dict, dashboard: int):
+    """`ray start --head --block` with `args`, in a process group of its own, up once its dashboard
+    answers HTTP; stopped by signalling that group. `ray stop` would stop every Ray on the
+    machine, and `make test` runs these heads beside the rest of the suite's cluster."""
+    import requests
+
+    ray = str(Path(sys.executable).parent / "ray")
+    proc = subprocess.Popen(
+        [ray, "start", "--head", "--block", *args],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"ray start exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            with contextlib.suppress(requests.RequestException):
+                requests.get(f"http://127.0.0.1:{dashboard}/api/version", timeout=2)
+                break  # any answer, 401 included: the dashboard is up
+            if time.time() > deadline:
+                raise TimeoutError(f"ray start: no dashboard on port {dashboard} after 180 s")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # ray start --block stops its processes on SIGTERM
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left

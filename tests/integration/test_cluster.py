@@ -1,7 +1,7 @@
 """Several raylets on one machine (`ray.cluster_utils.Cluster`): curation spreads over the nodes,
 training places its workers on two nodes, and a run survives a killed worker process and a
 removed node, finishing with the optimizer steps of an uninterrupted run and every example seen
-once per epoch. Runs in a pytest process of its own (`-m cluster`): it starts its own Ray."""
+once per epoch. Runs in a second pytest process (`-m "jobsubmit or cluster"`): it starts its own Ray."""
 
 import collections
 import json

@@ -1,12 +1,11 @@
 """cluster.yaml's head, started the way it ships: a job submitted without the token is refused.
 
-A pytest process of its own (the jobsubmit marker, see the Makefile): `ray stop` ends every Ray
-on the machine."""
+Runs with the jobsubmit marker, beside the rest of the suite (see the Makefile): the head is
+stopped by signalling its own process group (helpers.ray_head), never by `ray stop`."""
 
 import os
 import secrets
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,11 +13,10 @@ import pytest
 import requests
 import yaml
 
-from helpers import REPO
+from helpers import REPO, ray_head
 
 pytestmark = pytest.mark.jobsubmit
 
-RAY = str(Path(sys.executable).parent / "ray")
 DASHBOARD = 8276
 
 
@@ -42,10 +40,8 @@ def test_shipped_head_refuses_a_job_without_the_token(tmp_path):
     # `make test` sets RAY_AUTH_MODE=disabled for its own clusters: only what cluster.yaml sets counts
     run_env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"} | env
     run_env["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
-    start = [RAY, "start", "--head", "--port=6391", f"--dashboard-port={DASHBOARD}", "--num-cpus=1"]
-    start += ["--include-dashboard=true", "--disable-usage-stats", "--dashboard-host=127.0.0.1"]
-    subprocess.run(start, check=True, env=run_env, capture_output=True)
-    try:
+    flags = ["--port=6391", f"--dashboard-port={DASHBOARD}", "--num-cpus=1", "--include-dashboard=true"]
+    with ray_head([*flags, "--disable-usage-stats", "--dashboard-host=127.0.0.1"], run_env, DASHBOARD):
         jobs = f"http://127.0.0.1:{DASHBOARD}/api/jobs/"
         body = {"entrypoint": "touch /tmp/skutune-unauthenticated-job-ran"}
         refused = requests.post(jobs, json=body, timeout=30)
@@ -54,5 +50,3 @@ def test_shipped_head_refuses_a_job_without_the_token(tmp_path):
         assert wrong.status_code in (401, 403), wrong.text
         listed = requests.get(jobs, headers={"Authorization": f"Bearer {token.read_text()}"}, timeout=30)
         assert listed.status_code == 200 and listed.json() == []  # the token opens it; nothing ran
-    finally:
-        subprocess.run([RAY, "stop", "--force"], env=run_env, capture_output=True)

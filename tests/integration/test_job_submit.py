@@ -1,7 +1,8 @@
 """`ray job submit --working-dir .` against a real local head node, as users run it.
 
-Run in its own pytest process (see the Makefile): beside another local Ray started by the
-rest of the suite, the head's job agent came up late and `ray stop` would stop both."""
+A pytest process of its own (`-m "jobsubmit or cluster"`, see the Makefile), beside the rest of
+the suite: the head runs in a process group of its own and is stopped by signalling it, never by
+`ray stop` (which would stop every Ray on the machine)."""
 
 import os
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, ray_head
 
 pytestmark = pytest.mark.jobsubmit
 
@@ -23,23 +24,9 @@ DASHBOARD = 8275
 def head():
     # Token auth is on by default in Ray 2.60; this throwaway loopback cluster turns it off.
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    subprocess.run(
-        [
-            RAY,
-            "start",
-            "--head",
-            "--port=6390",
-            f"--dashboard-port={DASHBOARD}",
-            "--num-cpus=3",
-            "--include-dashboard=true",
-            "--disable-usage-stats",
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    yield env
-    subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True)
+    args = ["--port=6390", f"--dashboard-port={DASHBOARD}", "--num-cpus=3", "--include-dashboard=true"]
+    with ray_head([*args, "--disable-usage-stats"], env, DASHBOARD):
+        yield env
 
 
 def test_submit_curate_index_and_train_tiny(head, tmp_path):

@@ -25,9 +25,13 @@ def init_ray(cpus_needed: float = 0) -> None:
         return
     cores = os.cpu_count() or 1
     # The dashboard's processes poll metrics all the time: measured on 2 cores, they cost a
-    # training worker ~5% of its speed. SKUTUNE_RAY_DASHBOARD=1 starts it anyway.
+    # training worker ~5% of its speed. SKUTUNE_RAY_DASHBOARD=1 starts it anyway. "local": a new
+    # cluster of this job's own, never the last one `ray start` left on the machine (which
+    # ray.init() would join silently, sized for something else).
     ray.init(
-        num_cpus=max(cores, int(cpus_needed) + 1), include_dashboard=os.environ.get("SKUTUNE_RAY_DASHBOARD") == "1"
+        address="local",
+        num_cpus=max(cores, int(cpus_needed) + 1),
+        include_dashboard=os.environ.get("SKUTUNE_RAY_DASHBOARD") == "1",
     )
     log.info("started a local Ray with %s logical CPUs on %s cores", ray.cluster_resources().get("CPU"), cores)
 

@@ -10,6 +10,8 @@ import argparse
 import importlib.util
 import json
 import logging
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -134,9 +136,19 @@ def random_model(base: Path, overrides: dict, seed: int = 0) -> Path:
         setattr(config, k, v)
     config.head_dim = config.hidden_size // config.num_attention_heads
     torch.manual_seed(seed)
-    AutoModelForCausalLM.from_config(config).save_pretrained(out, safe_serialization=True)
-    AutoTokenizer.from_pretrained(base).save_pretrained(out)
-    (out / DONE_MARKER).write_text(json.dumps({"base": str(base), "random_init": overrides, "seed": seed}))
+    # written aside and renamed into place: two processes (parallel test runs, jobs on one node)
+    # may build it at once, and neither may read the other's half-written files
+    part = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(part, ignore_errors=True)
+    AutoModelForCausalLM.from_config(config).save_pretrained(part, safe_serialization=True)
+    AutoTokenizer.from_pretrained(base).save_pretrained(part)
+    (part / DONE_MARKER).write_text(json.dumps({"base": str(base), "random_init": overrides, "seed": seed}))
+    if out.exists() and not (out / DONE_MARKER).exists():
+        shutil.rmtree(out, ignore_errors=True)  # left by a writer that died (before this rename existed)
+    try:
+        part.rename(out)
+    except OSError:  # another process renamed its copy first: the same model
+        shutil.rmtree(part, ignore_errors=True)
     return out
 
 

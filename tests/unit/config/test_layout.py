@@ -9,7 +9,7 @@ from helpers import REPO, python_exe
 # A driver that ships the repo as its job's working dir, then asks a task what `platform` is.
 DRIVER = """
 import json, ray
-ray.init(num_cpus=1, runtime_env={"working_dir": %r}, include_dashboard=False)
+ray.init(address="local", num_cpus=1, runtime_env={"working_dir": %r}, include_dashboard=False)
 
 @ray.remote
 def probe():
