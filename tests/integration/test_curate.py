@@ -171,3 +171,29 @@ def test_only_assistant_tokens_carry_labels(tiny_curated, tiny_model_dir, target
         expected = examples[row["id"]]["target" if target == "answer" else "parse"]
         assert tok.decode(ids[first:]) == answer_text(expected) + tok.eos_token
         assert "<|im_start|>assistant" in tok.decode(ids[:first]) and system in tok.decode(ids[:first])
+
+
+@pytest.mark.parametrize("target", ["answer", "parse"])
+def test_messages_jsonl_is_what_the_parquet_tokenizes(tiny_curated, tiny_model_dir, target):
+    """Curated data also leaves as chat `messages` JSONL, for TRL or axolotl: `datasets` loads it,
+    and the chat template over a row's messages is the Parquet row's text, up to the answer's end."""
+    from datasets import load_dataset
+
+    cfg, manifest = tiny_curated
+    rd, tok = cfg.run_dir(), AutoTokenizer.from_pretrained(tiny_model_dir)
+    parquet = {r["id"]: r["input_ids"] for r in pq.read_table(rd.train(target)).to_pylist()}
+    train = load_dataset("json", data_files=str(rd.messages("train", target)), split="train")
+    assert (
+        sorted(train["id"]) == sorted(parquet)
+        and len(train) == manifest["examples"]["messages_jsonl"][f"train_{target}"]
+    )
+    for row in train:
+        assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+        text = tok.apply_chat_template(row["messages"], tokenize=False)
+        answer_end = text.index(tok.eos_token, text.index("<|im_start|>assistant")) + len(tok.eos_token)
+        ids = parquet[row["id"]]
+        if len(ids) < cfg.data.max_length:  # a row cut at max_length ends early
+            assert tok.decode(ids) == text[:answer_end]
+    test = [json.loads(line) for line in rd.messages("test", target).read_text().splitlines()]
+    held = [e for e in map(json.loads, rd.test.read_text().splitlines()) if target == "answer" or e.get("parse")]
+    assert [r["id"] for r in test] == [e["id"] for e in held] and test

@@ -359,6 +359,29 @@ def _tokenize(cfg, kept_train, train_dir: Path, model_dir: Path) -> tuple[int, d
     return pq.ParquetDataset(train_dir / "answer").read(columns=["id"]).num_rows, n_tokens
 
 
+def _write_messages(cfg, kept_train, test_rows: list[dict]) -> dict:
+    """The curated splits as chat `messages` JSONL, one file per split and target
+    (data/messages/<split>_<target>.jsonl): the conversations the Parquet tokenizes, for trainers
+    that read chats (TRL's SFTTrainer, axolotl). Returns rows per file."""
+    rd, counts = cfg.run_dir(), {}
+    for target in TARGETS:
+        for split in ("train", "test"):
+            rows = (
+                (json.loads(r["row_json"]) for r in kept_train.select_columns(["row_json"]).iter_rows())
+                if split == "train"
+                else iter(test_rows)
+            )
+            chosen = (ex for ex in rows if target == "answer" or ex.get("parse") is not None)
+            counts[f"{split}_{target}"] = write_jsonl(
+                rd.messages(split, target),
+                (
+                    {"messages": training_messages(ex, cfg.store, target), "id": ex["id"], "kind": ex["kind"]}
+                    for ex in chosen
+                ),
+            )
+    return counts
+
+
 def _digest(paths) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
@@ -421,8 +444,11 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     tally = report.Tally(SAMPLES).run(final, out, quarantine)
     seconds["tally + quarantine/removed files"], start = round(time.time() - start, 1), time.time()
     n_test = write_jsonl(rd.test, tally.test_rows)
-    n_train, n_tokens = _tokenize(cfg, where(final, drop="", split="train"), out / "train", model_dir)
-    seconds["tokenize"] = round(time.time() - start, 1)
+    kept_train = where(final, drop="", split="train")
+    n_train, n_tokens = _tokenize(cfg, kept_train, out / "train", model_dir)
+    seconds["tokenize"], start = round(time.time() - start, 1), time.time()
+    n_messages = _write_messages(cfg, kept_train, tally.test_rows)
+    seconds["messages jsonl"] = round(time.time() - start, 1)
 
     quarantined = {k.removeprefix("quarantine: "): v for k, v in tally.dropped.items() if k.startswith("quarantine: ")}
     removed = {k: v for k, v in tally.dropped.items() if not k.startswith("quarantine: ")}
@@ -437,6 +463,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
             "removed": removed,
             "changed": dict(tally.changed),
             "train_tokens": n_tokens,
+            "messages_jsonl": n_messages,
         },
         "log": log_stats,
         "seconds": seconds,

@@ -74,6 +74,9 @@ class RunDir:
     def train(self, target: str) -> Path:
         return self.data / "train" / target  # tokenized Parquet per training target
 
+    def messages(self, split: str, target: str) -> Path:
+        return self.data / "messages" / f"{split}_{target}.jsonl"  # chat JSONL for other trainers
+
     @property
     def raw(self) -> Path:
         return self.root / "raw"  # generated or cold-start inputs, read like a user's files
