@@ -27,7 +27,7 @@ from skutune.train.trainer import (
 
 pytestmark = pytest.mark.cluster
 WORKER = "RayTrainWorker"
-EPOCHS = 3
+EPOCHS = 2
 
 
 @pytest.fixture(scope="module")
