@@ -53,13 +53,16 @@ lint: install
 
 # markers (pyproject.toml): jobsubmit and cluster start Ray clusters of their own (a 3-node cluster, `ray start`
 # heads), so they run in a second pytest process, beside the rest: the suite waits on processes and Ray far more
-# than it computes (about a fifth of 2 cores busy), and CI allows 30 minutes. Its output follows the first's.
+# than it computes (about a fifth of 2 cores busy), and CI allows 30 minutes. Then, in that process, the long
+# self-contained tests (-m beside: their own curate and local Ray), in a pytest run of their own so that their
+# session cluster never meets the cluster tests' ray.init. Its output follows the first's.
 test: model browser lint
 	@mkdir -p runs
-	@$(PY) -m pytest -q -p no:cacheprovider -m "jobsubmit or cluster" > runs/test-clusters.log 2>&1 & clusters=$$!; \
-	$(PY) -m pytest -q --durations=15 -m "not gpu and not jobsubmit and not cluster"; rest=$$?; \
+	@( $(PY) -m pytest -q -p no:cacheprovider --durations=5 -m "jobsubmit or cluster"; a=$$?; \
+	  $(PY) -m pytest -q -p no:cacheprovider --durations=5 -m beside; b=$$?; [ $$a -eq 0 ] && [ $$b -eq 0 ] ) > runs/test-clusters.log 2>&1 & clusters=$$!; \
+	$(PY) -m pytest -q --durations=15 -m "not gpu and not jobsubmit and not cluster and not beside"; rest=$$?; \
 	wait $$clusters; other=$$?; \
-	echo "== pytest -m 'jobsubmit or cluster' (exit $$other), runs/test-clusters.log:"; cat runs/test-clusters.log; \
+	echo "== pytest -m 'jobsubmit or cluster', then -m beside (exit $$other), runs/test-clusters.log:"; cat runs/test-clusters.log; \
 	[ $$rest -eq 0 ] && [ $$other -eq 0 ]
 
 # skutune vs TRL on the same rows and LoRA, Ray overhead, speed switches, QLoRA memory (runs/bench/train.md)

@@ -5,6 +5,8 @@ from it with no hand labels, then index -> train the understanding adapter -> gr
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import CONFIGS, REPO, assert_region_filtered, tiny_config
 from skutune.config import load_config
 from skutune.data.curate import run_curate
@@ -14,6 +16,7 @@ from skutune.search.index import build_index
 from skutune.train.trainer import LOG_FILE, build_trainer, publish_checkpoint
 
 
+@pytest.mark.beside  # self-contained (its own Ray, its own curate): runs beside the rest
 def test_scraped_catalog_cold_start_to_grounded_eval(ray_local, tiny_model_dir, tmp_path):
     tiny = tiny_config(tmp_path)
     cfg = load_config(

@@ -68,6 +68,7 @@ def test_values_are_checked_against_the_profile(tmp_path):
         load_config(REPO / "jobs" / "configs" / "tiny.yaml", {"store.regions": {"UK": {"currency": "pounds"}}})
 
 
+@pytest.mark.beside
 def test_uk_marketplace_curates_trains_and_searches_in_gbp(ray_local, tiny_model_dir, tmp_path):
     cfg = uk_config(tmp_path)
     manifest = run_curate(cfg, tiny_model_dir)

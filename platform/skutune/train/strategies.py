@@ -166,7 +166,12 @@ class DeepSpeedZero(DDP):
 
     def __init__(self, model, cfg, total: int, device, stage: int):
         import deepspeed
+        import deepspeed.ops
 
+        # DeepSpeed JIT-compiles a CPU shared-memory all-reduce when it sets up its comm backend (80-90 s of g++ on
+        # a machine's first ZeRO job). Only its tensor-parallel inference calls that op; training's collectives go
+        # through torch.distributed, so the build is skipped. The probe's dict is cached and meant to be edited.
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
         self.cfg, self.module, self.stage = cfg, model, stage
         config = deepspeed_config(cfg, stage)
         opt, sched = _optimizer([p for p in model.parameters() if p.requires_grad], cfg, total)
