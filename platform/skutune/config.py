@@ -292,6 +292,12 @@ class TrainConfig(_Strict):
         "auto", description="attention kernel; auto: flash_attention_2 on CUDA when installed, else sdpa"
     )
     checkpoints_to_keep: Int = Field(2, ge=1, description="checkpoints Ray Train keeps")
+    checkpoint_every_steps: Int = Field(
+        0,
+        ge=0,
+        description="also checkpoint every N optimizer steps inside an epoch (0: at epoch ends only); a run cut "
+        "short resumes there and skips the rows the cut epoch already trained",
+    )
     # a lost worker or node restarts the run from its latest checkpoint, up to this many times (-1: always)
     max_failures: Int = Field(
         3, ge=-1, description="restarts from the latest checkpoint after a lost worker or node (-1: always)"

@@ -1,7 +1,7 @@
 """Several raylets on one machine (`ray.cluster_utils.Cluster`): curation spreads over the nodes,
-training places its workers on two nodes, and a run survives a killed worker process and a
-removed node, finishing with the optimizer steps of an uninterrupted run and every example seen
-once per epoch. Runs in a second pytest process (`-m "jobsubmit or cluster"`): it starts its own Ray."""
+training places its workers on two nodes, and a run survives a killed worker process (resuming
+mid-epoch from a step checkpoint) and a removed node (from an epoch's checkpoint), finishing with
+the optimizer steps of an uninterrupted run and every example seen once per epoch. Runs in a second pytest process (`-m "jobsubmit or cluster"`): it starts its own Ray."""
 
 import collections
 import json
@@ -179,9 +179,14 @@ def test_killed_worker_resumes_from_checkpoint(cluster, curated, uninterrupted, 
         os.kill(victim[0].pid, signal.SIGKILL)
         killed.append(victim[0].pid)
 
-    pos, history, ledgers = _fit_with_fault(_config(cfg, "killed"), tiny_model_dir, kill_a_worker)
+    # step checkpoints: the fault lands once the first is registered, inside the first epoch
+    killed_cfg = _config(cfg, "killed", **{"train.checkpoint_every_steps": 3})
+    pos, history, ledgers = _fit_with_fault(killed_cfg, tiny_model_dir, kill_a_worker)
     assert killed
     _assert_recovered(pos, history, ledgers, uninterrupted, dataset)
+    resumed = next(h for h in history if "resumed_at" in h)
+    cut = history[resumed["resumed_at"] - 1]  # the checkpoint's last step, which was not redone
+    assert cut["step"] % 3 == 0 and cut["epoch"] == resumed["epoch"], "resumed mid-epoch, from a step checkpoint"
 
 
 def test_removed_node_resumes_from_checkpoint(cluster, curated, uninterrupted, dataset, tiny_model_dir):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from skutune.config import JobConfig
 from skutune.runtime.paths import load_jsonl, write_jsonl
@@ -92,26 +93,38 @@ def run_loop(
             flush=True,
         )
 
-    pos, history, ledger, resumed_at = {"epoch": 0, "step": 0}, [], {}, None
+    pos, history, ledger, resumed_at, done = {"epoch": 0, "step": 0}, [], {}, None, set()
     if checkpoint:
         with checkpoint.as_directory() as d:
             strategy.load(Path(d))
             pos, history = _load_position(Path(d))
-            ledger = load_ledgers(Path(d)).get(rank, {})
-        resumed_at = pos["step"]
+            ledgers = load_ledgers(Path(d))
+        ledger, resumed_at = ledgers.get(rank, {}), pos["step"]
+        if pos.pop("mid_epoch", False):  # what any rank trained before the cut is not trained again
+            done = {fp for r in ledgers.values() for fp in r.get(str(pos["epoch"]), {}).get("rows", [])}
         if rank == 0:
-            print(f"resumed from checkpoint at epoch {pos['epoch']} step {pos['step']}", flush=True)
+            print(
+                f"resumed from checkpoint at epoch {pos['epoch']} step {pos['step']}"
+                + (f", skipping the {len(done)} rows the epoch already trained" if done else ""),
+                flush=True,
+            )
 
-    collate = collate_for(cfg, tok.pad_token_id)
+    collate, save_every = collate_for(cfg, tok.pad_token_id), cfg.train.checkpoint_every_steps
     for epoch in range(pos["epoch"], cfg.train.epochs):
         strategy.model.train()
         reset_peak_memory(device)
         start, losses, steps = time.time(), [], []  # steps: (seconds, tokens) each
-        last, seen = start, []
-        for window in _windows(batches(collate), cfg.train.grad_accum):
+        last, seen = start, list(ledger.get(str(epoch), {}).get("rows", [])) if done else []
+        windows = _epoch_windows(batches(collate), cfg.train.grad_accum, done, tok.pad_token_id, device)
+        for window, ends_epoch in _with_last(windows):
             if pos["step"] >= total:
                 break
-            seen += [fingerprint(row, tok.pad_token_id) for b in window for row in b["input_ids"].numpy()]
+            seen += [
+                fingerprint(row, tok.pad_token_id)
+                for b in window
+                for row, real in zip(b["input_ids"].numpy(), b["real_tokens"].tolist())
+                if real  # not a blank (_in_step)
+            ]
             eager = torch.compiler.set_stance("force_eager") if runs_eagerly(cfg, window) else contextlib.nullcontext()
             with eager:
                 out = train_step(
@@ -154,7 +167,12 @@ def run_loop(
                     f"loss {np.mean(losses[-cfg.train.log_every :]):.4f} {rate:.0f} tok/s eta {eta:.0f}s",
                     flush=True,
                 )
-        pos["epoch"] = epoch + 1
+            if save_every and pos["step"] % save_every == 0 and not ends_epoch and pos["step"] < total:
+                ledger[str(epoch)] = {"node": node, "rows": seen}
+                mid = {"epoch": epoch, "step": pos["step"], "loss": float(np.mean(losses)), "mid_epoch": True}
+                _checkpoint(strategy, rank, ledger, {**pos, "mid_epoch": True}, history, mid, report)
+                last = time.time()
+        pos["epoch"], done = epoch + 1, set()
         seconds, tokens, peak = (
             max(1e-9, time.time() - start),
             sum(n for _, n in steps),
@@ -179,16 +197,77 @@ def run_loop(
         if validated:
             metrics["val_loss"] = validated[-1]
         ledger[str(epoch)] = {"node": node, "rows": seen}
-        with tempfile.TemporaryDirectory() as d:
-            strategy.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
-            (Path(d) / LEDGER_FILE.format(rank=rank)).write_text(json.dumps(ledger))
-            if rank == 0:
-                _save_position(Path(d), pos, history)
-            # Ray Train registers the checkpoint only once every rank's files are in storage: a run
-            # that dies while writing one resumes from the one before (tests/integration/test_train.py)
-            report(metrics, Path(d))
+        _checkpoint(strategy, rank, ledger, pos, history, metrics, report)
         if pos["step"] >= total:
             break
+
+
+def _checkpoint(strategy, rank: int, ledger: dict, pos: dict, history: list, metrics: dict, report) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        strategy.save(Path(d), rank)  # ddp: rank 0 only; sharded: every rank its part
+        (Path(d) / LEDGER_FILE.format(rank=rank)).write_text(json.dumps(ledger))
+        if rank == 0:
+            _save_position(Path(d), pos, history)
+        # Ray Train registers the checkpoint only once every rank's files are in storage: a run
+        # that dies while writing one resumes from the one before (tests/integration/test_train.py)
+        report(metrics, Path(d))
+
+
+def _epoch_windows(batches, size: int, done: set, pad_id: int, device):
+    """One epoch's optimizer steps (groups of micro-batches). In an epoch resumed from a step
+    checkpoint, `done` holds the fingerprints of the rows any rank trained before the cut: they are
+    left out, whichever rank Ray's split hands them to now, and the ranks are kept in step."""
+    if not done:
+        return _windows(batches, size)
+    first: list = []
+    windows = _windows(_untrained(batches, done, pad_id, first), size)
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return windows
+    return _in_step(windows, first, device)
+
+
+def _untrained(batches, done: set, pad_id: int, first: list):
+    """The batches without the rows in `done` (a batch left empty is dropped); the first batch as
+    it came is kept in `first`, the shape of a blank."""
+    for batch in batches:
+        if not first:
+            first.append(batch)
+        keep = [i for i, row in enumerate(batch["input_ids"].numpy()) if fingerprint(row, pad_id) not in done]
+        if keep:
+            yield {k: v[keep] for k, v in batch.items()}
+
+
+def _in_step(windows, first: list, device):
+    """Every rank runs the same micro-batches and steps, as DDP's and the sharded strategies'
+    collectives need, though skipping left the ranks uneven rows: a rank whose rows run out first
+    trains blanks (one row, no target or real tokens: no gradient, no loss) until all are done."""
+    windows = iter(windows)
+    while True:
+        window = next(windows, None)
+        state = torch.tensor([len(window or []), window is not None], dtype=torch.int64, device=device)
+        dist.all_reduce(state, op=dist.ReduceOp.MAX)
+        if not state[1]:
+            return
+        window = window or []
+        yield window + [_blank(first[0]) for _ in range(int(state[0]) - len(window))]
+
+
+def _blank(batch: dict) -> dict:
+    one = {k: v[:1].clone() for k, v in batch.items()}
+    one["labels"].fill_(-100)
+    one["real_tokens"].zero_()
+    return one
+
+
+def _with_last(items):
+    """(item, is it the last) pairs, one item ahead: a step checkpoint is not written at an epoch's
+    last step, where the epoch's own follows."""
+    items, end = iter(items), object()
+    item = next(items, end)
+    while item is not end:
+        following = next(items, end)
+        yield item, following is end
+        item = following
 
 
 def _windows(batches, size: int):

@@ -2,13 +2,14 @@
 
 Each worker runs skutune's loop (loop.py): it builds the model with the config's method (methods/), hands it to the config's
 strategy (strategies.py: ddp, fsdp2, zero2, zero3), reads its shard with `get_dataset_shard`,
-and at every epoch end reports a checkpoint (the strategy's state + the position and loss log).
-A rerun under the same run name finds the run's checkpoints in storage and resumes; so does Ray
-Train itself when a worker or its node is lost (`train.max_failures`): the run restarts from the
-latest checkpoint, redoing only the epoch that was cut short.
+and at every epoch end (and every `train.checkpoint_every_steps`) reports a checkpoint (the
+strategy's state + the position and loss log). A rerun under the same run name finds the run's
+checkpoints in storage and resumes; so does Ray Train itself when a worker or its node is lost
+(`train.max_failures`): the run restarts from the latest checkpoint.
 
 Each worker also keeps a ledger in the checkpoint: per epoch, its node and a fingerprint of every
-row it trained on, so a restarted run can show that no example was skipped or seen twice.
+row it trained on. A run resumed from a step checkpoint skips the rows the cut epoch already
+trained, and a restarted run can show that no example was skipped or seen twice.
 """
 
 import json
