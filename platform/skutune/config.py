@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from skutune.runtime.paths import RunDir, runs_dir
 from skutune.store import StoreProfile, load_store_data
@@ -68,6 +77,41 @@ class ModelConfig(_Strict):
     )
 
 
+class ChatInput(_Strict):
+    """Examples as chats (data/chat.py): one user turn, then the assistant's JSON answer."""
+
+    format: Literal["examples", "messages", "sharegpt", "alpaca"] = Field(
+        "examples",
+        description="examples: skutune's example rows; messages: TRL's conversational rows; sharegpt: "
+        "conversations/from/value; alpaca: instruction/input/output",
+    )
+    columns: dict[str, str] = Field(
+        {},
+        description="the format's keys renamed, e.g. {messages: chat}: messages, role, content, user, assistant "
+        "(messages, sharegpt); instruction, input, output (alpaca)",
+    )
+    region: str | None = Field(None, description="the region of a user turn without a [REGION DATE] prefix")
+    date: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="the date of a user turn without a [REGION DATE] prefix"
+    )
+    kind: str | None = Field(
+        None, description="query kind of rows that name none; default from the answer's task (search: logged)"
+    )
+    test_fraction: Float = Field(
+        0.1, ge=0, lt=1, description="share of rows without a split column held out as test, by a hash of the row"
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _known_keys(cls, v):
+        from skutune.data.chat import KEYS
+
+        unknown = sorted(set(v) - KEYS)
+        if unknown:
+            raise ValueError(f"unknown chat keys {unknown}; known: {sorted(KEYS)}")
+        return v
+
+
 class DataConfig(_Strict):
     # files: your catalog (and examples); generated: a plugin module's `write_raw(cfg, raw_dir)` writes them
     source: Literal["files", "generated"] = Field(
@@ -86,6 +130,7 @@ class DataConfig(_Strict):
     )
     catalog_columns: dict[str, str] = Field({}, description="your column name -> skutune column name")
     example_columns: dict[str, str] = Field({}, description="your example column name -> skutune's")
+    chat: ChatInput = Field(ChatInput(), description="examples_path holds chats: their format and column mapping")
     train_per_kind: Int = Field(120, ge=1, description="generated data: training examples per query kind")
     test_per_kind: Int = Field(10, ge=1, description="generated data: test examples per query kind")
     max_length: Int = Field(256, ge=16, description="tokens per example; longer ones are cut")

@@ -197,3 +197,31 @@ def test_messages_jsonl_is_what_the_parquet_tokenizes(tiny_curated, tiny_model_d
     test = [json.loads(line) for line in rd.messages("test", target).read_text().splitlines()]
     held = [e for e in map(json.loads, rd.test.read_text().splitlines()) if target == "answer" or e.get("parse")]
     assert [r["id"] for r in test] == [e["id"] for e in held] and test
+
+
+def test_messages_jsonl_in_curates_to_the_same_training_rows(tiny_curated, tiny_model_dir, tmp_path):
+    """Chat data in, the other way: the curated `messages` JSONL (what TRL or axolotl would read)
+    given back as examples (data.chat.format messages) tokenizes to the same training rows, and a
+    chat that is not one exchange is quarantined with its reason."""
+    cfg, _ = tiny_curated
+    rd = cfg.run_dir()
+    chats = tmp_path / "chats"
+    chats.mkdir()
+    for split in ("train", "test"):
+        (chats / f"{split}.jsonl").write_text(rd.messages(split, "answer").read_text())
+    turns = json.loads(rd.messages("train", "answer").read_text().splitlines()[0])["messages"]
+    _write_jsonl(chats / "bad.jsonl", [{"messages": turns + turns[1:]}])
+    again = tiny_config(
+        tmp_path / "again",
+        **{
+            "data.source": "files",
+            "data.catalog_path": str(rd.catalog),
+            "data.examples_path": str(chats),
+            "data.chat.format": "messages",
+        },
+    )
+    manifest = run_curate(again, tiny_model_dir)
+    before = {r["id"]: r["input_ids"] for r in pq.read_table(rd.train("answer")).to_pylist()}
+    after = {r["id"]: r["input_ids"] for r in pq.read_table(again.run_dir().train("answer")).to_pylist()}
+    assert after == before
+    assert manifest["examples"]["quarantined"] == {"messages: not one user turn then one assistant turn": 1}

@@ -354,6 +354,9 @@ def _tokenize(cfg, kept_train, train_dir: Path, model_dir: Path) -> tuple[int, d
             },
             batch_size=256,
         ).write_parquet(str(train_dir / target), mode="overwrite")
+        if not (train_dir / target).exists():  # no row has this target (chats come with answers only)
+            n_tokens[target] = 0
+            continue
         lengths = pc.list_value_length(pq.read_table(train_dir / target, columns=["input_ids"])["input_ids"])
         n_tokens[target] = int(pc.sum(lengths).as_py() or 0)
     return pq.ParquetDataset(train_dir / "answer").read(columns=["id"]).num_rows, n_tokens
@@ -375,7 +378,13 @@ def _write_messages(cfg, kept_train, test_rows: list[dict]) -> dict:
             counts[f"{split}_{target}"] = write_jsonl(
                 rd.messages(split, target),
                 (
-                    {"messages": training_messages(ex, cfg.store, target), "id": ex["id"], "kind": ex["kind"]}
+                    {
+                        "messages": training_messages(ex, cfg.store, target),
+                        "id": ex["id"],
+                        "kind": ex["kind"],
+                        "split": split,
+                        "relevant": ex.get("relevant", []),  # graded labels a chat cannot carry
+                    }
                     for ex in chosen
                 ),
             )
@@ -416,13 +425,13 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     if cold_start:
         write_jsonl(examples_path, synth_queries(catalog, cfg.store, seed=cfg.data.seed))
 
-    sources = [("examples", read_rows(examples_path), cfg.data.example_columns)]
+    sources = [("examples", read_rows(examples_path), cfg.data.example_columns, cfg.data.chat)]
     log_stats = None
     if log_path:
         log_examples, log_stats = _curate_log(cfg, log_path, known, work, quarantine, seconds)
-        sources.append(("log", log_examples, {}))
+        sources.append(("log", log_examples, {}, None))
     stream = None
-    for name, ds, columns in sources:
+    for name, ds, columns, chat in sources:
         rows = ds.map_batches(
             ingest,
             fn_kwargs={
@@ -431,6 +440,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
                 "known_skus": known,
                 "curate_cfg": cfg.curate,
                 "store": cfg.store,
+                "chat": chat,
             },
             batch_size=BATCH,
             batch_format="pandas",

@@ -1,5 +1,5 @@
-"""A user's files as rows of text: JSONL, CSV and Parquet, one file or a folder of them, any of
-them gzipped. Each row becomes one `row_json` string and validation decides what it means.
+"""A user's files as rows of text: JSONL, CSV, Parquet and Arrow (a Hugging Face dataset saved to
+disk), one file or a folder of them, any of them gzipped. Each row becomes one `row_json` string and validation decides what it means.
 
 No byte, row or file fails the read: a line that is not UTF-8, a CSV row with the wrong number
 of fields, a line over MAX_ROW_BYTES or a file that expands past MAX_EXPANDED_BYTES becomes a
@@ -25,7 +25,17 @@ MAX_ROW_BYTES = 1 << 20  # one JSONL line or CSV line
 MAX_EXPANDED_BYTES = 32 << 30  # what a .gz may expand to: a zip bomb stops here
 CHUNK = 1 << 20
 ROWS_PER_BLOCK = 10_000
-KINDS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+KINDS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".arrow": "arrow",
+}
+# what `datasets.save_to_disk` writes beside its Arrow files: its own bookkeeping, not rows
+HF_BOOKKEEPING = {"state.json", "dataset_info.json", "dataset_dict.json"}
+HF_SPLITS = ("train", "test")
 
 
 def kind_of(path: Path) -> str | None:
@@ -48,9 +58,11 @@ def files_of(path: str | Path) -> list[str]:
             if p.is_file() and not any(part[:1] in "._" for part in p.relative_to(path).parts)
         ]
     )
+    if any(p.suffix == ".arrow" for p in found):  # a Hugging Face dataset saved to disk
+        found = [p for p in found if p.name not in HF_BOOKKEEPING]
     unknown = [str(p) for p in found if kind_of(p) is None]
     if unknown:
-        raise ValueError(f"{unknown[:3]}: not .jsonl, .json, .csv or .parquet (or one of those gzipped)")
+        raise ValueError(f"{unknown[:3]}: not .jsonl, .json, .csv, .parquet or .arrow (or one of those gzipped)")
     if not found:
         raise ValueError(f"{path} holds no data files")
     return [str(p) for p in found]
@@ -155,8 +167,22 @@ def csv_rows(stream):
 def parquet_rows(f):
     """Each file with its own schema; bytes values must be UTF-8 text. Parquet's footer comes
     last, so a file is read whole (its row groups bound what one part file holds)."""
-    for batch in pq.ParquetFile(pa.BufferReader(f.read())).iter_batches(batch_size=ROWS_PER_BLOCK):
+    return _json_rows(pq.ParquetFile(pa.BufferReader(f.read())).iter_batches(batch_size=ROWS_PER_BLOCK))
+
+
+def arrow_rows(f, split: str | None):
+    """An Arrow IPC stream, as `datasets.save_to_disk` writes one, read a record batch at a time.
+    In a saved DatasetDict the folder names the split: a row without a `split` gets it."""
+    try:
+        yield from _json_rows(pa.ipc.open_stream(f), {"split": split} if split else {})
+    except (pa.ArrowInvalid, OSError) as err:  # a truncated or foreign file: the rows read so far stay
+        yield bad_row(f"Arrow: {err}"[:500], "")
+
+
+def _json_rows(batches, defaults: dict | None = None):
+    for batch in batches:
         for row in batch.to_pylist():
+            row = {**(defaults or {}), **row}
             try:
                 row = {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in row.items()}
                 yield json.dumps(row, ensure_ascii=False, default=str)
@@ -169,6 +195,10 @@ class TextRows(FileBasedDatasource):
         kind = kind_of(Path(path))
         if kind == "parquet":
             rows = parquet_rows(f)
+        elif kind == "arrow":
+            parent = Path(path).parent
+            in_dict = parent.name in HF_SPLITS and (parent.parent / "dataset_dict.json").exists()
+            rows = arrow_rows(f, parent.name if in_dict else None)
         else:
             stream = _Capped(f)
             rows = (jsonl_rows if kind == "jsonl" else csv_rows)(stream)
@@ -178,13 +208,14 @@ class TextRows(FileBasedDatasource):
             if len(block) == ROWS_PER_BLOCK:
                 yield pa.table({"row_json": pa.array(block, pa.string())})
                 block = []
-        if kind != "parquet" and stream.over:
+        if kind not in ("parquet", "arrow") and stream.over:
             block.append(bad_row(f"{path} expands past {MAX_EXPANDED_BYTES} bytes: the rest is not read", ""))
         if block:
             yield pa.table({"row_json": pa.array(block, pa.string())})
 
 
 def read_rows(path: str | Path) -> ray.data.Dataset:
-    """Any of JSONL/CSV/Parquet (or gzipped), one file or a folder of them, as {"row_json"}."""
+    """Any of JSONL/CSV/Parquet (or gzipped), one file or a folder of them, or a Hugging Face
+    dataset saved to disk (its Arrow files), as {"row_json"}."""
     # Ray may gunzip by suffix on its own; _Capped gunzips whatever still is gzip, and caps both
     return ray.data.read_datasource(TextRows(files_of(path), open_stream_args={"compression": None}))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from skutune.data.chat import from_chat
 from skutune.data.dedup import live, normalised
 from skutune.data.filters import FilterSet
 from skutune.data.grader import SKU_TOKEN, Grader
@@ -112,13 +113,17 @@ def describe(ex: dict, source: str, raw: str) -> dict:
 
 
 def ingest(
-    batch: pd.DataFrame, source: str, columns: dict, known_skus: set[str], curate_cfg, store: StoreProfile
+    batch: pd.DataFrame, source: str, columns: dict, known_skus: set[str], curate_cfg, store: StoreProfile, chat=None
 ) -> pd.DataFrame:
-    """map_batches: raw JSON rows -> validated (or quarantined) and filtered stream rows."""
+    """map_batches: raw JSON rows (chats, with `chat`: data.chat) -> validated (or quarantined) and
+    filtered stream rows."""
     filters, out = FilterSet(curate_cfg, store), []
     for raw in batch["row_json"]:
         try:
-            rec = ExampleRow.model_validate(parse_row(raw, columns), context={"store": store})
+            row = parse_row(raw, columns)
+            if chat is not None and chat.format != "examples":
+                row = from_chat(row, chat)
+            rec = ExampleRow.model_validate(row, context={"store": store})
             problem = rec.check(known_skus) if rec.target else None  # no target: a zero-click query for distillation
             if problem:
                 raise ValueError(problem)
