@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from skutune.runtime.paths import RunDir, runs_dir
+from skutune.runtime.storage import check_uri, is_uri, mirror_of
 from skutune.store import StoreProfile, load_store_data
 
 
@@ -52,7 +53,16 @@ class RunConfig(_Strict):
         description="the run's name: outputs go to runs/<name>/ unless run.output_dir is set",
     )
     seed: Int = Field(0, description="seed for sampling and shuffling")
-    output_dir: str | None = Field(None, description="default: runs/<name>")
+    output_dir: str | None = Field(
+        None,
+        description="default: runs/<name>; or a pyarrow URI (s3://bucket/runs/name): stages work in a local "
+        "mirror and upload what they wrote (credentials from the environment)",
+    )
+
+    @field_validator("output_dir")
+    @classmethod
+    def _uri_without_secrets(cls, v):
+        return check_uri(v) if v and is_uri(v) else v
 
 
 class RandomInit(_Strict):
@@ -620,7 +630,15 @@ class JobConfig(_Strict):
         return self
 
     def output_dir(self) -> Path:
-        return Path(self.run.output_dir).resolve() if self.run.output_dir else runs_dir() / self.run.name
+        """The run's directory on this machine: a local mirror when run.output_dir is a URI."""
+        out = self.run.output_dir
+        if out and is_uri(out):
+            return mirror_of(out)
+        return Path(out).resolve() if out else runs_dir() / self.run.name
+
+    def remote_dir(self) -> str | None:
+        """run.output_dir when it is in object storage (runtime/storage.py), else None."""
+        return self.run.output_dir if self.run.output_dir and is_uri(self.run.output_dir) else None
 
     def run_dir(self) -> RunDir:
         """Every path of this run (curated data, catalog, index, adapters, reports)."""

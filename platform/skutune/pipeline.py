@@ -7,6 +7,7 @@ Every stage first writes the resolved config and the store profile into the run 
 run says what it was made with, and the Serve app finds the store there.
 """
 
+import functools
 import json
 from pathlib import Path
 
@@ -14,6 +15,24 @@ import yaml
 
 from skutune.config import JobConfig
 from skutune.runtime.paths import load_jsonl
+from skutune.runtime.storage import download, upload
+
+
+def synced(stage):
+    """A run in object storage (run.output_dir a URI): the stage downloads the run into its local
+    mirror first and uploads what it wrote after, so the next stage can run on another machine."""
+
+    @functools.wraps(stage)
+    def run(cfg: JobConfig):
+        remote, local = cfg.remote_dir(), cfg.output_dir()
+        if remote:
+            print(f"run {remote}: {download(remote, local)} files down to {local}", flush=True)
+        out = stage(cfg)
+        if remote:
+            print(f"run {remote}: {upload(local, remote)} files up from {local}", flush=True)
+        return out
+
+    return run
 
 
 def write_resolved(cfg: JobConfig) -> None:
@@ -23,6 +42,7 @@ def write_resolved(cfg: JobConfig) -> None:
     rd.store.write_text(yaml.safe_dump(cfg.store.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
 
 
+@synced
 def curate(cfg: JobConfig) -> dict:
     """Catalog + examples + query log -> validated, filtered, deduplicated, decontaminated, graded
     (and distilled) tokenized Parquet, with <run>/curation.md."""
@@ -48,6 +68,7 @@ def curate(cfg: JobConfig) -> dict:
     return manifest
 
 
+@synced
 def index(cfg: JobConfig) -> dict:
     """The catalog -> a new version of the grounded-search index (BM25 + dense + ANN), incremental."""
     from skutune.runtime.cluster import init_ray
@@ -73,6 +94,7 @@ def index(cfg: JobConfig) -> dict:
     return meta
 
 
+@synced
 def train(cfg: JobConfig) -> dict:
     """The config's method and strategy on the curated Parquet with Ray Train; exports the adapter.
     A rerun under the same run name resumes from the run's latest checkpoint."""
@@ -118,6 +140,7 @@ def train(cfg: JobConfig) -> dict:
     return {"adapter": str(adapter), "loss_curve": str(curve), "metrics": result.metrics or {}}
 
 
+@synced
 def evaluate(cfg: JobConfig) -> dict:
     """Base model, closed-book adapter, grounded search, BM25 and dense on the held-out test set."""
     from skutune.runtime.model_import import resolve_model_dir
@@ -152,6 +175,7 @@ def evaluate(cfg: JobConfig) -> dict:
     return report
 
 
+@synced
 def export(cfg: JobConfig) -> dict:
     """A trained adapter as a merged Hugging Face model and a portable PEFT adapter, each with its
     prompt contract and model card (train/export.py)."""
@@ -172,6 +196,7 @@ def export(cfg: JobConfig) -> dict:
     return written
 
 
+@synced
 def parse_cache(cfg: JobConfig) -> dict:
     """The query log's most frequent queries -> their parse and closed-book answer, ahead of time:
     a new version of the table every Serve replica follows (a head query then skips the model)."""

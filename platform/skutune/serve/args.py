@@ -135,8 +135,10 @@ class AppArgs(BaseModel):
 def run_app_args(cfg) -> dict:
     """The app's args for one run served on this machine (`skutune serve`, the demo): one local
     replica, so every core."""
-    return {
-        "model": cfg.model.path,
+    from skutune.runtime.model_import import resolve_model_dir
+
+    return {  # a random-init model (tests, smoke runs) is served as the directory it was written to
+        "model": str(resolve_model_dir(cfg.model)) if cfg.model.random_init else cfg.model.path,
         "run_dir": str(cfg.output_dir()),
         "index": str(cfg.index_dir()),
         "max_new_tokens": cfg.serve.max_new_tokens,

@@ -68,8 +68,10 @@ def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
 
 
 def storage_path(cfg: JobConfig) -> str:
-    """Where Ray Train keeps the run's checkpoints: `train.storage` (a path or a pyarrow URI) or <run>/ray."""
-    return cfg.train.storage or str(cfg.run_dir().ray)
+    """Where Ray Train keeps the run's checkpoints: `train.storage` (a path or a pyarrow URI), else
+    <run>/ray, in object storage when the run is (run.output_dir a URI)."""
+    remote = cfg.remote_dir()
+    return cfg.train.storage or (f"{remote}/ray" if remote else str(cfg.run_dir().ray))
 
 
 def build_trainer(cfg: JobConfig, model_dir: Path, train_ds, live: dict | None = None) -> ray.train.torch.TorchTrainer:
