@@ -15,7 +15,9 @@ logged again at the same step numbers, as they ran.
 
 import math
 import os
+import queue
 import re
+import threading
 from pathlib import Path
 
 import matplotlib
@@ -163,8 +165,12 @@ def loss_curve(history: list[dict], path: Path, title: str = "") -> Path:
 class StepLogger:
     """Rank 0's training curve, live: each optimizer step's loss, validation loss, lr, grad norm,
     tokens and seconds go to the job's MLflow run (`train/<key>`) and TensorBoard as the step ends,
-    so a job that dies keeps the curve up to its last step. On a cluster, point
-    `tracking.mlflow_uri` at a server: a file store is local to whichever node rank 0 runs on."""
+    so a job that dies keeps the curve up to its last steps. On a cluster, point
+    `tracking.mlflow_uri` at a server: a file store is local to whichever node rank 0 runs on.
+
+    The training step only queues its entry: a thread sends what has queued in one MLflow batch
+    and one TensorBoard flush, so a slow tracking server never holds a step. `close()` sends the
+    rest when the loop ends."""
 
     def __init__(self, cfg: JobConfig, job: str, run_id: str):
         self.client, self.run_id, self.tb = mlflow_client(tracking_uri(cfg)), run_id, None
@@ -172,15 +178,38 @@ class StepLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(str(cfg.output_dir() / "tensorboard" / job))
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._send_until_closed, name="skutune-step-logger", daemon=True)
+        self.thread.start()
 
     def __call__(self, entry: dict) -> None:
+        self.queue.put(entry)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=120)
+
+    def _send_until_closed(self) -> None:
         import mlflow
 
-        values = _numbers({f"train/{k}": entry[k] for k in STEP_KEYS if k in entry})
-        self.client.log_batch(
-            self.run_id, metrics=[mlflow.entities.Metric(k, v, 0, entry["step"]) for k, v in values.items()]
-        )
-        if self.tb:
-            for key, value in values.items():
-                self.tb.add_scalar(key, value, entry["step"])
-            self.tb.flush()
+        while True:
+            entries = [self.queue.get()]
+            while not self.queue.empty():
+                entries.append(self.queue.get_nowait())
+            metrics = [
+                mlflow.entities.Metric(k, v, 0, e["step"])
+                for e in entries
+                if e is not None
+                for k, v in _numbers({f"train/{k}": e[k] for k in STEP_KEYS if k in e}).items()
+            ]
+            try:
+                for i in range(0, len(metrics), 1000):  # MLflow's limit per batch
+                    self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
+                if self.tb:
+                    for m in metrics:
+                        self.tb.add_scalar(m.key, m.value, m.step)
+                    self.tb.flush()
+            except Exception as err:  # the tracking server is down: training goes on without the curve
+                print(f"live tracking: {len(metrics)} values not logged: {err}", flush=True)
+            if entries[-1] is None:
+                return

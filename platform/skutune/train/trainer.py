@@ -41,20 +41,25 @@ def train_loop_per_worker(config: dict) -> None:
     live = config.get("live") and ctx.get_world_rank() == 0
     shard = ray.train.get_dataset_shard("train")
     val = ray.train.get_dataset_shard("val") if cfg.train.val_fraction else None
-    run_loop(
-        cfg,
-        config["model_dir"],
-        config["n_rows"],
-        ctx.get_world_rank(),
-        ctx.get_world_size(),
-        ray.train.torch.get_device(),
-        lambda collate: shard.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=collate),
-        ray.train.get_checkpoint(),
-        lambda metrics, d: ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d)),
-        ray.get_runtime_context().get_node_id(),
-        val and (lambda collate: val.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=collate)),
-        StepLogger(cfg, **config["live"]) if live else None,
-    )
+    logger = StepLogger(cfg, **config["live"]) if live else None
+    try:
+        run_loop(
+            cfg,
+            config["model_dir"],
+            config["n_rows"],
+            ctx.get_world_rank(),
+            ctx.get_world_size(),
+            ray.train.torch.get_device(),
+            lambda collate: shard.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=collate),
+            ray.train.get_checkpoint(),
+            lambda metrics, d: ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d)),
+            ray.get_runtime_context().get_node_id(),
+            val and (lambda collate: val.iter_torch_batches(batch_size=cfg.train.batch_size, collate_fn=collate)),
+            logger,
+        )
+    finally:
+        if logger:
+            logger.close()  # sends what is still queued
 
 
 def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
