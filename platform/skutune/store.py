@@ -32,6 +32,21 @@ OFF_DOMAIN = (
     "news",
     "election",
 )
+# health questions: a store search answers none of them with products (refusal "medical")
+MEDICAL = (
+    "antibiotic",
+    "medicine",
+    "medication",
+    "dosage",
+    "prescription",
+    "symptom",
+    "diagnose",
+    "diagnosis",
+    "sore throat",
+    "fever",
+    "infection",
+    "painkiller",
+)
 LOGGED = "logged"  # the kind of examples made from query-log clicks: every store may have them
 KINDS = (
     "model_code",
@@ -100,6 +115,11 @@ class StoreProfile(_Strict):
         list(OFF_DOMAIN),
         description="topics a store search cannot answer unless a product "
         "word is present (weather, poem, ...); a bookshop drops 'poem' and 'recipe'",
+    )
+    medical_words: list[str] = Field(
+        list(MEDICAL),
+        description="health questions a store search must refuse ('medical') unless a product word is present; "
+        "a pharmacy empties it",
     )
     category_words: dict[str, str] = Field(
         {},

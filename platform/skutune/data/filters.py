@@ -116,6 +116,7 @@ def _patterns(store_json: str) -> dict:
     return {
         "products": _words(store.product_words),
         "non_commerce": _words(store.off_domain_words),
+        "medical": _words(store.medical_words),
         "competitors": None if store.marketplace else _words(store.competitor_words),
         "own": _words(store.brands_sold),
         "retailers": tuple(w.lower() for w in store.retailer_words),
@@ -123,13 +124,14 @@ def _patterns(store_json: str) -> dict:
 
 
 def off_domain(text: str, store: StoreProfile) -> str | None:
-    """ "competitor_purchase" or "off_domain" (refusal codes), or None, by `store`'s word lists.
-    Topics a store search cannot answer (weather, news) are off-domain unless a product is
-    named: "tv for cricket matches" is a TV query."""
+    """ "medical", "off_domain" or "competitor_purchase" (refusal codes), or None, by `store`'s
+    word lists. Health questions and topics a store search cannot answer (weather, news) are
+    refused unless a product is named: "tv for cricket matches" is a TV query."""
     low, p = text.lower(), _patterns(store.model_dump_json())
-    if any(r in low for r in p["retailers"]) or (
-        p["non_commerce"] and p["non_commerce"].search(low) and not (p["products"] and p["products"].search(low))
-    ):
+    named = p["products"] and p["products"].search(low)
+    if p["medical"] and p["medical"].search(low) and not named:
+        return "medical"
+    if any(r in low for r in p["retailers"]) or (p["non_commerce"] and p["non_commerce"].search(low) and not named):
         return "off_domain"
     if p["competitors"] and p["competitors"].search(low) and not REDIRECT.search(low):
         return "competitor_purchase" if PURCHASE.search(low) or not (p["own"] and p["own"].search(low)) else None

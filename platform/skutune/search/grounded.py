@@ -210,8 +210,8 @@ class GroundedSearch:
 
     def refusal(self, query: str, region: str) -> str | None:
         """The store's refusal code for a query its word lists refuse (the rules curation labels
-        refusals by): a competitor purchase, or an off-domain topic whose other words match no
-        product in the region. "what is the capital of australia" is refused whatever the model
+        refusals by): a health question or a competitor purchase, or an off-domain topic whose
+        other words match no product in the region. "what is the capital of australia" is refused whatever the model
         parsed; "tv for cricket matches" names a product, so the parse stands."""
         reason = off_domain(query, self.store)
         if reason == "off_domain":

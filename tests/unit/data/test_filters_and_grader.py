@@ -74,6 +74,10 @@ def test_filters_on_known_cases():
         and off_domain("cheap fridge on amazon", STORE) == "off_domain"
     )
     assert off_domain("weather tomorrow", STORE) == "off_domain" and off_domain("tv for cricket matches", STORE) is None
+    assert off_domain("which antibiotic works for a sore throat", STORE) == "medical"
+    assert off_domain("galaxy watch that tracks symptoms", STORE) is None  # a product is named
+    pharmacy = STORE.model_copy(update={"medical_words": []})  # a store that sells medicine clears the list
+    assert off_domain("which antibiotic works for a sore throat", pharmacy) is None
     for legit in ("apple ipad alternative", "S23 Ultra vs iPhone 15 Pro Max", "samsung instead of iphone 15"):
         assert off_domain(legit, STORE) is None, legit
     every_row = build_examples()
