@@ -31,6 +31,7 @@ def test_scraped_catalog_cold_start_to_grounded_eval(ray_local, tiny_model_dir, 
             "train.batch_size": 16,
             "train.lr": 0.03,
             "train.log_every": 2,
+            "curate.semantic_dedup.enabled": False,  # MiniLM actors: ~25 s; test_curation.py covers it
         },
     )
     manifest = run_curate(cfg, tiny_model_dir)

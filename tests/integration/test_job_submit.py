@@ -1,39 +1,97 @@
-"""`ray job submit --working-dir .` against a real local head node, as users run it.
+"""`ray job submit --working-dir .` against a real local head node, as users run it, with the run
+in object storage: a local S3-compatible server (moto, on 127.0.0.1, started here) holds it, the
+credentials are only in the head's environment, and each stage starts from an empty local mirror,
+as if on another machine. Then `skutune serve` answers with the adapter the bucket holds.
 
 A pytest process of its own (`-m "jobsubmit or cluster"`, see the Makefile), beside the rest of
 the suite: the head runs in a process group of its own and is stopped by signalling it, never by
 `ray stop` (which would stop every Ray on the machine)."""
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import pytest
+import requests
 
-from helpers import REPO, ray_head
+from helpers import REPO, TOKEN, ray_head
 
 pytestmark = pytest.mark.jobsubmit
 
 RAY = str(Path(sys.executable).parent / "ray")
+SKUTUNE = str(Path(sys.executable).parent / "skutune")
 DASHBOARD = 8275
+SECRET = "skutune-test-secret-7f3a9c"
+RUN = "s3://skutune/runs/tiny"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
-def head():
+def s3(tmp_path_factory):
+    """moto's S3 server on loopback with a bucket, and the environment that reaches it."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        "AWS_ACCESS_KEY_ID": "skutune-test",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "SKUTUNE_RUNS": str(tmp_path_factory.mktemp("runs")),
+    }
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                requests.put(f"{env['AWS_ENDPOINT_URL']}/skutune", timeout=2).raise_for_status()  # the bucket
+                break
+            except requests.ConnectionError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield env
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def head(s3):
     # Token auth is on by default in Ray 2.60; this throwaway loopback cluster turns it off.
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        **s3,
+        "RAY_AUTH_MODE": "disabled",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
     args = ["--port=6390", f"--dashboard-port={DASHBOARD}", "--num-cpus=3", "--include-dashboard=true"]
     with ray_head([*args, "--disable-usage-stats"], env, DASHBOARD):
         yield env
 
 
-def test_submit_curate_index_and_train_tiny(head, tmp_path):
-    out = tmp_path / "run"
+def test_submit_curate_index_and_train_with_the_run_in_object_storage(head, tmp_path):
+    mirror = Path(head["SKUTUNE_RUNS"]) / "remote" / "s3" / "skutune" / "runs" / "tiny"
     sub = f"skutune-test-{uuid.uuid4().hex[:6]}"
-    cfg = f"--config jobs/configs/tiny.yaml --set run.output_dir={out} --set train.epochs=1"
-    entry = " && ".join(f"{sys.executable} jobs/{job}.py {cfg}" for job in ("curate", "index", "train"))
+    cfg = f"--config jobs/configs/tiny.yaml --set run.output_dir={RUN} --set train.epochs=1"
+    another_machine = f"rm -rf {mirror}"
+    entry = f" && {another_machine} && ".join(
+        f"{sys.executable} jobs/{job}.py {cfg}" for job in ("curate", "index", "train")
+    )
     address = f"http://127.0.0.1:{DASHBOARD}"
     proc = subprocess.run(
         [
@@ -62,9 +120,61 @@ def test_submit_curate_index_and_train_tiny(head, tmp_path):
 
     status = JobSubmissionClient(address).get_job_status(sub)  # `ray job submit` waits for the end
     assert proc.returncode == 0 and status == JobStatus.SUCCEEDED, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (out / "adapters" / "search" / "adapter_model.safetensors").exists()
-    assert (out / "index" / "CURRENT").read_text() == "v0001"
-    _assert_tracked(out, proc.stdout)
+    bucket = pafs.S3FileSystem(
+        access_key="skutune-test", secret_key=SECRET, region="us-east-1", endpoint_override=head["AWS_ENDPOINT_URL"]
+    )
+    stored = {i.path for i in bucket.get_file_info(pafs.FileSelector("skutune/runs/tiny", recursive=True))}
+    for part in ("data/manifest.json", "adapters/search/adapter_model.safetensors", "mlruns", "tensorboard"):
+        assert any(p.startswith(f"skutune/runs/tiny/{part}") for p in stored), (part, sorted(stored)[:20])
+    assert any(p.startswith("skutune/runs/tiny/ray/train-search-") for p in stored)  # Ray Train's checkpoints
+    assert not any("/work/" in p for p in stored)  # curate's scratch stays local
+    with bucket.open_input_stream("skutune/runs/tiny/index/CURRENT") as f:
+        assert f.read() == b"v0001"
+    _assert_tracked(mirror, proc.stdout)  # the train job's mirror: what it downloaded and wrote
+
+    served = _serve_one_query(head)
+    # the secret reached the jobs only through the environment: no log or run file holds it
+    assert not any(SECRET in log for log in (proc.stdout, proc.stderr, served))
+    assert not any(SECRET in p.read_text(errors="ignore") for p in mirror.rglob("*") if p.is_file())
+
+
+def _serve_one_query(env) -> str:
+    """`skutune serve` from an empty mirror answers with the bucket's adapter; returns its log."""
+    subprocess.run(["rm", "-rf", env["SKUTUNE_RUNS"]], check=True)
+    port = _free_port()
+    server = subprocess.Popen(
+        [SKUTUNE, "serve", "--config", "tiny", "--set", f"run.output_dir={RUN}", "--set", f"serve.port={port}"],
+        env={**env, "SKUTUNE_API_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.time() + 300
+        while not any("serving http://" in line for line in lines):  # printed once the app is deployed
+            assert server.poll() is None and time.time() < deadline, "".join(lines)[-3000:]
+            time.sleep(0.5)
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/v1/search",
+            json={"query": "samsung fridge", "region": "IN"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=120,
+        )
+        assert answer.status_code == 200, answer.text + "".join(lines)[-3000:]
+        assert answer.json()["adapter"] == "search" and isinstance(answer.json()["results"], list)
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        reader.join(timeout=10)
+    return "".join(lines)
 
 
 def _assert_tracked(out: Path, log: str):
