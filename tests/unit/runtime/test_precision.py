@@ -1,8 +1,6 @@
 """bf16 is used where it pays, not assumed: on a CPU without native bf16 (AVX2 only) torch
 emulates it at a fraction of fp32's speed, and every training step and generation paid for it."""
 
-import time
-
 import torch
 
 from skutune.config import TrainConfig
@@ -10,26 +8,11 @@ from skutune.runtime import precision
 from skutune.train.step import bf16_agreed, uses_bf16
 
 
-def _matmul_seconds(dtypes) -> dict:
-    """Each dtype's best of 9 timings, taken in turns: `make test` runs another pytest process
-    beside this one, and a burst of it lands on one timing, rarely on all nine of one dtype."""
-    mats = {d: torch.randn(256, 256).to(d) for d in dtypes}
-    best = {d: float("inf") for d in dtypes}
-    for _ in range(9):
-        for d, a in mats.items():
-            a @ a
-            start = time.perf_counter()
-            for _ in range(5):
-                a @ a
-            best[d] = min(best[d], time.perf_counter() - start)
-    return best
-
-
 def test_the_default_precision_is_never_the_slower_one_on_this_cpu():
     default = TrainConfig().mixed_precision
     chosen = torch.bfloat16 if uses_bf16(torch.device("cpu"), default) else torch.float32
     other = torch.float32 if chosen is torch.bfloat16 else torch.bfloat16
-    seconds = _matmul_seconds((chosen, other))
+    seconds = precision.matmul_seconds((chosen, other))  # the product's own measure, taken again
     assert seconds[chosen] <= 2 * seconds[other], seconds
 
 
