@@ -9,6 +9,7 @@ run says what it was made with, and the Serve app finds the store there.
 
 import functools
 import json
+import time
 from pathlib import Path
 
 import yaml
@@ -27,9 +28,10 @@ def synced(stage):
         remote, local = cfg.remote_dir(), cfg.output_dir()
         if remote:
             print(f"run {remote}: {download(remote, local)} files down to {local}", flush=True)
+        start = time.time() - 1  # file times may be rounded down to the second
         out = stage(cfg)
         if remote:
-            print(f"run {remote}: {upload(local, remote)} files up from {local}", flush=True)
+            print(f"run {remote}: {upload(local, remote, since=start)} files up from {local}", flush=True)
         return out
 
     return run

@@ -44,12 +44,17 @@ def mirror_of(uri: str) -> Path:
     return runs_dir() / "remote" / parts.scheme / parts.netloc / parts.path.strip("/")
 
 
-def _files(fs, root: str) -> list[str]:
-    """Paths under `root`, relative to it, without the LOCAL_ONLY folders."""
+def _files(fs, root: str, since: float = 0.0) -> list[str]:
+    """Paths under `root` modified at or after `since` (epoch seconds), relative to it, without the
+    LOCAL_ONLY folders."""
     if fs.get_file_info(root).type == pafs.FileType.NotFound:
         return []
     found = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-    rel = [info.path[len(root) :].lstrip("/") for info in found if info.type == pafs.FileType.File]
+    rel = [
+        info.path[len(root) :].lstrip("/")
+        for info in found
+        if info.type == pafs.FileType.File and (not since or info.mtime.timestamp() >= since)
+    ]
     return [r for r in rel if r.split("/", 1)[0] not in LOCAL_ONLY]
 
 
@@ -66,8 +71,9 @@ def download(uri: str, local: Path) -> int:
     return _copy(fs, root, pafs.LocalFileSystem(), str(local), _files(fs, root))
 
 
-def upload(local: Path, uri: str) -> int:
-    """`local` (the run's mirror) to `uri`; returns files copied."""
+def upload(local: Path, uri: str, since: float = 0.0) -> int:
+    """`local` (the run's mirror) to `uri`, only files written since `since` (a stage's start:
+    what it only downloaded is in the bucket already); returns files copied."""
     fs, root = pafs.FileSystem.from_uri(check_uri(uri))
     here = pafs.LocalFileSystem()
-    return _copy(here, str(local), fs, root, _files(here, str(local)) if local.exists() else [])
+    return _copy(here, str(local), fs, root, _files(here, str(local), since) if local.exists() else [])

@@ -19,7 +19,7 @@ from skutune.config import JobConfig
 from skutune.runtime.paths import load_jsonl, write_jsonl
 from skutune.train.batches import collate_for, runs_eagerly
 from skutune.train.methods import build_model, parameter_counts
-from skutune.train.step import apply_speedups, train_step, uses_bf16, validation_loss
+from skutune.train.step import apply_speedups, distributed, train_step, uses_bf16, validation_loss
 from skutune.train.strategies import STRATEGIES, steps_total
 
 POSITION_FILE = "position.json"
@@ -221,7 +221,7 @@ def _epoch_windows(batches, size: int, done: set, pad_id: int, device):
         return _windows(batches, size)
     first: list = []
     windows = _windows(_untrained(batches, done, pad_id, first), size)
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+    if not distributed():
         return windows
     return _in_step(windows, first, device)
 

@@ -49,8 +49,13 @@ def mean_target_loss(model, batch: dict) -> torch.Tensor:
     return loss / max(1, n)
 
 
+def distributed() -> bool:
+    """A process group of more than one rank is set up (Ray Train's workers; not the in-process loop)."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 def _sum_over_workers(value: float, device) -> float:
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+    if not distributed():
         return value
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
