@@ -309,6 +309,13 @@ class TrainConfig(_Strict):
     grad_accum: Int = Field(
         1, ge=1, description="micro-batches per optimizer step; the loss is normalised by target tokens"
     )
+    # auto: train/speed.py picks packing and compile for the run from make bench's measurements
+    speed: Literal["auto", "as_set"] = Field(
+        "as_set",
+        description="auto: packing (where the method allows) and torch.compile (when the run is long enough to "
+        "repay it) chosen at start and printed, batch_size kept as examples per micro-batch; as_set: "
+        "train.packing, pack_length and compile as written",
+    )
     # padding-free packing: examples best-fit into rows of pack_length tokens; attention stays inside each example
     packing: bool = Field(False, description="padding-free packing: examples best-fit into rows of pack_length tokens")
     pack_length: Int = Field(1024, ge=16, description="tokens per packed row")
@@ -379,6 +386,16 @@ class TrainConfig(_Strict):
     def _validation_needs_rows(self):
         if bool(self.val_fraction) != bool(self.val_every_steps):
             raise ValueError("train.val_fraction and train.val_every_steps go together: set both or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _speed_chooses_alone(self):
+        # changed from their defaults, not merely present: a dumped auto config still loads
+        chosen = [
+            k for k in ("packing", "pack_length", "compile") if getattr(self, k) != type(self).model_fields[k].default
+        ]
+        if self.speed == "auto" and chosen:
+            raise ValueError(f"train.speed auto chooses {', '.join(chosen)}: set train.speed: as_set to choose them")
         return self
 
     @model_validator(mode="after")

@@ -103,7 +103,7 @@ def train(cfg: JobConfig) -> dict:
     from skutune.runtime.cluster import init_ray
     from skutune.runtime.model_import import resolve_model_dir
     from skutune.runtime.tracking import Tracker, loss_curve
-    from skutune.train.trainer import LOG_FILE, build_trainer, publish_checkpoint, training_dataset
+    from skutune.train.trainer import LOG_FILE, build_trainer, publish_checkpoint, training_dataset, with_speed
 
     write_resolved(cfg)
     rd = cfg.run_dir()
@@ -112,6 +112,7 @@ def train(cfg: JobConfig) -> dict:
     manifest = json.loads(rd.manifest.read_text())
     model_dir = resolve_model_dir(cfg.model)
     init_ray(cfg.train.num_workers * cfg.train.cpus_per_worker)
+    cfg = with_speed(cfg)
     # opened before training: rank 0 logs each step into this run as it trains, so a job that
     # dies keeps its curve (and the run is marked FAILED)
     with Tracker(cfg, f"train-{cfg.train.task}") as track:

@@ -119,7 +119,8 @@ def test_task_adapter_slices_select_only_their_rows(tiny_curated, ray_local):
 
 def test_live_tracking_keeps_the_curve_of_a_killed_job(tiny_curated, ray_local, tmp_path):
     """`skutune train` logs each step from rank 0 as it ends: a job whose worker is killed
-    mid-run (no restarts allowed) fails, and MLflow and TensorBoard still hold its curve."""
+    mid-run (no restarts allowed) fails, and MLflow and TensorBoard still hold its curve. It
+    trains with train.speed auto, resolved on the run's data before the workers start."""
     import signal
     import threading
     import time
@@ -136,7 +137,8 @@ def test_live_tracking_keeps_the_curve_of_a_killed_job(tiny_curated, ray_local, 
         base.output_dir(),
         **{
             "train.epochs": 20,  # far more steps than it gets to run
-            "train.batch_size": 2,
+            "train.batch_size": 24,  # 80 steps planned: speed auto packs, and leaves them uncompiled
+            "train.speed": "auto",
             "train.max_failures": 0,
             "train.storage": str(tmp_path / "ray"),  # its own checkpoints: other tests resume theirs
             "tracking.mlflow_uri": uri,
@@ -165,6 +167,8 @@ def test_live_tracking_keeps_the_curve_of_a_killed_job(tiny_curated, ray_local, 
     run = client.search_runs([client.get_experiment_by_name("live").experiment_id])[0]
     steps = [m.step for m in logged()]
     assert run.info.status == "FAILED" and steps == list(range(1, len(steps) + 1)) and len(steps) >= 3
+    params = run.data.params  # what train.speed auto chose is what trained
+    assert (params["train.speed"], params["train.packing"], params["train.compile"]) == ("as_set", "True", "False")
     events = EventAccumulator(str(cfg.output_dir() / "tensorboard" / "train-search"))
     events.Reload()
     assert {e.step for e in events.Scalars("train/loss")} >= set(steps)

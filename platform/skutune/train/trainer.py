@@ -17,6 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import ray
 import ray.train
 import ray.train.torch
@@ -26,6 +27,7 @@ from skutune.config import JobConfig, parse_config
 from skutune.train.batches import pack_dataset
 from skutune.train.loop import LOG_FILE, POSITION_FILE, fingerprint, load_ledgers, run_loop
 from skutune.train.methods import META_FILE
+from skutune.train.speed import choose
 from skutune.train.strategies import checkpoint_to_artefact
 
 # the loop's files and ledger, named where the Ray side's callers (tests, pipeline) look for them
@@ -70,6 +72,21 @@ def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
     if cfg.train.packing:
         ds = pack_dataset(ds.select_columns(["input_ids", "labels"]), cfg.train.pack_length)
     return ds
+
+
+def with_speed(cfg: JobConfig) -> JobConfig:
+    """The config with `train.speed: auto` resolved on this run's training data (speed.choose) and
+    the choice printed; any other config as it is."""
+    if cfg.train.speed != "auto":
+        return cfg
+    lengths = (
+        training_dataset(cfg)
+        .map_batches(lambda b: {"n": np.array([len(x) for x in b["input_ids"]])}, batch_format="numpy")
+        .materialize()
+    )
+    cfg, line = choose(cfg, lengths.count(), int(lengths.sum("n") or 0))
+    print(line, flush=True)
+    return cfg
 
 
 def storage_path(cfg: JobConfig) -> str:
