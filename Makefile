@@ -34,7 +34,7 @@ model: install
 	$(SKUTUNE) import-model
 
 demo: model
-	$(SKUTUNE) demo --config $(CONFIG)
+	$(SKUTUNE) demo --config $(CONFIG) $(DEMO_FLAGS)
 
 # the search page's test drives Debian's chromium through Playwright (Playwright's own browser download needs the
 # internet). A test command must not change the system: only new packages are installed, never an upgrade of one

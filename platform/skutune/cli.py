@@ -74,9 +74,12 @@ def _add_config_args(parser: argparse.ArgumentParser, required: bool = True) -> 
     )
 
 
-def job_args(doc: str, argv=None) -> argparse.Namespace:
+def job_args(doc: str, argv=None, flags: dict[str, str] | None = None) -> argparse.Namespace:
+    """--config and --set, plus a job's own on/off `flags` ({"--name": help})."""
     parser = new_parser(doc)
     _add_config_args(parser)
+    for flag, help_ in (flags or {}).items():
+        parser.add_argument(flag, action="store_true", help=help_)
     return parser.parse_args(argv)
 
 
