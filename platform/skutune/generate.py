@@ -13,12 +13,14 @@ from tqdm.auto import tqdm
 from transformers import StoppingCriteria
 
 from skutune.prompts import prompt_messages
-from skutune.runtime.precision import autocast_bf16
+from skutune.runtime.precision import autocast_bf16, bf16_pays
 
 
 def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | None = None):
     """Base model, or base + any method's artefact (methods.load_tuned). LoRA-style adapters
-    on a full-precision base are merged for speed."""
+    on a full-precision base are merged for speed. Weights are held in bf16 where bf16 pays
+    (precision.py): decoding is bound by reading the weights, and fp32 weights under bf16
+    autocast were recast at every step (measured on 2 CPU cores: 47 against 79 ms a token)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from skutune.train.methods import load_tuned
@@ -33,8 +35,14 @@ def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | N
         model = load_tuned(model_dir, adapter_dir)
         if merge and mergeable(model):
             model = model.merge_and_unload()
-    if not getattr(model, "is_loaded_in_4bit", False):  # 4-bit weights are placed when loaded
-        model = model.to("cuda" if torch.cuda.is_available() else "cpu")
+    if not getattr(model, "is_loaded_in_4bit", False):  # 4-bit weights are placed (and typed) when loaded
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = model.to(device)
+        if bf16_pays(
+            device
+        ):  # the weights only: buffers such as RoPE's inv_freq stay fp32, as from_pretrained keeps them
+            for param in model.parameters():
+                param.data = param.data.to(torch.bfloat16)
     return tok, model.eval()
 
 

@@ -10,10 +10,12 @@ import torch
 from safetensors import safe_open
 
 from helpers import demo_store, python_exe, random_artefact, tiny_config
+from skutune.runtime.precision import bf16_pays
 
 QUERIES = [("samsung fridge for a family of 4 under 50000", "IN"), ("galaxy s23 ultra 256gb", "US")]
 DATE = "2026-11-25"
 TOKENS = 12
+DTYPE = "bfloat16" if bf16_pays("cpu") else "float32"  # what skutune's loader holds the weights in here
 
 # What a user outside skutune runs: only transformers and peft, the prompt contract, the copies.
 OUTSIDE = r"""
@@ -22,6 +24,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 merged, adapter, base = sys.argv[1:4]
 queries = json.loads(sys.argv[4])
+dtype = getattr(torch, sys.argv[5])  # as skutune's loader holds the weights: bf16 where it pays
 contract = json.load(open(f"{merged}/prompt_contract.json"))
 tok = AutoTokenizer.from_pretrained(merged)
 
@@ -36,11 +39,12 @@ def answers(model):
         out.append(gen[0, ids["input_ids"].shape[1]:].tolist())
     return out
 
-result = {"merged": answers(AutoModelForCausalLM.from_pretrained(merged).eval()),
-          "base": answers(AutoModelForCausalLM.from_pretrained(base).eval())}
+result = {"merged": answers(AutoModelForCausalLM.from_pretrained(merged, dtype=dtype).eval()),
+          "base": answers(AutoModelForCausalLM.from_pretrained(base, dtype=dtype).eval())}
 if adapter != "-":
     from peft import PeftModel
-    result["adapter"] = answers(PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).eval())
+    base_model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    result["adapter"] = answers(PeftModel.from_pretrained(base_model, adapter, autocast_adapter_dtype=False).eval())
 print(json.dumps(result))
 """ % (DATE, TOKENS, TOKENS)
 
@@ -65,7 +69,7 @@ def run_outside(tmp_path, exported: dict, tiny_model_dir):
     merged = shutil.copytree(exported["merged"], elsewhere / "shipped" / "merged")
     adapter = shutil.copytree(exported["adapter"], elsewhere / "shipped" / "adapter") if "adapter" in exported else "-"
     done = subprocess.run(
-        [python_exe(), "-c", OUTSIDE, str(merged), str(adapter), str(base_copy), json.dumps(QUERIES)],
+        [python_exe(), "-c", OUTSIDE, str(merged), str(adapter), str(base_copy), json.dumps(QUERIES), DTYPE],
         cwd=elsewhere,
         capture_output=True,
         text=True,
