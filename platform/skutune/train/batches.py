@@ -37,11 +37,14 @@ def best_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
     return bins
 
 
-def pack_examples(batch: dict, capacity: int) -> dict:
+def pack_examples(batch: dict, capacity: int, seed: int = 0) -> dict:
     """Ray Data `map_batches`: a window of examples -> packed rows of at most `capacity` tokens,
-    with position ids restarting per example and the number of examples per row."""
+    with position ids restarting per example and the number of examples per row. The rows come
+    out in a seeded random order: best-fit decreasing makes them longest first, and trained in
+    that order every epoch ended on nothing but short examples."""
     ids, labels = batch["input_ids"], batch["labels"]
     rows = best_fit_decreasing([len(x) for x in ids], capacity)
+    rows = [rows[i] for i in np.random.default_rng(seed).permutation(len(rows))]
     return {
         "input_ids": [np.concatenate([ids[i] for i in row]) for row in rows],
         "labels": [np.concatenate([labels[i] for i in row]) for row in rows],
@@ -50,8 +53,10 @@ def pack_examples(batch: dict, capacity: int) -> dict:
     }
 
 
-def pack_dataset(ds, capacity: int, window: int = 2048):
-    return ds.map_batches(pack_examples, fn_kwargs={"capacity": capacity}, batch_size=window, batch_format="numpy")
+def pack_dataset(ds, capacity: int, window: int = 2048, seed: int = 0):
+    return ds.map_batches(
+        pack_examples, fn_kwargs={"capacity": capacity, "seed": seed}, batch_size=window, batch_format="numpy"
+    )
 
 
 class LeftPadCollate(NumpyBatchCollateFn):

@@ -70,7 +70,7 @@ def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
     if cfg.train.slice != type(cfg.train.slice)():
         ds = ds.filter(cfg.train.slice.selects)
     if cfg.train.packing:
-        ds = pack_dataset(ds.select_columns(["input_ids", "labels"]), cfg.train.pack_length)
+        ds = pack_dataset(ds.select_columns(["input_ids", "labels"]), cfg.train.pack_length, seed=cfg.run.seed)
     return ds
 
 

@@ -32,6 +32,19 @@ def test_best_fit_decreasing_fills_bins_tightly():
         best_fit_decreasing([300], capacity=256)
 
 
+def test_packed_rows_come_out_shuffled_not_longest_first():
+    """Trained in best-fit-decreasing order, an epoch would end on short examples only."""
+    lengths = np.random.default_rng(1).integers(4, 120, size=400)
+    batch = {"input_ids": [np.full(n, i) for i, n in enumerate(lengths)], "labels": [np.zeros(n) for n in lengths]}
+    packed = pack_examples(batch, capacity=256, seed=3)
+    longest = [int(lengths[row].max()) for row in (np.unique(ids) for ids in packed["input_ids"])]
+    tail = len(longest) // 4
+    assert np.mean(longest[-tail:]) > 0.5 * np.mean(longest[:tail])  # BFD order: the last rows hold ~10-token examples
+    again = pack_examples(batch, capacity=256, seed=3)  # seeded: a rerun and a resume see the same order
+    assert [r.tolist() for r in packed["input_ids"]] == [r.tolist() for r in again["input_ids"]]
+    assert sorted(np.concatenate(packed["input_ids"]).tolist()) == sorted(np.concatenate(batch["input_ids"]).tolist())
+
+
 @pytest.fixture(scope="module")
 def examples(tiny_model_dir):
     tok = Tokenize(str(tiny_model_dir), 160, demo_store())
