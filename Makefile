@@ -16,7 +16,7 @@ CONFIG ?= demo
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install model demo browser lint test bench bench-search bench-curate bench-byo bench-serve bench-parse-cache gpu-check gpu-check-smoke clean
+.PHONY: install model demo browser lint test bench bench-search bench-decode bench-curate bench-byo bench-serve bench-parse-cache gpu-check gpu-check-smoke clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -72,6 +72,10 @@ bench: model
 # 100,000 synthetic SKUs: index build, query latency, ANN recall, incremental add (runs/bench_search/)
 bench-search: model
 	$(PY) jobs/bench_search.py
+
+# one grounded parse decoded alone, lever by lever (bf16 weights, grammar, prompt lookup, compiled step); after make demo
+bench-decode: model
+	$(PY) jobs/bench_decode.py --config $(CONFIG)
 
 # 1,000,000 messy query-log rows through curate: rows/s, peak memory, 1 -> 2 worker speed-up (runs/bench_curate/)
 bench-curate: model
