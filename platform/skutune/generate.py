@@ -38,9 +38,8 @@ def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | N
     if not getattr(model, "is_loaded_in_4bit", False):  # 4-bit weights are placed (and typed) when loaded
         device = "cuda" if torch.cuda.is_available() else "cpu"
         model = model.to(device)
-        if bf16_pays(
-            device
-        ):  # the weights only: buffers such as RoPE's inv_freq stay fp32, as from_pretrained keeps them
+        # the weights only: buffers such as RoPE's inv_freq stay fp32, as from_pretrained keeps them
+        if bf16_pays(device):
             for param in model.parameters():
                 param.data = param.data.to(torch.bfloat16)
     return tok, model.eval()

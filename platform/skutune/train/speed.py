@@ -13,7 +13,7 @@ from skutune.config import PROMPT_LEARNING, JobConfig
 
 PACK_LENGTH = 256  # rows of 256 tokens beat 512 by ~10% in make bench: SDPA's block mask spans less
 # below this many optimizer steps the compile's one-off cost is not repaid; the demo's adapters
-# train 150-260 steps, a task adapter 60, the tests fewer
+# plan 130-224 steps, a task adapter 60, the tests fewer
 COMPILE_MIN_STEPS = 100
 COMPILED_METHODS = ("lora",)  # compiled in make bench and the GPU check; other methods untested compiled
 
