@@ -16,11 +16,12 @@ from skutune.prompts import prompt_messages
 from skutune.runtime.precision import autocast_bf16, bf16_pays
 
 
-def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | None = None):
+def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | None = None, bf16: bool | None = None):
     """Base model, or base + any method's artefact (methods.load_tuned). LoRA-style adapters
     on a full-precision base are merged for speed. Weights are held in bf16 where bf16 pays
-    (precision.py): decoding is bound by reading the weights, and fp32 weights under bf16
-    autocast were recast at every step (measured on 2 CPU cores: 47 against 79 ms a token)."""
+    (precision.py; `bf16` True or False decides instead): decoding is bound by reading the
+    weights, and fp32 weights under bf16 autocast were recast at every step (measured on 2 CPU
+    cores: 47 against 79 ms a token)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from skutune.train.methods import load_tuned
@@ -39,7 +40,7 @@ def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | N
         device = "cuda" if torch.cuda.is_available() else "cpu"
         model = model.to(device)
         # the weights only: buffers such as RoPE's inv_freq stay fp32, as from_pretrained keeps them
-        if bf16_pays(device):
+        if bf16_pays(device) if bf16 is None else bf16:
             for param in model.parameters():
                 param.data = param.data.to(torch.bfloat16)
     return tok, model.eval()

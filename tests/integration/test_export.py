@@ -10,12 +10,10 @@ import torch
 from safetensors import safe_open
 
 from helpers import demo_store, python_exe, random_artefact, tiny_config
-from skutune.runtime.precision import bf16_pays
 
 QUERIES = [("samsung fridge for a family of 4 under 50000", "IN"), ("galaxy s23 ultra 256gb", "US")]
 DATE = "2026-11-25"
 TOKENS = 12
-DTYPE = "bfloat16" if bf16_pays("cpu") else "float32"  # what skutune's loader holds the weights in here
 
 # What a user outside skutune runs: only transformers and peft, the prompt contract, the copies.
 OUTSIDE = r"""
@@ -24,7 +22,6 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 merged, adapter, base = sys.argv[1:4]
 queries = json.loads(sys.argv[4])
-dtype = getattr(torch, sys.argv[5])  # as skutune's loader holds the weights: bf16 where it pays
 contract = json.load(open(f"{merged}/prompt_contract.json"))
 tok = AutoTokenizer.from_pretrained(merged)
 
@@ -39,12 +36,11 @@ def answers(model):
         out.append(gen[0, ids["input_ids"].shape[1]:].tolist())
     return out
 
-result = {"merged": answers(AutoModelForCausalLM.from_pretrained(merged, dtype=dtype).eval()),
-          "base": answers(AutoModelForCausalLM.from_pretrained(base, dtype=dtype).eval())}
+result = {"merged": answers(AutoModelForCausalLM.from_pretrained(merged).eval()),
+          "base": answers(AutoModelForCausalLM.from_pretrained(base).eval())}
 if adapter != "-":
     from peft import PeftModel
-    base_model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
-    result["adapter"] = answers(PeftModel.from_pretrained(base_model, adapter, autocast_adapter_dtype=False).eval())
+    result["adapter"] = answers(PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).eval())
 print(json.dumps(result))
 """ % (DATE, TOKENS, TOKENS)
 
@@ -53,7 +49,9 @@ print(json.dumps(result))
 def skutune_answers(base_dir, artefact, merge: bool) -> list[list[int]]:
     from skutune.generate import load_model, render
 
-    tok, model = load_model(base_dir, artefact, merge=merge)
+    # fp32, as the outside process loads: the claim is the same weights. In bf16 a random tiny model's
+    # near-tied logits flipped between the two loaders (BitFit's export, once, in a clean-clone run)
+    tok, model = load_model(base_dir, artefact, merge=merge, bf16=False)
     out = []
     for query, region in QUERIES:
         ids = tok(render(tok, query, region, DATE, demo_store()), return_tensors="pt")
@@ -69,7 +67,7 @@ def run_outside(tmp_path, exported: dict, tiny_model_dir):
     merged = shutil.copytree(exported["merged"], elsewhere / "shipped" / "merged")
     adapter = shutil.copytree(exported["adapter"], elsewhere / "shipped" / "adapter") if "adapter" in exported else "-"
     done = subprocess.run(
-        [python_exe(), "-c", OUTSIDE, str(merged), str(adapter), str(base_copy), json.dumps(QUERIES), DTYPE],
+        [python_exe(), "-c", OUTSIDE, str(merged), str(adapter), str(base_copy), json.dumps(QUERIES)],
         cwd=elsewhere,
         capture_output=True,
         text=True,
