@@ -223,7 +223,7 @@ def _epoch_windows(batches, size: int, done: set, pad_id: int, device):
     windows = _windows(_untrained(batches, done, pad_id, first), size)
     if not distributed():
         return windows
-    return _in_step(windows, first, device)
+    return _in_step(windows, first, device, pad_id)
 
 
 def _untrained(batches, done: set, pad_id: int, first: list):
@@ -237,11 +237,13 @@ def _untrained(batches, done: set, pad_id: int, first: list):
             yield {k: v[keep] for k, v in batch.items()}
 
 
-def _in_step(windows, first: list, device):
+def _in_step(windows, first: list, device, pad_id: int):
     """Every rank runs the same micro-batches and steps, as DDP's and the sharded strategies'
     collectives need, though skipping left the ranks uneven rows: a rank whose rows run out first
-    trains blanks (one row, no target or real tokens: no gradient, no loss) until all are done."""
+    trains blanks (one row, no target or real tokens: no gradient, no loss) until all are done.
+    A rank that was handed no batch at all (fewer rows left than ranks) blanks with one pad token."""
     windows = iter(windows)
+    template = first[0] if first else _one_pad(pad_id)
     while True:
         window = next(windows, None)
         state = torch.tensor([len(window or []), window is not None], dtype=torch.int64, device=device)
@@ -249,7 +251,19 @@ def _in_step(windows, first: list, device):
         if not state[1]:
             return
         window = window or []
-        yield window + [_blank(first[0]) for _ in range(int(state[0]) - len(window))]
+        yield window + [_blank(template) for _ in range(int(state[0]) - len(window))]
+
+
+def _one_pad(pad_id: int) -> dict:
+    """A batch of one pad token in either layout (padded rows read the mask, packed rows the positions)."""
+    one = torch.tensor([[pad_id]], dtype=torch.int64)
+    return {
+        "input_ids": one,
+        "labels": one.clone(),
+        "attention_mask": torch.ones_like(one),
+        "position_ids": torch.zeros_like(one),
+        "real_tokens": torch.ones(1, dtype=torch.int64),
+    }
 
 
 def _blank(batch: dict) -> dict:

@@ -71,7 +71,7 @@ def test_a_run_cut_mid_epoch_resumes_at_its_step_checkpoint_and_trains_each_row_
     assert json.loads((final / POSITION_FILE).read_text()) == {"epoch": 2, "step": 10}
 
 
-def _ranks(rank: int, out: str) -> None:
+def _ranks(rank: int, out: str, rows_on_one: bool) -> None:
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{out}/pg", rank=rank, world_size=2)
@@ -81,10 +81,11 @@ def _ranks(rank: int, out: str) -> None:
             "labels": torch.ones(2, 4, dtype=torch.int64),
             "real_tokens": torch.full((2,), 4),
         }
-        mine = [[batch, batch], [batch, batch], [batch]] if rank == 0 else [[batch]]  # rank 1 ran out first
+        mine = [[batch, batch], [batch, batch], [batch]] if rank == 0 else [[batch]] if rows_on_one else []
+        first = [batch] if rank == 0 or rows_on_one else []  # rank 1 ran out first, or was handed nothing
         steps = [
             [(int(b["real_tokens"].sum()), int((b["labels"] != -100).sum())) for b in window]
-            for window in _in_step(iter(mine), [batch], "cpu")
+            for window in _in_step(iter(mine), first, "cpu", pad_id=0)
         ]
         with open(f"{out}/rank{rank}.json", "w") as f:
             json.dump(steps, f)
@@ -92,9 +93,11 @@ def _ranks(rank: int, out: str) -> None:
         dist.destroy_process_group()
 
 
-def test_ranks_with_uneven_rows_after_a_resume_run_the_same_steps(tmp_path):
-    mp.spawn(_ranks, args=(str(tmp_path),), nprocs=2, join=True)  # spawned: no fork of this process
+@pytest.mark.parametrize("rows_on_one", [True, False], ids=["rank1_ran_out", "rank1_had_no_rows"])
+def test_ranks_with_uneven_rows_after_a_resume_run_the_same_steps(tmp_path, rows_on_one):
+    mp.spawn(_ranks, args=(str(tmp_path), rows_on_one), nprocs=2, join=True)  # spawned: no fork of this process
     zero, one = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert [len(w) for w in zero] == [len(w) for w in one] == [2, 2, 1]  # the same forwards, the same steps
     assert zero == [[[8, 8], [8, 8]], [[8, 8], [8, 8]], [[8, 8]]]
-    assert one == [[[8, 8], [0, 0]], [[0, 0], [0, 0]], [[0, 0]]]  # blanks: no real or target tokens
+    first = [[8, 8], [0, 0]] if rows_on_one else [[0, 0], [0, 0]]
+    assert one == [first, [[0, 0], [0, 0]], [[0, 0]]]  # blanks: no real or target tokens
