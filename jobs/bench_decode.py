@@ -6,12 +6,15 @@ adapter (after `make demo`).
 
 Rows (runs/<name>/bench_decode.json and .md):
 - fp32 weights under bf16 autocast: how serving decoded before bf16 weights
-- bf16 weights, under the parse grammar: how the Serve app and eval decode now (generate.py)
+- bf16 weights, under the parse grammar: how eval decodes, and the Serve app a batch of several (generate.py)
 - without the grammar: what xgrammar's masks cost
 - transformers' prompt-lookup decoding (spans copied from the prompt, verified in one pass);
   it cannot run under the grammar, so it is compared with the row without one
 - a static KV cache with the decode step compiled (torch.compile): per-token cost after a
   one-off compile, printed beside it
+- skutune's speculative greedy under the grammar (serve/speculative.py, what the Serve app runs
+  for a request decoded alone): drafts from the grammar's forced tokens and the request, then
+  also from an n-gram table of the run's training answers
 and how many of a parse's tokens echo the request (region, query): what a shorter parse saves.
 """
 
@@ -27,7 +30,9 @@ from skutune.cli import job_args, setup
 from skutune.generate import generate_ids, load_model, render
 from skutune.runtime.model_import import resolve_model_dir
 from skutune.runtime.paths import load_jsonl
+from skutune.serve.args import AppArgs
 from skutune.serve.constrained import Grammars, constraints_for
+from skutune.serve.speculative import Drafter, greedy
 from skutune.train.methods import load_tuned
 
 ECHO = re.compile(r'"region":"[^"]*",("query":"(?:[^"\\]|\\.)*",)?')  # what the request already says
@@ -84,6 +89,15 @@ def main():
     def under_grammar(m):
         return lambda p: generate_ids(tok, m, [p], 128, constraints_for([grammars.get("parse", region_of[p])]))[0]
 
+    def speculative(drafter):
+        def decode(p):
+            ids = tok(p, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            return greedy(model, ids, 128, tok.eos_token_id, grammars.get("parse", region_of[p]), drafter=drafter)
+
+        return decode
+
+    answers = AppArgs(run_dir=str(rd.root)).answers()
+
     fp32 = load_tuned(base, adapter).merge_and_unload().eval()
     compile_start = time.perf_counter()
     compiled = static_compiled(tok, model)
@@ -91,10 +105,12 @@ def main():
     compile_s = time.perf_counter() - compile_start
     levers = {
         "fp32 weights, bf16 autocast (before)": under_grammar(fp32),
-        "bf16 weights, grammar (now)": under_grammar(model),
+        "bf16 weights, grammar, generate (eval)": under_grammar(model),
         "bf16 weights, no grammar": lambda p: generate_ids(tok, model, [p], 128)[0],
         "bf16, no grammar, prompt lookup (10)": lambda p: prompt_lookup(tok, model, p),
         "bf16, no grammar, static cache, compiled step": compiled,
+        "bf16, grammar, speculative: grammar + request drafts": speculative(Drafter()),
+        f"bf16, grammar, speculative: + {len(answers)} training answers": speculative(Drafter.from_texts(tok, answers)),
     }
     rows, reference = [], None
     for name, decode in levers.items():

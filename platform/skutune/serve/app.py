@@ -259,6 +259,7 @@ class SearchService:
             self.store,
             self.args.max_loaded_adapters,
             int(self.args.max_loaded_gib * 2**30),
+            self.args.answers(),
         )
         self.registry = Registry(self.args.path("adapters_dir"), self.args.source_policy())
         # registrations copy files: a pool of their own, so they never wait behind generation

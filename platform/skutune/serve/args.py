@@ -34,6 +34,12 @@ class AppArgs(BaseModel):
     parse_cache: str | None = _field(
         None, "head queries answered ahead of time (skutune parse-cache); default <run_dir>/parse_cache"
     )
+    draft_answers: list[str] | None = _field(
+        None,
+        "chat JSONL files whose assistant turns seed the drafts of a request decoded alone "
+        "(speculative.py; the first 5,000 rows); default the run's data/messages/train_*.jsonl, [] for none",
+        max_length=16,
+    )
     default_adapter: str = _field("search", "requests without an adapter, outside any campaign")
     understand_adapter: str = _field("understand", "grounded mode's default adapter")
     max_loaded_adapters: int = _field(8, "adapters loaded per replica (LRU)", ge=1)
@@ -108,6 +114,24 @@ class AppArgs(BaseModel):
     def parse_cache_dir(self) -> Path | None:
         """The parse cache's root: `parse_cache`, else <run_dir>/parse_cache; None without either."""
         return self.path("parse_cache") if self.parse_cache or self.run_dir else None
+
+    def answers(self, limit: int = 5_000) -> list[str]:
+        """The assistant turns of `draft_answers` (default: the run's curated training chats)."""
+        import json
+
+        if self.draft_answers is not None:
+            files = [Path(f) for f in self.draft_answers]
+        else:
+            files = sorted((Path(self.run_dir) / "data" / "messages").glob("train_*.jsonl")) if self.run_dir else []
+        answers, rows = [], 0
+        for path in files:
+            with path.open(encoding="utf-8") as lines:
+                for line in lines:
+                    rows += 1
+                    if rows > limit:
+                        return answers
+                    answers += [m["content"] for m in json.loads(line)["messages"] if m.get("role") == "assistant"]
+        return answers
 
     def store_profile(self):
         """The store profile `store` names (its regions, prompts, currencies)."""

@@ -6,6 +6,8 @@ different LoRA adapters (and the base) runs as one `generate` with peft's per-ro
 are a model of their own, batched per adapter. A per-replica LRU bounds what is loaded, by count
 (`max_loaded`) and by memory (`max_bytes`: a non-LoRA artefact is a whole model copy, a LoRA a
 few MB): the least recently used adapter is unloaded past either and reloads on demand.
+A request decoded alone (a lone miss, a stream) takes speculative.greedy: the same greedy answer
+in fewer forward passes, its guesses drafted from the grammar, the request and `answers`.
 Thread-unsafe by design: the replica calls it under one lock.
 """
 
@@ -20,6 +22,7 @@ from transformers import TextIteratorStreamer
 from skutune.generate import generate_ids, load_model, prompt_learning
 from skutune.serve.cards import shares_base
 from skutune.serve.constrained import Grammars, constraints_for
+from skutune.serve.speculative import Drafter, greedy
 
 BASE_ROW = "__base__"  # peft's adapter name for "no adapter" in a mixed batch
 
@@ -74,10 +77,14 @@ class TokenStreamer(TextIteratorStreamer):
 
 
 class ServingEngine:
-    def __init__(self, model_dir: Path, catalog: dict, store, max_loaded: int, max_bytes: int | None = None):
+    def __init__(
+        self, model_dir: Path, catalog: dict, store, max_loaded: int, max_bytes: int | None = None, answers=()
+    ):
+        """`answers`: texts of earlier answers (training targets) whose n-grams seed the drafts."""
         self.model_dir, self.max_loaded, self.max_bytes = model_dir, max_loaded, max_bytes
         self.tok, self.base = load_model(model_dir)
         self.grammars = Grammars(self.tok, self.base.config.vocab_size, catalog, store)
+        self.drafter = Drafter.from_texts(self.tok, answers)
         self.peft = None  # the PeftModel wrapping self.base once the first LoRA adapter loads
         self.loaded: OrderedDict[str, Adapter] = OrderedDict()
         self.evictions = 0
@@ -168,6 +175,9 @@ class ServingEngine:
             names = None
             if model is self.peft and not prompt_learning(model):
                 names = [jobs[i].adapter.id if jobs[i].adapter else BASE_ROW for i in rows]
+            if len(rows) == 1 and not prompt_learning(model):
+                ids[rows[0]] = self._alone(model, jobs[rows[0]], names)
+                continue
             out = generate_ids(
                 self.tok,
                 model,
@@ -180,6 +190,14 @@ class ServingEngine:
             for i, row in zip(rows, out):
                 ids[i] = row[: jobs[i].max_new_tokens]  # a job with a smaller budget than its batch's stops at its own
         return [self.result(job, row) for job, row in zip(jobs, ids)]
+
+    def _alone(self, model, job: GenRequest, names, streamer=None) -> list[int]:
+        prompt = self.tok(job.prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(model.device)
+        extra = {"adapter_names": names} if names else {}
+        eos = self.tok.eos_token_id
+        return greedy(
+            model, prompt, job.max_new_tokens, eos, job.grammar, job.deadline, streamer, self.drafter, **extra
+        )
 
     def result(self, job: GenRequest, ids: list[int]) -> Result:
         prompt = len(self.tok(job.prompt, add_special_tokens=False)["input_ids"])
@@ -198,20 +216,7 @@ class ServingEngine:
         streamer = TokenStreamer(self.tok, skip_prompt=True, skip_special_tokens=True)
         names = [job.adapter.id if job.adapter else BASE_ROW] if model is self.peft else None
         ids = []
-        worker = threading.Thread(
-            target=lambda: ids.extend(
-                generate_ids(
-                    self.tok,
-                    model,
-                    [job.prompt],
-                    job.max_new_tokens,
-                    constraints_for([job.grammar]),
-                    names,
-                    streamer,
-                    job.deadline,
-                )[0]
-            )
-        )
+        worker = threading.Thread(target=lambda: ids.extend(self._alone(model, job, names, streamer)))
         worker.start()
         yield from (piece for piece in streamer if piece)
         worker.join()

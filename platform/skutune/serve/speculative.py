@@ -1,0 +1,165 @@
+"""Greedy decoding of one prompt with several tokens per forward pass where they can be guessed.
+
+A grounded parse copies much of itself: the JSON keys and punctuation its grammar forces, and the
+spans of the query it echoes. Decoding a token per forward pass pays a full read of the weights
+for each (at batch 1 on a CPU, most of a step). Here every pass also scores a draft: the tokens
+the grammar forces from its current state (xgrammar's jump-forward), or else the tokens that
+followed the latest earlier occurrence of the answer's last few tokens in the prompt or the answer
+(prompt lookup). At each drafted position the model's own argmax, masked by the grammar, decides:
+the agreeing prefix is kept and the first disagreement yields the model's token instead, so the
+answer is the one one-token-a-pass greedy decoding under the same grammar gives, up to the float
+differences of scoring several positions in one pass (bench_decode counts the answers that
+differ). transformers' prompt lookup cannot run under a grammar: its logits processors are called
+on candidate positions, while a grammar matcher must see exactly the accepted tokens.
+"""
+
+import contextlib
+import time
+from collections import Counter
+
+import torch
+import xgrammar as xgr
+from transformers import DynamicCache
+
+from skutune.runtime.precision import autocast_bf16
+
+NGRAM = 6  # the longest suffix looked up, in the context and in the table of earlier answers
+DRAFT = 16  # the most tokens verified in one pass (on 2 CPU cores a pass of 16 costs 1.3x one of 1)
+
+
+def lookup(ids: list[int], size: int = DRAFT) -> tuple[int, list[int]]:
+    """(n, the tokens that followed) for the latest earlier occurrence in `ids` of its longest
+    suffix of n <= NGRAM tokens that recurs; (0, []) when none does."""
+    for n in range(min(NGRAM, len(ids) - 1), 0, -1):
+        tail = ids[-n:]
+        for start in range(len(ids) - n - 1, -1, -1):
+            if ids[start : start + n] == tail:
+                return n, ids[start + n : start + n + size]
+    return 0, []
+
+
+class Drafter:
+    """Guesses of a continuation: the tokens the grammar forces, then, token by token, whichever
+    knows the longer suffix: the request itself (a span the answer copies, like a parse's echo of
+    the query) or an n-gram table of earlier answers (`answers`, token ids: the adapter's training
+    targets), which knows the answer format's keys and their usual order."""
+
+    def __init__(self, answers=()):
+        counts: Counter = Counter()
+        for seq in answers:
+            for i in range(1, len(seq)):
+                for n in range(1, min(NGRAM, i) + 1):
+                    counts[tuple(seq[i - n : i]), seq[i]] += 1
+        self.table: dict[tuple, int] = {}
+        for (key, token), _ in sorted(counts.items(), key=lambda kv: kv[1]):  # the most frequent wins
+            self.table[key] = token
+
+    @classmethod
+    def from_texts(cls, tok, texts) -> "Drafter":
+        """From answer texts, each tokenized as the model writes it: up to and including EOS."""
+        return cls(tok(text + tok.eos_token, add_special_tokens=False)["input_ids"] for text in texts)
+
+    def known(self, ids: list[int]) -> tuple[int, int | None]:
+        for n in range(min(NGRAM, len(ids)), 0, -1):
+            if tuple(ids[-n:]) in self.table:
+                return n, self.table[tuple(ids[-n:])]
+        return 0, None
+
+    def __call__(self, context: list[int], forced: list[int], room: int) -> list[int]:
+        draft, size = list(forced), min(DRAFT, room)
+        while len(draft) < size:
+            ids = context + draft
+            n_copy, span = lookup(ids, size - len(draft))
+            n_known, token = self.known(ids)
+            if span and n_copy >= n_known:
+                draft += span
+            elif token is not None:
+                draft.append(token)
+            else:
+                break
+        return draft[:size]
+
+
+class _Picker:
+    """The greedy choice at one position, held to the grammar when there is one."""
+
+    def __init__(self, grammar, drafter: Drafter):
+        self.drafter = drafter
+        self.matcher = xgr.GrammarMatcher(grammar) if grammar is not None else None
+        if self.matcher is not None:
+            self.vocab = grammar.tokenizer_info.vocab_size
+            self.mask = xgr.allocate_token_bitmask(1, self.vocab)
+
+    def __call__(self, scores: torch.Tensor) -> int:
+        if self.matcher is None:
+            return int(scores.argmax())
+        self.matcher.fill_next_token_bitmask(self.mask)
+        scores = scores.float()[None].clone()
+        xgr.apply_token_bitmask_inplace(scores, self.mask, vocab_size=min(self.vocab, scores.shape[-1]))
+        return int(scores.argmax())
+
+    def accept(self, token: int) -> None:
+        if self.matcher is not None:
+            self.matcher.accept_token(token)
+
+    def draft(self, context: list[int], room: int) -> list[int]:
+        forced = self.matcher.find_jump_forward_tokens() if self.matcher is not None else []
+        return self.drafter(context, forced, room)
+
+    def finished(self) -> bool:
+        return self.matcher is not None and self.matcher.is_terminated()
+
+
+@torch.inference_mode()
+def greedy(
+    model,
+    input_ids: torch.Tensor,
+    max_new_tokens: int,
+    eos_id: int,
+    grammar=None,
+    deadline: float | None = None,
+    streamer=None,
+    drafter: Drafter | None = None,
+    **forward,
+) -> list[int]:
+    """New token ids for one prompt (`input_ids` of shape (1, n)), up to and including EOS.
+    `grammar`: an xgrammar CompiledGrammar; `deadline`: a `time.monotonic()` past which decoding
+    stops; `streamer`: fed as `generate` feeds it (the prompt first); `drafter`: a Drafter with a
+    table of earlier answers (by default the grammar and the request only); `forward`: extra
+    arguments of every forward pass (peft's `adapter_names`)."""
+    pick, cache = _Picker(grammar, drafter or Drafter()), DynamicCache()
+    context = input_ids[0].tolist()
+    autocast = autocast_bf16("cpu") if model.device.type == "cpu" else contextlib.nullcontext()
+    if streamer is not None:
+        streamer.put(input_ids.cpu())
+    with autocast:
+        logits = model(input_ids=input_ids, cache=cache, logits_to_keep=1, **forward).logits[0]
+        new: list[int] = []
+        while True:
+            token = pick(logits[-1])
+            pick.accept(token)
+            new.append(token)
+            kept = [token]
+            if token != eos_id and not pick.finished() and len(new) < max_new_tokens:
+                draft = pick.draft(context + new, max_new_tokens - len(new))
+                step = torch.tensor([[token, *draft]], device=input_ids.device)
+                logits = model(input_ids=step, cache=cache, **forward).logits[0]
+                for i, guess in enumerate(draft):
+                    if pick(logits[i]) != guess:
+                        break
+                    pick.accept(guess)
+                    new.append(guess)
+                    kept.append(guess)
+                    if guess == eos_id or pick.finished():
+                        break
+                cache.crop(len(kept) - len(draft) - 1)  # negative: the rejected guesses (keys, values) go
+                logits = logits[: len(kept)]  # the last row: the position after the last kept token
+            if streamer is not None:
+                streamer.put(torch.tensor(kept))
+            if new[-1] == eos_id or pick.finished() or len(new) >= max_new_tokens:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                break
+    if streamer is not None:
+        streamer.end()
+    return new
