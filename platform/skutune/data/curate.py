@@ -13,6 +13,7 @@ Invariant, checked before the manifest is written: rows in = rows out + quaranti
 `report.py` writes runs/<name>/curation.md from what each stage counted.
 """
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -365,29 +366,32 @@ def _tokenize(cfg, kept_train, train_dir: Path, model_dir: Path) -> tuple[int, d
 def _write_messages(cfg, kept_train, test_rows: list[dict]) -> dict:
     """The curated splits as chat `messages` JSONL, one file per split and target
     (data/messages/<split>_<target>.jsonl): the conversations the Parquet tokenizes, for trainers
-    that read chats (TRL's SFTTrainer, axolotl). Returns rows per file."""
+    that read chats (TRL's SFTTrainer, axolotl). One pass over each split writes both targets.
+    Returns rows per file."""
     rd, counts = cfg.run_dir(), {}
-    for target in TARGETS:
-        for split in ("train", "test"):
-            rows = (
-                (json.loads(r["row_json"]) for r in kept_train.select_columns(["row_json"]).iter_rows())
-                if split == "train"
-                else iter(test_rows)
-            )
-            chosen = (ex for ex in rows if target == "answer" or ex.get("parse") is not None)
-            counts[f"{split}_{target}"] = write_jsonl(
-                rd.messages(split, target),
-                (
-                    {
+    splits = {
+        "train": (json.loads(r["row_json"]) for r in kept_train.select_columns(["row_json"]).iter_rows()),
+        "test": iter(test_rows),
+    }
+    for split, rows in splits.items():
+        paths = {target: rd.messages(split, target) for target in TARGETS}
+        paths["answer"].parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            files = {target: stack.enter_context(path.open("w", encoding="utf-8")) for target, path in paths.items()}
+            counts |= {f"{split}_{target}": 0 for target in TARGETS}
+            for ex in rows:
+                for target in TARGETS:
+                    if target == "parse" and ex.get("parse") is None:
+                        continue
+                    chat = {
                         "messages": training_messages(ex, cfg.store, target),
                         "id": ex["id"],
                         "kind": ex["kind"],
                         "split": split,
                         "relevant": ex.get("relevant", []),  # graded labels a chat cannot carry
                     }
-                    for ex in chosen
-                ),
-            )
+                    files[target].write(json.dumps(chat, ensure_ascii=False) + "\n")
+                    counts[f"{split}_{target}"] += 1
     return counts
 
 
