@@ -113,10 +113,11 @@ def run_loop(
     for epoch in range(pos["epoch"], cfg.train.epochs):
         strategy.model.train()
         reset_peak_memory(device)
-        start, losses, steps = time.time(), [], []  # steps: (seconds, tokens) each
+        start, losses, steps, waited = time.time(), [], [], 0.0  # steps: (seconds, tokens) each
         last, seen = start, list(ledger.get(str(epoch), {}).get("rows", [])) if done else []
         windows = _epoch_windows(batches(collate), cfg.train.grad_accum, done, tok.pad_token_id, device)
         for window, ends_epoch in _with_last(windows):
+            waited += time.time() - last  # for the data: the iterator (Ray Data's shard under Ray Train)
             if pos["step"] >= total:
                 break
             seen += [
@@ -185,6 +186,7 @@ def run_loop(
             "tokens_per_s": tokens * world / seconds,
             "tokens": tokens * world,
             "train_seconds": seconds,
+            "data_wait_seconds": waited,
             # without the epoch's first step (warm-up, compilation, the data pipeline's start)
             "steady_tokens_per_s": world * sum(n for _, n in steps[1:]) / max(1e-9, sum(t for t, _ in steps[1:])),
             "trainable_params": counts["trainable"],
