@@ -8,15 +8,13 @@ clients. A finished run first (`make demo`).
 The stream: the log's distinct (region, query) pairs ranked by how often they were asked, the
 pair of rank r drawn with probability proportional to 1/r^s (--zipf-s). "cache off" is the app as
 it was before the cache (every request decodes); "cache on" after the batch job wrote the table
-for the --top most frequent pairs. One replica with --threads torch threads (default: every core,
-as `skutune serve` runs it). Reports hit rate, p50/p99 of all requests, of hits and of
-misses, and requests/s (runs/bench_parse_cache/bench_parse_cache.json, and printed).
+for the --top most frequent pairs. One replica, with --threads torch threads if given. Reports hit
+rate, p50/p99 of all requests, of hits and of misses, and requests/s (runs/bench_parse_cache/bench_parse_cache.json, and printed).
 """
 
 import argparse
 import datetime as dt
 import json
-import os
 import secrets
 import shutil
 import time
@@ -96,7 +94,10 @@ def main():
     ap.add_argument("--zipf-s", type=float, default=1.1, help="Zipf exponent of the replayed stream")
     ap.add_argument("--port", type=int, default=8124)
     ap.add_argument(
-        "--threads", type=int, default=os.cpu_count(), help="torch threads of the replica (skutune serve: every core)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of the replica; default the app's (its num_cpus, 1). On 2 cores, 2 threads were slower",
     )
     args = ap.parse_args()
     run, out = Path(args.run).resolve(), Path(args.out).resolve()
@@ -133,7 +134,7 @@ def main():
         "run_dir": str(run),
         "parse_cache": str(out / "parse_cache"),
         "auth_token_file": str(out / "token"),
-        "threads": args.threads,
+        **({"threads": args.threads} if args.threads else {}),
     }
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
     serve.run(build_app(app_args), name="bench", route_prefix="/")
