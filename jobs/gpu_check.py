@@ -15,7 +15,7 @@ xgrammar, jsonschema and their needs, for its Python 3.12) and writes run.sh.
 budget: skutune's loop (LoRA r16: packed + compiled, unpacked, + Liger on CUDA, + activation
 checkpointing; full fine-tune), TRL SFTTrainer (LoRA defaults, LoRA packed, full fine-tune),
 QLoRA's memory where bitsandbytes is installed; then decoding milliseconds per step at batch 1, 16
-and 64. Reports tokens/s, peak memory and the model FLOP/s as a share of the card's datasheet bf16
+and 64 (and a lone request's speculative path at batch 1). Reports tokens/s, peak memory and the model FLOP/s as a share of the card's datasheet bf16
 peak and of a measured bf16 matmul, into gpu_check.md and gpu_check.json under --out, and stops
 starting new rows past --budget-s.
 """

@@ -37,5 +37,7 @@ def test_gpu_check_runs_every_system_without_ray(tiny_curated, tmp_path):
     for label in trained:  # every system trained, none failed or was skipped (an error row has no tokens/s)
         r = rows[label]
         assert r.get("tokens_per_s", 0) > 0 and math.isfinite(r["loss"]) and r["mfu_measured"] > 0, (label, r)
-    assert {"serve engine (dynamic cache), batch 4", "static cache, batch 4"} <= set(rows["decoding"])
+    lone = "serve engine, one request (speculative, request drafts), batch 1"
+    assert {"serve engine (dynamic cache), batch 4", "static cache, batch 4", lone} <= set(rows["decoding"])
+    assert rows["decoding"][lone]["steps"] == 8  # the whole budget: a lone request's path runs on the device too
     assert "| skutune loop, LoRA, packed + compiled |" in (out / "gpu_check.md").read_text()

@@ -18,7 +18,6 @@ import time
 from collections import Counter
 
 import torch
-import xgrammar as xgr
 from transformers import DynamicCache
 
 from skutune.runtime.precision import autocast_bf16
@@ -84,9 +83,11 @@ class _Picker:
     """The greedy choice at one position, held to the grammar when there is one."""
 
     def __init__(self, grammar, drafter: Drafter):
-        self.drafter = drafter
-        self.matcher = xgr.GrammarMatcher(grammar) if grammar is not None else None
-        if self.matcher is not None:
+        self.drafter, self.matcher = drafter, None
+        if grammar is not None:  # xgrammar only where a grammar is asked for (the GPU check has none)
+            import xgrammar as xgr
+
+            self.xgr, self.matcher = xgr, xgr.GrammarMatcher(grammar)
             self.vocab = grammar.tokenizer_info.vocab_size
             self.mask = xgr.allocate_token_bitmask(1, self.vocab)
 
@@ -95,7 +96,7 @@ class _Picker:
             return int(scores.argmax())
         self.matcher.fill_next_token_bitmask(self.mask)
         scores = scores.float()[None].clone()
-        xgr.apply_token_bitmask_inplace(scores, self.mask, vocab_size=min(self.vocab, scores.shape[-1]))
+        self.xgr.apply_token_bitmask_inplace(scores, self.mask, vocab_size=min(self.vocab, scores.shape[-1]))
         return int(scores.argmax())
 
     def accept(self, token: int) -> None:

@@ -252,9 +252,12 @@ def run_eval(cfg: JobConfig, model_dir, prompts: int, batch_size: int, max_new_t
 
 def run_decode(cfg: JobConfig, model_dir, batch_sizes: list[int], new_tokens: int) -> dict:
     """Greedy decoding, milliseconds per step at each batch size: the Serve engine's path
-    (generate.generate_ids: transformers' generate, dynamic KV cache) and generate with a
-    static cache. A step is one new token for every row of the batch."""
+    (generate.generate_ids: transformers' generate, dynamic KV cache), generate with a static
+    cache, and at batch 1 the engine's path for a lone request (serve/speculative.py; random
+    weights rarely agree with a draft, so this is its cost without the gain). A step is one new
+    token for every row of the batch."""
     from skutune.generate import generate_ids, load_model, render
+    from skutune.serve.speculative import greedy
 
     tok, model = load_model(str(model_dir))
     prompts = [render(tok, e["query"], e["region"], e["date"], cfg.store) for e in load_jsonl(cfg.run_dir().test)]
@@ -272,14 +275,21 @@ def run_decode(cfg: JobConfig, model_dir, batch_sizes: list[int], new_tokens: in
             )
         return out[:, enc["input_ids"].shape[1] :].tolist()
 
+    def alone(rows):  # eos -1: never ends early, as min_new_tokens holds the others to the budget
+        ids = tok(rows[0], return_tensors="pt", add_special_tokens=False)["input_ids"].to(model.device)
+        return [greedy(model, ids, new_tokens, eos_id=-1)]
+
     paths = {
         "serve engine (dynamic cache)": lambda rows: generate_ids(tok, model, rows, new_tokens),
         "static cache": static,
+        "serve engine, one request (speculative, request drafts)": alone,
     }
     out = {}
     for size in batch_sizes:
         rows = (prompts * (size // max(1, len(prompts)) + 1))[:size]
         for name, run in paths.items():
+            if run is alone and size > 1:
+                continue
             run(rows[:1])  # warm-up: kernels, the static cache's allocation
             start = time.perf_counter()
             steps = max(len(ids) for ids in run(rows))  # token ids as lists: the device has finished
