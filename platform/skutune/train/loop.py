@@ -245,14 +245,14 @@ def _in_step(windows, first: list, device, pad_id: int):
     trains blanks (one row, no target or real tokens: no gradient, no loss) until all are done.
     A rank that was handed no batch at all (fewer rows left than ranks) blanks with one pad token."""
     windows = iter(windows)
-    template = first[0] if first else _one_pad(pad_id)
     while True:
-        window = next(windows, None)
+        window = next(windows, None)  # fills `first` (_untrained) on its first call
         state = torch.tensor([len(window or []), window is not None], dtype=torch.int64, device=device)
         dist.all_reduce(state, op=dist.ReduceOp.MAX)
         if not state[1]:
             return
         window = window or []
+        template = first[0] if first else _one_pad(pad_id)
         yield window + [_blank(template) for _ in range(int(state[0]) - len(window))]
 
 

@@ -10,7 +10,16 @@ import torch
 import torch.multiprocessing as mp
 
 from helpers import tiny_config
-from skutune.train.loop import LOG_FILE, POSITION_FILE, _in_step, fingerprint, load_ledgers, run_loop
+from skutune.train.loop import (
+    LOG_FILE,
+    POSITION_FILE,
+    _in_step,
+    _untrained,
+    _windows,
+    fingerprint,
+    load_ledgers,
+    run_loop,
+)
 
 ROWS, BATCH = 10, 2
 
@@ -81,11 +90,12 @@ def _ranks(rank: int, out: str, rows_on_one: bool) -> None:
             "labels": torch.ones(2, 4, dtype=torch.int64),
             "real_tokens": torch.full((2,), 4),
         }
-        mine = [[batch, batch], [batch, batch], [batch]] if rank == 0 else [[batch]] if rows_on_one else []
-        first = [batch] if rank == 0 or rows_on_one else []  # rank 1 ran out first, or was handed nothing
+        mine = [batch] * 5 if rank == 0 else [batch] if rows_on_one else []  # rank 1 runs out, or has none
+        first: list = []  # filled by _untrained as the loop reads, as in _epoch_windows
+        windows = _windows(_untrained(iter(mine), {"a row trained before the cut"}, 0, first), 2)
         steps = [
-            [(int(b["real_tokens"].sum()), int((b["labels"] != -100).sum())) for b in window]
-            for window in _in_step(iter(mine), first, "cpu", pad_id=0)
+            [(int(b["real_tokens"].sum()), int((b["labels"] != -100).sum()), b["input_ids"].shape[1]) for b in window]
+            for window in _in_step(windows, first, "cpu", pad_id=0)
         ]
         with open(f"{out}/rank{rank}.json", "w") as f:
             json.dump(steps, f)
@@ -98,6 +108,9 @@ def test_ranks_with_uneven_rows_after_a_resume_run_the_same_steps(tmp_path, rows
     mp.spawn(_ranks, args=(str(tmp_path), rows_on_one), nprocs=2, join=True)  # spawned: no fork of this process
     zero, one = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert [len(w) for w in zero] == [len(w) for w in one] == [2, 2, 1]  # the same forwards, the same steps
-    assert zero == [[[8, 8], [8, 8]], [[8, 8], [8, 8]], [[8, 8]]]
-    first = [[8, 8], [0, 0]] if rows_on_one else [[0, 0], [0, 0]]
-    assert one == [first, [[0, 0], [0, 0]], [[0, 0]]]  # blanks: no real or target tokens
+    assert zero == [[[8, 8, 4], [8, 8, 4]], [[8, 8, 4], [8, 8, 4]], [[8, 8, 4]]]
+    # blanks: no real or target tokens, shaped like the rank's own first batch (no new compiled
+    # shape), or one pad token where the rank was handed nothing
+    width = 4 if rows_on_one else 1
+    first = [[8, 8, 4], [0, 0, 4]] if rows_on_one else [[0, 0, 1], [0, 0, 1]]
+    assert one == [first, [[0, 0, width], [0, 0, width]], [[0, 0, width]]]
