@@ -114,19 +114,16 @@ def _serve(args) -> None:
     from ray import serve
 
     from skutune.runtime.cluster import init_ray
-    from skutune.runtime.storage import download
     from skutune.serve.app import build_app
     from skutune.serve.args import run_app_args
 
     cfg = setup(args)
     if cfg.serve.host not in LOOPBACK and not os.environ.get("SKUTUNE_API_TOKEN"):
         sys.exit(f"skutune serve: refusing to listen on {cfg.serve.host} without a token: set SKUTUNE_API_TOKEN")
-    if cfg.remote_dir():  # a run in object storage: serve its latest catalog, index and adapters
-        print(f"run {cfg.remote_dir()}: {download(cfg.remote_dir(), cfg.output_dir())} files down", flush=True)
     init_ray()
     serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
     serve.run(
-        build_app(run_app_args(cfg)),
+        build_app(run_app_args(cfg, followed=True)),  # a replica downloads a run in object storage
         name="skutune",
         route_prefix="/",
     )

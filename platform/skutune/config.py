@@ -47,6 +47,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
+def _no_secrets(cls, v):
+    """A URI (runtime/storage.py) without credentials or ?options, whose path is plain."""
+    return check_uri(v) if v and is_uri(v) else v
+
+
 class RunConfig(_Strict):
     name: str = Field(
         pattern=r"^[A-Za-z0-9_.-]+$",
@@ -59,10 +64,7 @@ class RunConfig(_Strict):
         "mirror and upload what they wrote (credentials from the environment)",
     )
 
-    @field_validator("output_dir")
-    @classmethod
-    def _uri_without_secrets(cls, v):
-        return check_uri(v) if v and is_uri(v) else v
+    _uri = field_validator("output_dir")(_no_secrets)
 
 
 class RandomInit(_Strict):
@@ -419,13 +421,18 @@ class TrainConfig(_Strict):
 class IndexConfig(_Strict):
     """The catalog index grounded search retrieves from (jobs/index.py)."""
 
-    dir: str | None = Field(None, description="default: <run>/index")
+    dir: str | None = Field(
+        None,
+        description="default: <run>/index; a path, or a pyarrow URI (s3://bucket/indexes/store) worked on in a mirror",
+    )
     catalog: str | None = Field(
         None, description="JSONL of catalog rows; default: the curated <run>/data/catalog.jsonl"
     )
     actors: Int = Field(1, ge=1, description="MiniLM encoders in the Ray Data actor pool")
     ann_min_rows: Int = Field(20000, ge=1, description="below this, dense search is exact; from it, faiss IVF")
     nprobe: Int = Field(32, ge=1, description="IVF lists visited per query: recall against latency")
+
+    _uri = field_validator("dir")(_no_secrets)
 
 
 class GroundedParts(_Strict):
@@ -480,7 +487,11 @@ class ParseCacheConfig(_Strict):
 
 
 class ServeConfig(_Strict):
-    adapters_dir: str | None = Field(None, description="default: <run>/adapters")
+    adapters_dir: str | None = Field(
+        None,
+        description="the adapter registry that train publishes to and serve reads (default: <run>/adapters); "
+        "a path, or a pyarrow URI (s3://bucket/adapters) worked on in a mirror",
+    )
     host: str = Field("127.0.0.1", description="address `skutune serve` binds (loopback by default)")
     port: Int = Field(8000, description="HTTP port")
     threads: Int | None = Field(None, description="torch threads per replica")
@@ -488,6 +499,8 @@ class ServeConfig(_Strict):
     parse_cache: ParseCacheConfig = Field(
         default_factory=ParseCacheConfig, description="`skutune parse-cache`: head queries answered ahead of time"
     )
+
+    _uri = field_validator("adapters_dir")(_no_secrets)
 
 
 class NearDedupConfig(_Strict):
@@ -657,15 +670,28 @@ class JobConfig(_Strict):
         """run.output_dir when it is in object storage (runtime/storage.py), else None."""
         return self.run.output_dir if self.run.output_dir and is_uri(self.run.output_dir) else None
 
+    def remote_dirs(self) -> list[tuple[str, Path]]:
+        """(URI, local mirror) of each of run.output_dir, index.dir and serve.adapters_dir that is in
+        object storage: a stage downloads them first and uploads what it wrote (pipeline.synced)."""
+        dirs = (self.run.output_dir, self.index.dir, self.serve.adapters_dir)
+        return [(uri, mirror_of(uri)) for uri in dirs if uri and is_uri(uri)]
+
     def run_dir(self) -> RunDir:
         """Every path of this run (curated data, catalog, index, adapters, reports)."""
-        return RunDir(self.output_dir(), Path(self.index.dir).resolve() if self.index.dir else None)
+        return RunDir(self.output_dir(), _local(self.index.dir), _local(self.serve.adapters_dir))
 
     def index_dir(self) -> Path:
         return self.run_dir().index
 
     def adapter_dir(self, name: str) -> Path:
         return self.run_dir().adapter(name)
+
+
+def _local(path: str | None) -> Path | None:
+    """A directory set apart from the run's, on this machine: its mirror when it is a URI."""
+    if not path:
+        return None
+    return mirror_of(path) if is_uri(path) else Path(path).resolve()
 
 
 def _describe(err: ValidationError, path) -> str:

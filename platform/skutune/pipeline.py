@@ -20,18 +20,19 @@ from skutune.runtime.storage import download, upload
 
 
 def synced(stage):
-    """A run in object storage (run.output_dir a URI): the stage downloads the run into its local
-    mirror first and uploads what it wrote after, so the next stage can run on another machine."""
+    """A run in object storage (run.output_dir, index.dir or serve.adapters_dir a URI): the stage
+    downloads each into its local mirror first and uploads what it wrote after, so the next stage
+    can run on another machine."""
 
     @functools.wraps(stage)
     def run(cfg: JobConfig):
-        remote, local = cfg.remote_dir(), cfg.output_dir()
-        if remote:
-            print(f"run {remote}: {download(remote, local)} files down to {local}", flush=True)
+        remote = cfg.remote_dirs()
+        for uri, local in remote:
+            print(f"{uri}: {download(uri, local)} files down to {local}", flush=True)
         start = time.time() - 1  # file times may be rounded down to the second
         out = stage(cfg)
-        if remote:
-            print(f"run {remote}: {upload(local, remote, since=start)} files up from {local}", flush=True)
+        for uri, local in remote:
+            print(f"{uri}: {upload(local, uri, since=start)} files up from {local}", flush=True)
         return out
 
     return run

@@ -1,7 +1,8 @@
 """`ray job submit --working-dir .` against a real local head node, as users run it, with the run
 in object storage: a local S3-compatible server (moto, on 127.0.0.1, started here) holds it, the
 credentials are only in the head's environment, and each stage starts from an empty local mirror,
-as if on another machine. Then `skutune serve` answers with the adapter the bucket holds.
+as if on another machine; the index and the adapter registry lie in places of their own. Then
+`skutune serve` answers with the adapter the bucket holds, and takes up one written there later.
 
 A pytest process of its own (`-m "jobsubmit or cluster"`, see the Makefile), beside the rest of
 the suite: the head runs in a process group of its own and is stopped by signalling it, never by
@@ -21,7 +22,7 @@ import pyarrow.fs as pafs
 import pytest
 import requests
 
-from helpers import REPO, TOKEN, ray_head
+from helpers import ADMIN_TOKEN, REPO, TOKEN, ray_head
 
 pytestmark = pytest.mark.jobsubmit
 
@@ -30,6 +31,9 @@ SKUTUNE = str(Path(sys.executable).parent / "skutune")
 DASHBOARD = 8275
 SECRET = "skutune-test-secret-7f3a9c"
 RUN = "s3://skutune/runs/tiny"
+# the index and the adapter registry in places of their own, as a team sharing them across runs keeps them
+PLACES = ("--set", f"run.output_dir={RUN}", "--set", "index.dir=s3://skutune/indexes/tiny")
+PLACES += ("--set", "serve.adapters_dir=s3://skutune/registry")
 
 
 def _free_port() -> int:
@@ -87,7 +91,7 @@ def head(s3):
 def test_submit_curate_index_and_train_with_the_run_in_object_storage(head, tmp_path):
     mirror = Path(head["SKUTUNE_RUNS"]) / "remote" / "s3" / "skutune" / "runs" / "tiny"
     sub = f"skutune-test-{uuid.uuid4().hex[:6]}"
-    cfg = f"--config jobs/configs/tiny.yaml --set run.output_dir={RUN} --set train.epochs=1"
+    cfg = f"--config jobs/configs/tiny.yaml {' '.join(PLACES)} --set train.epochs=1"
     another_machine = f"rm -rf {mirror}"
     entry = f" && {another_machine} && ".join(
         f"{sys.executable} jobs/{job}.py {cfg}" for job in ("curate", "index", "train")
@@ -123,28 +127,32 @@ def test_submit_curate_index_and_train_with_the_run_in_object_storage(head, tmp_
     bucket = pafs.S3FileSystem(
         access_key="skutune-test", secret_key=SECRET, region="us-east-1", endpoint_override=head["AWS_ENDPOINT_URL"]
     )
-    stored = {i.path for i in bucket.get_file_info(pafs.FileSelector("skutune/runs/tiny", recursive=True))}
-    for part in ("data/manifest.json", "adapters/search/adapter_model.safetensors", "mlruns", "tensorboard"):
-        assert any(p.startswith(f"skutune/runs/tiny/{part}") for p in stored), (part, sorted(stored)[:20])
+    stored = {i.path for i in bucket.get_file_info(pafs.FileSelector("skutune", recursive=True))}
+    for part in ("runs/tiny/data/manifest.json", "registry/search/adapter_model.safetensors", "runs/tiny/mlruns"):
+        assert any(p.startswith(f"skutune/{part}") for p in stored), (part, sorted(stored)[:20])
+    assert any(p.startswith("skutune/runs/tiny/tensorboard") for p in stored)
     assert any(p.startswith("skutune/runs/tiny/ray/train-search-") for p in stored)  # Ray Train's checkpoints
     assert not any("/work/" in p for p in stored)  # curate's scratch stays local
-    with bucket.open_input_stream("skutune/runs/tiny/index/CURRENT") as f:
+    assert not any(p.startswith(("skutune/runs/tiny/index", "skutune/runs/tiny/adapters")) for p in stored)
+    with bucket.open_input_stream("skutune/indexes/tiny/CURRENT") as f:
         assert f.read() == b"v0001"
     _assert_tracked(mirror, proc.stdout)  # the train job's mirror: what it downloaded and wrote
 
-    served = _serve_one_query(head)
+    served = _serve_one_query(head, bucket)
     # the secret reached the jobs only through the environment: no log or run file holds it
     assert not any(SECRET in log for log in (proc.stdout, proc.stderr, served))
     assert not any(SECRET in p.read_text(errors="ignore") for p in mirror.rglob("*") if p.is_file())
 
 
-def _serve_one_query(env) -> str:
-    """`skutune serve` from an empty mirror answers with the bucket's adapter; returns its log."""
+def _serve_one_query(env, bucket) -> str:
+    """`skutune serve` from an empty mirror answers with the bucket's adapter (the replica downloads
+    the run, index and registry), takes up an adapter written to the bucket while it serves, and
+    refuses HTTP registration into a registry it cannot publish to atomically; returns its log."""
     subprocess.run(["rm", "-rf", env["SKUTUNE_RUNS"]], check=True)
     port = _free_port()
     server = subprocess.Popen(
-        [SKUTUNE, "serve", "--config", "tiny", "--set", f"run.output_dir={RUN}", "--set", f"serve.port={port}"],
-        env={**env, "SKUTUNE_API_TOKEN": TOKEN},
+        [SKUTUNE, "serve", "--config", "tiny", *PLACES, "--set", f"serve.port={port}"],
+        env={**env, "SKUTUNE_API_TOKEN": TOKEN, "SKUTUNE_ADMIN_TOKEN": ADMIN_TOKEN},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -153,19 +161,36 @@ def _serve_one_query(env) -> str:
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True)
     reader.start()
+    url, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {TOKEN}"}
+
+    def search(adapter: str) -> requests.Response:
+        body = {"query": "samsung fridge", "region": "IN", "adapter": adapter}
+        return requests.post(f"{url}/v1/search", json=body, headers=auth, timeout=120)
+
     try:
         deadline = time.time() + 300
         while not any("serving http://" in line for line in lines):  # printed once the app is deployed
             assert server.poll() is None and time.time() < deadline, "".join(lines)[-3000:]
             time.sleep(0.5)
-        answer = requests.post(
-            f"http://127.0.0.1:{port}/v1/search",
-            json={"query": "samsung fridge", "region": "IN"},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=120,
-        )
+        answer = search("search")
         assert answer.status_code == 200, answer.text + "".join(lines)[-3000:]
         assert answer.json()["adapter"] == "search" and isinstance(answer.json()["results"], list)
+        assert search("promo").status_code == 404
+        registered = requests.post(
+            f"{url}/v1/adapters",
+            json={"name": "promo", "source": "s3://skutune/registry/search"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=60,
+        )
+        assert registered.status_code == 409 and "object storage" in registered.json()["detail"], registered.text
+        # another job writes an adapter into the registry: replicas take it up (remote_poll_s, 30 s)
+        files = bucket.get_file_info(pafs.FileSelector("skutune/registry/search"))
+        for f in sorted(files, key=lambda f: f.base_name == "skutune.json"):  # its metadata last, as uploads do
+            bucket.copy_file(f.path, f"skutune/registry/promo/{f.base_name}")
+        deadline = time.time() + 120
+        while (answer := search("promo")).status_code == 404 and time.time() < deadline:
+            time.sleep(2)
+        assert answer.status_code == 200 and answer.json()["adapter"] == "promo", answer.text
     finally:
         os.killpg(server.pid, signal.SIGINT)
         try:

@@ -50,6 +50,7 @@ class RunDir:
 
     root: Path
     index_override: Path | None = None  # index.dir, when the index lives elsewhere
+    adapters_override: Path | None = None  # serve.adapters_dir, when the registry does
 
     @property
     def data(self) -> Path:
@@ -91,7 +92,7 @@ class RunDir:
 
     @property
     def adapters(self) -> Path:
-        return self.root / "adapters"
+        return self.adapters_override or self.root / "adapters"
 
     def adapter(self, name: str) -> Path:
         return self.adapters / name

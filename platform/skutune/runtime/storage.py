@@ -4,6 +4,12 @@ starts and uploads what it wrote when it ends, so the next stage may run on anot
 Ray Train's checkpoints go straight to `<uri>/ray` (its storage takes URIs), so a lost node
 loses none of them.
 
+The index, the parse cache and the adapter registry may live in buckets of their own (index.dir,
+serve.adapters_dir; the Serve app's index, parse_cache, adapters_dir). A Serve replica downloads
+them when it starts and then follows them: the version a CURRENT file names (`follow`), the
+registry's new and changed files (`download(changed_only=True)`). Uploads write the files that
+make a version or an adapter visible (LAST) after the rest, so a follower never takes half of one.
+
 Credentials and endpoints come from the environment, as pyarrow reads them (AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, GOOGLE_APPLICATION_CREDENTIALS, ...). A URI carrying
 credentials or query options is refused, so that none is written to a config or a log.
@@ -21,6 +27,9 @@ from skutune.runtime.paths import runs_dir
 # which is the URI itself
 LOCAL_ONLY = {"work", "ray"}
 SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
+# a reader takes these as "the rest is complete": an index's or parse cache's CURRENT, an adapter's
+# metadata (serve/cards.is_artefact)
+LAST = {"CURRENT", "skutune.json", "adapter_config.json"}
 
 
 def is_uri(path) -> bool:
@@ -44,31 +53,44 @@ def mirror_of(uri: str) -> Path:
     return runs_dir() / "remote" / parts.scheme / parts.netloc / parts.path.strip("/")
 
 
-def _files(fs, root: str, since: float = 0.0) -> list[str]:
-    """Paths under `root` modified at or after `since` (epoch seconds), relative to it, without the
-    LOCAL_ONLY folders."""
+def _listing(fs, root: str) -> dict[str, pafs.FileInfo]:
+    """The plain files under `root`, by path relative to it, without the LOCAL_ONLY folders."""
     if fs.get_file_info(root).type == pafs.FileType.NotFound:
-        return []
+        return {}
     found = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-    rel = [
-        info.path[len(root) :].lstrip("/")
-        for info in found
-        if info.type == pafs.FileType.File and (not since or info.mtime.timestamp() >= since)
-    ]
-    return [r for r in rel if r.split("/", 1)[0] not in LOCAL_ONLY]
+    rel = {info.path[len(root) :].lstrip("/"): info for info in found if info.type == pafs.FileType.File}
+    return {r: info for r, info in rel.items() if r.split("/", 1)[0] not in LOCAL_ONLY}
+
+
+def _files(fs, root: str, since: float = 0.0) -> list[str]:
+    """Paths under `root` modified at or after `since` (epoch seconds), relative to it."""
+    listed = _listing(fs, root)
+    return [r for r in listed if not since or listed[r].mtime.timestamp() >= since]
 
 
 def _copy(src_fs, src: str, dst_fs, dst: str, files: list[str]) -> int:
-    for rel in files:
+    for rel in sorted(files, key=lambda r: r.rsplit("/", 1)[-1] in LAST):  # the markers last
         dst_fs.create_dir(f"{dst}/{rel}".rsplit("/", 1)[0], recursive=True)
         pafs.copy_files(f"{src}/{rel}", f"{dst}/{rel}", source_filesystem=src_fs, destination_filesystem=dst_fs)
     return len(files)
 
 
-def download(uri: str, local: Path) -> int:
-    """The run at `uri` into `local` (files already there are replaced); returns files copied."""
+def _stale(local: Path, info: pafs.FileInfo) -> bool:
+    """`local` lacks the file, or holds another size, or an older copy."""
+    if not local.exists():
+        return True
+    mine = local.stat()
+    # (object stores keep times to the second: a change within a second of the copy is missed)
+    return mine.st_size != info.size or mine.st_mtime < info.mtime.timestamp()
+
+
+def download(uri: str, local: Path, changed_only: bool = False) -> int:
+    """The run at `uri` into `local` (files already there are replaced; with `changed_only`, only
+    new files and ones changed since they were copied); returns files copied."""
     fs, root = pafs.FileSystem.from_uri(check_uri(uri))
-    return _copy(fs, root, pafs.LocalFileSystem(), str(local), _files(fs, root))
+    listed = _listing(fs, root)
+    files = [r for r in listed if not changed_only or _stale(local / r, listed[r])]
+    return _copy(fs, root, pafs.LocalFileSystem(), str(local), files)
 
 
 def upload(local: Path, uri: str, since: float = 0.0) -> int:
@@ -77,3 +99,25 @@ def upload(local: Path, uri: str, since: float = 0.0) -> int:
     fs, root = pafs.FileSystem.from_uri(check_uri(uri))
     here = pafs.LocalFileSystem()
     return _copy(here, str(local), fs, root, _files(here, str(local), since) if local.exists() else [])
+
+
+def follow(uri: str, local: Path) -> bool:
+    """A versioned directory in object storage (CURRENT names the live version: the index, the
+    parse cache) kept on this machine: the version CURRENT names is downloaded if `local` lacks
+    it, then the local CURRENT is moved to it. True when it moved."""
+    fs, root = pafs.FileSystem.from_uri(check_uri(uri))
+    if fs.get_file_info(f"{root}/CURRENT").type != pafs.FileType.File:
+        return False
+    with fs.open_input_stream(f"{root}/CURRENT") as f:
+        version = f.read(256).decode().strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", version) or version in {".", ".."}:
+        raise ValueError(f"{uri}/CURRENT names {version[:64]!r}, not a version directory")
+    pointer = local / "CURRENT"
+    if pointer.exists() and pointer.read_text().strip() == version:
+        return False
+    src = f"{root}/{version}"
+    _copy(fs, src, pafs.LocalFileSystem(), str(local / version), _files(fs, src))
+    tmp = local / "CURRENT.tmp"
+    tmp.write_text(version)
+    tmp.replace(pointer)  # atomically, as the index's make_live: a reader sees the old version or the new
+    return True

@@ -27,6 +27,7 @@ import asyncio
 import collections
 import concurrent.futures
 import datetime as dt
+import logging
 import os
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ from skutune.generate import render
 from skutune.parse import parse_schema
 from skutune.runtime.model_import import resolve_model_dir
 from skutune.runtime.paths import load_jsonl
+from skutune.runtime.storage import download, follow
 from skutune.schemas import SCHEMAS, parse_answer
 from skutune.search.grounded import GroundedSearch, Reranker, read_parse
 from skutune.search.index import current_version
@@ -58,6 +60,7 @@ from skutune.serve.parse_cache import ParseCache, settings
 from skutune.serve.registry import BadAdapter, Entry, Protected, Registry
 
 PAGE = Path(__file__).with_name("search.html")
+logger = logging.getLogger("ray.serve")  # Ray Serve's replica logs
 ROUTES = {
     "/",
     "/healthz",
@@ -249,6 +252,9 @@ def make_api(svc: "SearchService") -> FastAPI:
 class SearchService:
     def __init__(self, args: dict):
         self.args = AppArgs.model_validate(args)
+        self.remote = self.args.remote()  # followed in object storage (_follow)
+        self.args = self.args.localised()
+        self.polled, self.polling = time.monotonic(), False
         torch.set_num_threads(replica_threads(self.args.threads))
         self.guard = Guard.from_args(self.args)
         self.store = self.args.store_profile()
@@ -278,6 +284,7 @@ class SearchService:
     async def asgi(self, scope: dict, body: bytes):
         """One request from the Gateway, run through this replica's FastAPI app in-process:
         yields the ASGI messages of its answer (a start, then one or more body parts)."""
+        self._follow()
         messages, gone = asyncio.Queue(), asyncio.Event()
         request = [{"type": "http.request", "body": body, "more_body": False}]
 
@@ -306,9 +313,38 @@ class SearchService:
         finally:
             gone.set()
 
+    def _follow(self) -> None:
+        """At most every `remote_poll_s`, in the background: the index's and parse cache's new
+        versions and the registry's new adapters, from object storage into this replica's mirror.
+        Requests go on with what is here; a failed look is logged and tried again next time."""
+        if not self.remote or self.polling or time.monotonic() < self.polled + self.args.remote_poll_s:
+            return
+        self.polling = True
+
+        def pull():
+            for key, uri in self.remote.items():
+                if key == "adapters_dir":
+                    download(uri, self.args.path(key), changed_only=True)
+                else:
+                    follow(uri, self.args.path(key))
+
+        def done(future):
+            self.polled, self.polling = time.monotonic(), False
+            if future.exception():
+                logger.warning("following %s failed: %s", sorted(self.remote.values()), future.exception())
+
+        asyncio.get_running_loop().run_in_executor(self.admin_pool, pull).add_done_callback(done)
+
     async def admin(self, fn, *args):
         """A registry change in its own pool, bounded in time: 400 for a bad source or id, 409 for
-        a trained adapter, 504 past `register_timeout_s`."""
+        a trained adapter or a registry in object storage, 504 past `register_timeout_s`."""
+        if "adapters_dir" in self.remote:
+            raise HTTPException(
+                409,
+                detail=f"the adapter registry is in object storage ({self.remote['adapters_dir']}), where a version "
+                "cannot be published atomically: write adapters there with `skutune train` (serve.adapters_dir); "
+                f"replicas take them up within {self.args.remote_poll_s:g} s",
+            )
         call = asyncio.get_running_loop().run_in_executor(self.admin_pool, fn, *args)
         try:
             return await asyncio.wait_for(call, self.args.register_timeout_s)

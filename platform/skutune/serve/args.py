@@ -7,17 +7,30 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def _field(default, description: str, **kw):
     return Field(default, description=description, **kw)
 
 
+# where each of the app's paths lies in a run directory
+IN_RUN = {
+    "adapters_dir": "adapters",
+    "catalog": "data/catalog.jsonl",
+    "index": "index",
+    "store": "store.yaml",
+    "parse_cache": "parse_cache",
+}
+REMOTE = ("run_dir", "index", "adapters_dir", "parse_cache")  # may be pyarrow URIs (runtime/storage.py)
+
+
 class AppArgs(BaseModel):
     """`args` of build_app / serve/config.yaml. A run directory (`skutune train`'s output) gives
     the catalog, index, adapters and store profile; each can be set on its own instead.
-    Relative paths are taken from the working dir."""
+    Relative paths are taken from the working dir. The run directory, index, registry and parse
+    cache may be in object storage (s3://, gs://, ...): a replica downloads them when it starts
+    and then follows them (`remote_poll_s`)."""
 
     model_config = ConfigDict(extra="forbid")
     run_dir: str | None = _field(None, "a run directory: its data/catalog.jsonl, index/, adapters/ and store.yaml")
@@ -82,6 +95,12 @@ class AppArgs(BaseModel):
     register_max_files: int = _field(64, "files one registration may copy", ge=1, le=10_000)
     register_max_bytes: int = _field(2 << 30, "bytes one registration may copy", ge=1)
     register_timeout_s: float = _field(60, "a registration past this gets 504; remote reads time out too", gt=0)
+    remote_poll_s: float = _field(
+        30,
+        "with the index, parse cache or registry in object storage: how often a replica looks there for "
+        "a new index or parse-cache version and new or changed adapters",
+        gt=0,
+    )
     retry_after_s: int = _field(
         2, "Retry-After of a 503: a request whose replica is lost (gateway.py), or one stream too many", ge=1
     )
@@ -95,21 +114,44 @@ class AppArgs(BaseModel):
             raise ValueError(f"set run_dir, or each of {missing}")
         return self
 
+    @field_validator(*REMOTE)
+    @classmethod
+    def _uri_without_secrets(cls, v):
+        from skutune.runtime.storage import check_uri, is_uri
+
+        return check_uri(v) if v and is_uri(v) else v
+
     def path(self, key: str) -> Path:
         """`key`'s path: as set, else its place in the run directory."""
         value = getattr(self, key)
-        if value is not None:
-            return Path(value)
-        return (
-            Path(self.run_dir)
-            / {
-                "adapters_dir": "adapters",
-                "catalog": "data/catalog.jsonl",
-                "index": "index",
-                "store": "store.yaml",
-                "parse_cache": "parse_cache",
-            }[key]
-        )
+        return Path(value) if value is not None else Path(self.run_dir) / IN_RUN[key]
+
+    def remote(self) -> dict[str, str]:
+        """The index's, parse cache's and registry's URIs where they are in object storage (set as
+        URIs, or in a run_dir that is): what a replica follows."""
+        from skutune.runtime.storage import is_uri
+
+        out = {}
+        for key in REMOTE[1:]:
+            value = getattr(self, key)
+            if value is not None and is_uri(value):
+                out[key] = value
+            elif value is None and self.run_dir and is_uri(self.run_dir):
+                out[key] = f"{self.run_dir}/{IN_RUN[key]}"
+        return out
+
+    def localised(self) -> "AppArgs":
+        """These args with each directory in object storage downloaded into its mirror on this
+        machine (the run directory first: it may hold the others) and named by that mirror."""
+        from skutune.runtime.storage import download, is_uri, mirror_of
+
+        local = {}
+        for key in REMOTE:
+            uri = getattr(self, key)
+            if uri and is_uri(uri):
+                download(uri, mirror_of(uri))
+                local[key] = str(mirror_of(uri))
+        return self.model_copy(update=local)
 
     def parse_cache_dir(self) -> Path | None:
         """The parse cache's root: `parse_cache`, else <run_dir>/parse_cache; None without either."""
@@ -156,15 +198,26 @@ class AppArgs(BaseModel):
         return self.understand_adapter if grounded else self.default_adapter
 
 
-def run_app_args(cfg) -> dict:
+def run_app_args(cfg, followed: bool = False) -> dict:
     """The app's args for one run served on this machine (`skutune serve`, the demo): one local
-    replica, so every core."""
+    replica, so every core. `followed`: the directories in object storage are named by their URIs,
+    for the replica to download and follow, not by this machine's mirrors (what a stage wrote)."""
     from skutune.runtime.model_import import resolve_model_dir
+    from skutune.runtime.storage import is_uri
 
+    remote = followed and cfg.remote_dir()
+
+    def where(setting: str | None, local: Path) -> str | None:
+        if followed and setting and is_uri(setting):
+            return setting
+        return None if remote and not setting else str(local)  # None: its place in the run_dir's bucket
+
+    rd = cfg.run_dir()
     return {  # a random-init model (tests, smoke runs) is served as the directory it was written to
         "model": str(resolve_model_dir(cfg.model)) if cfg.model.random_init else cfg.model.path,
-        "run_dir": str(cfg.output_dir()),
-        "index": str(cfg.index_dir()),
+        "run_dir": remote or str(rd.root),
+        "index": where(cfg.index.dir, rd.index),
+        "adapters_dir": where(cfg.serve.adapters_dir, rd.adapters),
         "max_new_tokens": cfg.serve.max_new_tokens,
         "threads": cfg.serve.threads or os.cpu_count(),
     }
