@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from skutune.runtime.paths import RunDir, runs_dir
-from skutune.runtime.storage import check_uri, is_uri, mirror_of
+from skutune.runtime.storage import check_uri, is_uri, mirror_of, put
 from skutune.store import StoreProfile, load_store_data
 
 
@@ -675,6 +675,25 @@ class JobConfig(_Strict):
         object storage: a stage downloads them first and uploads what it wrote (pipeline.synced)."""
         dirs = (self.run.output_dir, self.index.dir, self.serve.adapters_dir)
         return [(uri, mirror_of(uri)) for uri in dirs if uri and is_uri(uri)]
+
+    def shared(self, local: Path) -> str:
+        """Where Ray's tasks on any node read and write `local`, a path in this run's directory: in
+        the bucket when the run is in object storage (a cluster's nodes share no disk), else `local`."""
+        remote = self.remote_dir()
+        return f"{remote}/{local.relative_to(self.output_dir()).as_posix()}" if remote else str(local)
+
+    def readable(self, path: str | Path) -> str:
+        """An input as Ray's tasks on any node read it. With the run in object storage (a cluster's
+        nodes share no disk), a file of this machine is copied into the run's bucket first: one of
+        the run's own files to its place there (`shared`), any other to <run>/inputs/. A URI is
+        read as it is."""
+        remote = self.remote_dir()
+        if not remote or is_uri(path):
+            return str(path)
+        path = Path(path).resolve()
+        uri = self.shared(path) if path.is_relative_to(self.output_dir()) else f"{remote}/inputs/{path.name}"
+        put(path, uri)
+        return uri
 
     def run_dir(self) -> RunDir:
         """Every path of this run (curated data, catalog, index, adapters, reports)."""

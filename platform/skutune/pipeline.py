@@ -218,8 +218,8 @@ def parse_cache(cfg: JobConfig) -> dict:
     init_ray()
     pc = cfg.serve.parse_cache
     meta = build_parse_cache(
-        run_app_args(cfg),
-        Path(log_path),
+        run_app_args(cfg, followed=True),  # its actors download a run in object storage, as replicas do
+        cfg.readable(log_path),
         cfg.curate.log_columns,
         pc.top,
         pc.date or datetime.date.today(),

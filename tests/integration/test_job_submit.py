@@ -132,7 +132,10 @@ def test_submit_curate_index_and_train_with_the_run_in_object_storage(head, tmp_
         assert any(p.startswith(f"skutune/{part}") for p in stored), (part, sorted(stored)[:20])
     assert any(p.startswith("skutune/runs/tiny/tensorboard") for p in stored)
     assert any(p.startswith("skutune/runs/tiny/ray/train-search-") for p in stored)  # Ray Train's checkpoints
-    assert not any("/work/" in p for p in stored)  # curate's scratch stays local
+    # curate's Ray Data scratch went to the bucket (a cluster's nodes share no disk) and was cleared
+    assert "scratch checkpoints under s3://skutune/runs/tiny/curate" in proc.stdout + proc.stderr
+    assert not any(p.startswith("skutune/runs/tiny/curate/") for p in stored)
+    assert any(p.startswith("skutune/runs/tiny/data/train/answer/") for p in stored)  # read by train from there
     assert not any(p.startswith(("skutune/runs/tiny/index", "skutune/runs/tiny/adapters")) for p in stored)
     with bucket.open_input_stream("skutune/indexes/tiny/CURRENT") as f:
         assert f.read() == b"v0001"

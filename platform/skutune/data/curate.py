@@ -19,14 +19,15 @@ import hashlib
 import importlib
 import json
 import logging
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import ray
 
@@ -51,6 +52,7 @@ from skutune.data.stages import (
 from skutune.data.teacher import Distill, source_and_key
 from skutune.prompts import training_messages
 from skutune.runtime.paths import ROW_ERRORS, write_jsonl
+from skutune.runtime.storage import filesystem, remove
 from skutune.store import StoreProfile
 
 log = logging.getLogger(__name__)
@@ -160,7 +162,7 @@ def _catalog(cfg, catalog_path, quarantine) -> tuple[list[dict], dict]:
     }
 
 
-def _curate_log(cfg, log_path, known, work: Path, quarantine: Path, seconds: dict) -> tuple[ray.data.Dataset, dict]:
+def _curate_log(cfg, log_path, known, work: str, quarantine: Path, seconds: dict) -> tuple[ray.data.Dataset, dict]:
     """Log rows -> one example per (region, query) with SKUs ranked by clicks."""
     c = cfg.curate
     log.info("curate: query log %s -> validate, scrub PII, aggregate clicks", log_path)
@@ -172,7 +174,7 @@ def _curate_log(cfg, log_path, known, work: Path, quarantine: Path, seconds: dic
             batch_size=BATCH,
             batch_format="pandas",
         ),
-        work / "log",
+        f"{work}/log",
     )
     seconds["log: validate + scrub"], start = round(time.time() - start, 1), time.time()
     reasons, n_in, pii = Counter(), 0, 0
@@ -190,7 +192,7 @@ def _curate_log(cfg, log_path, known, work: Path, quarantine: Path, seconds: dic
         where(checked, error="")
         .repartition(c.partitions, keys=["group"])
         .map_batches(aggregate_groups, batch_size=None, batch_format="pandas"),
-        work / "log_examples",
+        f"{work}/log_examples",
     )
     seconds["log: aggregate clicks"] = round(time.time() - start, 1)
     counts = [
@@ -232,12 +234,12 @@ def _marked(ds, pairs, reason: str, partitions: int):
     )
 
 
-def _dedup(cfg, stream, work: Path, seconds: dict):
+def _dedup(cfg, stream, work: str, seconds: dict):
     c, n, start = cfg.curate, cfg.curate.partitions, time.time()
     log.info("curate: examples -> validate, filter, exact dedup")
     stream = checkpoint(
         stream.repartition(n, keys=["key"]).map_batches(dedup.exact, batch_size=None, batch_format="pandas"),
-        work / "exact",
+        f"{work}/exact",
     )
     n_in = stream.count()  # every row read, good or bad: later stages mark rows, they never delete them
     seconds["examples + exact dedup"], start = round(time.time() - start, 1), time.time()
@@ -253,7 +255,7 @@ def _dedup(cfg, stream, work: Path, seconds: dict):
         pairs = bands.repartition(n, keys=["bucket"]).map_batches(
             dedup.near_pairs, fn_kwargs={"threshold": nd.threshold}, batch_size=None, batch_format="pandas"
         )
-        stream = checkpoint(_marked(stream, pairs, "near dedup: near duplicate", n), work / "near")
+        stream = checkpoint(_marked(stream, pairs, "near dedup: near duplicate", n), f"{work}/near")
         seconds["near dedup"], start = round(time.time() - start, 1), time.time()
     if c.semantic_dedup.enabled:
         log.info("curate: semantic dedup (MiniLM, %d actor(s))", c.semantic_dedup.actors)
@@ -269,7 +271,7 @@ def _dedup(cfg, stream, work: Path, seconds: dict):
             dedup.semantic_pairs, fn_kwargs={"threshold": sd.threshold}, batch_size=None, batch_format="pandas"
         )
         stream = checkpoint(
-            _marked(stream, pairs, "semantic dedup: paraphrase with the same answer", n), work / "semantic"
+            _marked(stream, pairs, "semantic dedup: paraphrase with the same answer", n), f"{work}/semantic"
         )
         seconds["semantic dedup"] = round(time.time() - start, 1)
     return stream, n_in
@@ -297,7 +299,7 @@ def _held_out(cfg, stream, by_template: bool) -> dict:
     }
 
 
-def _check_and_distill(cfg, stream, catalog_path: Path, work: Path, by_template: bool):
+def _check_and_distill(cfg, stream, catalog_path: str, work: str, by_template: bool):
     c = cfg.curate
     stream = stream.map_batches(
         check,
@@ -311,7 +313,7 @@ def _check_and_distill(cfg, stream, catalog_path: Path, work: Path, by_template:
         batch_format="pandas",
     )
     if c.distill.enabled:
-        stream = checkpoint(stream, work / "checked")
+        stream = checkpoint(stream, f"{work}/checked")
         needs = stream.filter(lambda r: r["drop"] == "" and r["split"] == "train" and NO_TARGET in r["row_json"])
         # At most max_prompts rows, held here and fed from memory: the actor pool then waits on no
         # read task (on a 1-CPU Ray an actor holding the CPU starves the reads feeding it).
@@ -334,13 +336,15 @@ def _check_and_distill(cfg, stream, catalog_path: Path, work: Path, by_template:
             )
             ids = set(chosen["id"])
             stream = stream.filter(lambda r: r["id"] not in ids).union(answered)
-    return checkpoint(stream.map_batches(no_target, batch_format="pandas"), work / "final")
+    return checkpoint(stream.map_batches(no_target, batch_format="pandas"), f"{work}/final")
 
 
-def _tokenize(cfg, kept_train, train_dir: Path, model_dir: Path) -> tuple[int, dict]:
-    """One tokenized set per training target (jobs/train.py picks one): (rows, tokens per target)."""
+def _tokenize(cfg, kept_train, train_dir: str, model_dir: Path) -> tuple[int, dict, np.ndarray]:
+    """One tokenized set per training target (jobs/train.py picks one), under `train_dir` (a path
+    or a URI): (rows, tokens per target, the answer set's row lengths)."""
     log.info("curate: tokenize the kept training rows")
-    rows, n_tokens = kept_train.select_columns(["row_json"]), {}
+    fs, root = filesystem(train_dir)
+    rows, n_tokens, answer_lengths = kept_train.select_columns(["row_json"]), {}, np.zeros(0, np.int64)
     for target in TARGETS:
         chosen = (
             rows if target == "answer" else rows.filter(lambda r: json.loads(r["row_json"]).get("parse") is not None)
@@ -354,13 +358,16 @@ def _tokenize(cfg, kept_train, train_dir: Path, model_dir: Path) -> tuple[int, d
                 "target": target,
             },
             batch_size=256,
-        ).write_parquet(str(train_dir / target), mode="overwrite")
-        if not (train_dir / target).exists():  # no row has this target (chats come with answers only)
+        ).write_parquet(f"{train_dir}/{target}", mode="overwrite")
+        if fs.get_file_info(f"{root}/{target}").type == pafs.FileType.NotFound:  # no row has this target
             n_tokens[target] = 0
             continue
-        lengths = pc.list_value_length(pq.read_table(train_dir / target, columns=["input_ids"])["input_ids"])
-        n_tokens[target] = int(pc.sum(lengths).as_py() or 0)
-    return pq.ParquetDataset(train_dir / "answer").read(columns=["id"]).num_rows, n_tokens
+        table = pq.read_table(f"{root}/{target}", columns=["input_ids"], filesystem=fs)
+        lengths = pc.list_value_length(table["input_ids"]).to_numpy()
+        n_tokens[target] = int(lengths.sum())
+        if target == "answer":
+            answer_lengths = lengths
+    return len(answer_lengths), n_tokens, answer_lengths
 
 
 def _write_messages(cfg, kept_train, test_rows: list[dict]) -> dict:
@@ -395,17 +402,24 @@ def _write_messages(cfg, kept_train, test_rows: list[dict]) -> dict:
     return counts
 
 
-def _digest(paths) -> str:
+def _digest(train_dir: str, *files: Path) -> str:
+    """The curated data's content hash: the tokenized Parquet (a path or a URI), then `files`."""
+    fs, root = filesystem(train_dir)
+    found = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(Path(p).read_bytes())
+    for path in sorted(i.path for i in found if i.type == pafs.FileType.File and i.path.endswith(".parquet")):
+        with fs.open_input_stream(path) as f:
+            h.update(f.read())
+    for path in files:
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
 def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     rd = cfg.run_dir()
-    out, work = rd.data, rd.work
-    shutil.rmtree(work, ignore_errors=True)
+    out, work = rd.data, cfg.shared(rd.work)  # Ray Data's scratch: in the bucket with a run that is
+    remove(work)
+    log.info("curate: Ray Data's scratch checkpoints under %s", work)
     # Ray Data splits each file read into blocks until a read has 200; that split stops the read
     # fusing with the map after it, and on 2 CPUs the split read then held one CPU while the
     # map ran one task at a time (validate: 18.5s on 2 CPUs vs 19.5s on 1). Files as they come.
@@ -414,25 +428,26 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     if cfg.data.source == "generated":  # a plugin (the demo) writes its data as files, read like a user's
         catalog_path, examples_path, log_path = importlib.import_module(cfg.data.generator).write_raw(cfg, rd.raw)
     else:
-        catalog_path, log_path = Path(cfg.data.catalog_path), None
-        examples_path = Path(cfg.data.examples_path) if cfg.data.examples_path else rd.raw / "coldstart.jsonl"
-    log_path = Path(cfg.curate.log_path) if cfg.curate.log_path else log_path
+        catalog_path, log_path = cfg.data.catalog_path, None
+        examples_path = cfg.data.examples_path or rd.raw / "coldstart.jsonl"
+    log_path = cfg.curate.log_path or log_path
     quarantine = rd.quarantine
     quarantine.write_text("")
 
     seconds, start = {}, time.time()
-    catalog, cat_stats = _catalog(cfg, catalog_path, quarantine)
+    catalog, cat_stats = _catalog(cfg, cfg.readable(catalog_path), quarantine)
     seconds["catalog"] = round(time.time() - start, 1)
     write_jsonl(rd.catalog, catalog)
+    shared_catalog = cfg.readable(rd.catalog)  # what the grader's tasks load
     known = {r["sku"] for r in catalog}
     cold_start = cfg.data.source == "files" and not cfg.data.examples_path  # queries generated from the catalog
     if cold_start:
         write_jsonl(examples_path, synth_queries(catalog, cfg.store, seed=cfg.data.seed))
 
-    sources = [("examples", read_rows(examples_path), cfg.data.example_columns, cfg.data.chat)]
+    sources = [("examples", read_rows(cfg.readable(examples_path)), cfg.data.example_columns, cfg.data.chat)]
     log_stats = None
     if log_path:
-        log_examples, log_stats = _curate_log(cfg, log_path, known, work, quarantine, seconds)
+        log_examples, log_stats = _curate_log(cfg, cfg.readable(log_path), known, work, quarantine, seconds)
         sources.append(("log", log_examples, {}, None))
     stream = None
     for name, ds, columns, chat in sources:
@@ -453,13 +468,14 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     stream, n_in = _dedup(cfg, stream, work, seconds)
     start = time.time()
     on = cfg.curate.decontam.on
-    final = _check_and_distill(cfg, stream, rd.catalog, work, on == "template" or (on == "auto" and cold_start))
+    final = _check_and_distill(cfg, stream, shared_catalog, work, on == "template" or (on == "auto" and cold_start))
     seconds["decontam + grade + distill"], start = round(time.time() - start, 1), time.time()
     tally = report.Tally(SAMPLES).run(final, out, quarantine)
     seconds["tally + quarantine/removed files"], start = round(time.time() - start, 1), time.time()
     n_test = write_jsonl(rd.test, tally.test_rows)
     kept_train = where(final, drop="", split="train")
-    n_train, n_tokens = _tokenize(cfg, kept_train, out / "train", model_dir)
+    train_dir = cfg.shared(out / "train")
+    n_train, n_tokens, train_lengths = _tokenize(cfg, kept_train, train_dir, model_dir)
     seconds["tokenize"], start = round(time.time() - start, 1), time.time()
     n_messages = _write_messages(cfg, kept_train, tally.test_rows)
     seconds["messages jsonl"] = round(time.time() - start, 1)
@@ -493,8 +509,8 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
         lost = m["rows_in"] - m["rows_out"] - sum(m["quarantined"].values()) - sum(m["removed"].values())
         if lost:
             raise RuntimeError(f"curate lost {lost} {part} rows: {m}")
-    manifest["hash"] = _digest([*(out / "train").glob("*/*.parquet"), rd.test, rd.catalog])
+    manifest["hash"] = _digest(train_dir, rd.test, rd.catalog)
     rd.manifest.write_text(json.dumps(manifest, indent=2))
-    report.write(cfg.output_dir(), manifest, tally, out / "train")
-    shutil.rmtree(work, ignore_errors=True)
+    report.write(cfg.output_dir(), manifest, tally, train_lengths)
+    remove(work)
     return manifest

@@ -12,14 +12,16 @@ time, and each file is read by its own suffix with its own schema.
 import csv
 import gzip
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import ray
 from ray.data.datasource import FileBasedDatasource
 
 from skutune.runtime.paths import bad_row
+from skutune.runtime.storage import filesystem, is_uri
 
 MAX_ROW_BYTES = 1 << 20  # one JSONL line or CSV line
 MAX_EXPANDED_BYTES = 32 << 30  # what a .gz may expand to: a zip bomb stops here
@@ -38,26 +40,31 @@ HF_BOOKKEEPING = {"state.json", "dataset_info.json", "dataset_dict.json"}
 HF_SPLITS = ("train", "test")
 
 
-def kind_of(path: Path) -> str | None:
+def kind_of(path: PurePosixPath) -> str | None:
     suffixes = path.suffixes[-2:] if path.suffix == ".gz" else path.suffixes[-1:]
     return KINDS.get(suffixes[0].lower()) if suffixes else None
 
 
 def files_of(path: str | Path) -> list[str]:
-    """The data files at `path`: the file itself, or a folder's files below it, skipping hidden
-    and bookkeeping ones (.DS_Store, _SUCCESS); a file of an unknown kind is an error naming it."""
-    path = Path(path)
-    if not path.exists():
+    """The data files at `path` (on this machine, or a URI): the file itself, or a folder's files
+    below it, skipping hidden and bookkeeping ones (.DS_Store, _SUCCESS); a file of an unknown
+    kind is an error naming it."""
+    fs, root = filesystem(path)
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"no such file or folder: {path}")
-    found = (
-        [path]
-        if path.is_file()
-        else [
-            p
-            for p in sorted(path.rglob("*"))
-            if p.is_file() and not any(part[:1] in "._" for part in p.relative_to(path).parts)
+    prefix = f"{str(path).split('://', 1)[0]}://" if is_uri(path) else ""
+    if info.type == pafs.FileType.File:
+        listed = [root]
+    else:
+        below = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        listed = [
+            i.path
+            for i in sorted(below, key=lambda i: i.path)
+            if i.type == pafs.FileType.File
+            and not any(part[:1] in "._" for part in i.path[len(root) :].split("/") if part)
         ]
-    )
+    found = [PurePosixPath(p) for p in listed]
     if any(p.suffix == ".arrow" for p in found):  # a Hugging Face dataset saved to disk
         found = [p for p in found if p.name not in HF_BOOKKEEPING]
     unknown = [str(p) for p in found if kind_of(p) is None]
@@ -65,7 +72,7 @@ def files_of(path: str | Path) -> list[str]:
         raise ValueError(f"{unknown[:3]}: not .jsonl, .json, .csv, .parquet or .arrow (or one of those gzipped)")
     if not found:
         raise ValueError(f"{path} holds no data files")
-    return [str(p) for p in found]
+    return [prefix + str(p) for p in found]
 
 
 class _Capped:

@@ -6,8 +6,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import ray
 
 # Example stages in pipeline order; a row's `drop` starts with one of these.
@@ -100,10 +98,10 @@ def _histogram(path: Path, series: dict[str, np.ndarray], xlabel: str):
     plt.close(fig)
 
 
-def write(run_dir: Path, manifest: dict, tally: Tally, train_dir: Path) -> dict:
+def write(run_dir: Path, manifest: dict, tally: Tally, tokens: np.ndarray) -> dict:
+    """curation.json/.md and the histograms; `tokens`: the training rows' lengths."""
     ex = manifest["examples"]
     query_chars, scores, distilled = tally.array("query_chars"), tally.array("scores"), tally.array("distilled")
-    tokens = pc.list_value_length(pq.read_table(train_dir / "answer", columns=["input_ids"])["input_ids"]).to_numpy()
     _histogram(run_dir / "curation_lengths.png", {"query characters": query_chars, "training tokens": tokens}, "length")
     _histogram(
         run_dir / "curation_scores.png",

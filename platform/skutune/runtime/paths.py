@@ -117,7 +117,10 @@ class RunDir:
 
 
 def load_jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """A JSONL file's rows; `path` may be a URI (what Ray tasks of a run in object storage read)."""
+    from skutune.runtime.storage import read_text  # storage imports this module
+
+    return [json.loads(line) for line in read_text(path).splitlines() if line.strip()]
 
 
 def write_jsonl(path, rows) -> int:

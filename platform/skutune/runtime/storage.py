@@ -23,9 +23,9 @@ import pyarrow.fs as pafs
 
 from skutune.runtime.paths import runs_dir
 
-# not mirrored: curate's scratch checkpoints (rewritten by every curate) and Ray Train's storage,
-# which is the URI itself
-LOCAL_ONLY = {"work", "ray"}
+# not mirrored: curate's scratch checkpoints (RunDir.work: rewritten by every curate, and with a run
+# in object storage written there directly) and Ray Train's storage, which is the URI itself
+LOCAL_ONLY = {"curate", "ray"}
 SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
 # a reader takes these as "the rest is complete": an index's or parse cache's CURRENT, an adapter's
 # metadata (serve/cards.is_artefact)
@@ -99,6 +99,35 @@ def upload(local: Path, uri: str, since: float = 0.0) -> int:
     fs, root = pafs.FileSystem.from_uri(check_uri(uri))
     here = pafs.LocalFileSystem()
     return _copy(here, str(local), fs, root, _files(here, str(local), since) if local.exists() else [])
+
+
+def filesystem(path: str | Path) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path in it) for a local path or a URI."""
+    if is_uri(path):
+        return pafs.FileSystem.from_uri(check_uri(str(path)))
+    return pafs.LocalFileSystem(), str(Path(path).resolve())
+
+
+def remove(path: str | Path) -> None:
+    """A directory, on this machine or in object storage, deleted if it is there."""
+    fs, root = filesystem(path)
+    if fs.get_file_info(root).type != pafs.FileType.NotFound:
+        fs.delete_dir(root)
+
+
+def put(local: Path, uri: str) -> int:
+    """A file or a directory of this machine to `uri`; returns files copied."""
+    if local.is_dir():
+        return upload(local, uri)
+    fs, dst = pafs.FileSystem.from_uri(check_uri(uri))
+    return _copy(pafs.LocalFileSystem(), str(local.parent), fs, dst.rsplit("/", 1)[0], [local.name])
+
+
+def read_text(path: str | Path) -> str:
+    """A text file's contents, on this machine or in object storage."""
+    fs, where = filesystem(path)
+    with fs.open_input_stream(where) as f:
+        return f.read().decode("utf-8")
 
 
 def follow(uri: str, local: Path) -> bool:

@@ -141,15 +141,16 @@ class AppArgs(BaseModel):
         return out
 
     def localised(self) -> "AppArgs":
-        """These args with each directory in object storage downloaded into its mirror on this
-        machine (the run directory first: it may hold the others) and named by that mirror."""
+        """These args with each directory in object storage brought into its mirror on this
+        machine (the run directory first: it may hold the others; only files the mirror lacks or
+        holds older) and named by that mirror."""
         from skutune.runtime.storage import download, is_uri, mirror_of
 
         local = {}
         for key in REMOTE:
             uri = getattr(self, key)
             if uri and is_uri(uri):
-                download(uri, mirror_of(uri))
+                download(uri, mirror_of(uri), changed_only=True)
                 local[key] = str(mirror_of(uri))
         return self.model_copy(update=local)
 

@@ -80,7 +80,7 @@ class ParseCache:
         return table
 
 
-def head_queries(log_path: Path, columns: dict, skus: set[str], regions: list[str], top: int) -> pd.DataFrame:
+def head_queries(log_path: str | Path, columns: dict, skus: set[str], regions: list[str], top: int) -> pd.DataFrame:
     """The `top` most frequent (region, normalised query) pairs of the log's valid rows, with counts."""
     from skutune.data.curate import where
     from skutune.data.querylog import validate_log
@@ -116,7 +116,7 @@ class Answerer:
         from skutune.serve.engine import ServingEngine
         from skutune.serve.registry import Registry
 
-        self.args = AppArgs.model_validate(args)
+        self.args = AppArgs.model_validate(args).localised()
         if self.args.threads:
             torch.set_num_threads(self.args.threads)
         self.store = self.args.store_profile()
@@ -161,12 +161,12 @@ class Answerer:
 
 
 def build_parse_cache(
-    args: dict, log_path: Path, columns: dict, top: int, day: dt.date, targets=TARGETS, batch_size: int = 16
+    args: dict, log_path: str | Path, columns: dict, top: int, day: dt.date, targets=TARGETS, batch_size: int = 16
 ) -> dict:
     """A new version of the table under args' `parse_cache` root, live when it returns. Returns its meta."""
     from skutune.serve.args import AppArgs
 
-    app = AppArgs.model_validate(args)
+    app = AppArgs.model_validate(args).localised()  # the table is written here, then uploaded (pipeline.synced)
     root = app.parse_cache_dir()
     if root is None:
         raise ValueError("the app's args name no parse cache: set parse_cache or run_dir")

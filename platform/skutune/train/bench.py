@@ -62,7 +62,9 @@ def train_rows(cfg: JobConfig) -> dict:
     import numpy as np
     import pyarrow.dataset as pads
 
-    table = pads.dataset(str(cfg.run_dir().train(cfg.train.target))).to_table(columns=["id", "input_ids", "labels"])
+    table = pads.dataset(cfg.shared(cfg.run_dir().train(cfg.train.target))).to_table(
+        columns=["id", "input_ids", "labels"]
+    )
     table = table.sort_by("id")
     return {k: [np.asarray(x) for x in table.column(k).to_pylist()] for k in ("input_ids", "labels")}
 

@@ -66,7 +66,7 @@ def train_loop_per_worker(config: dict) -> None:
 
 def training_dataset(cfg: JobConfig) -> ray.data.Dataset:
     """The curated, tokenized rows of the config's target, restricted to its slice."""
-    ds = ray.data.read_parquet(str(cfg.run_dir().train(cfg.train.target)))
+    ds = ray.data.read_parquet(cfg.shared(cfg.run_dir().train(cfg.train.target)))  # in the bucket with the run
     if cfg.train.slice != type(cfg.train.slice)():
         ds = ds.filter(cfg.train.slice.selects)
     if cfg.train.packing:

@@ -1,7 +1,8 @@
-"""A Serve replica follows the index, parse cache and registry in object storage
-(runtime/storage.py), here against moto's S3 server on loopback: a new version is taken once
+"""Object storage as skutune reads and writes it (runtime/storage.py), against moto's S3 server on
+loopback. A Serve replica follows the index, parse cache and registry: a new version is taken once
 CURRENT names it, a registry's new and changed files are fetched and nothing else, and a CURRENT
-that names a path outside the root is refused."""
+that names a path outside the root is refused. Curate's inputs of a run in a bucket are put where
+every node reads them, and a folder of inputs there lists as a local one does."""
 
 import time
 
@@ -9,6 +10,8 @@ import pyarrow.fs as pafs
 import pytest
 from moto.server import ThreadedMotoServer
 
+from helpers import tiny_config
+from skutune.data.readers import files_of
 from skutune.runtime.storage import download, follow, upload
 
 
@@ -76,3 +79,27 @@ def test_a_registry_is_followed_by_its_new_and_changed_files_only(bucket, tmp_pa
     assert download("s3://bucket/adapters", mirror, changed_only=True) == 2
     assert (mirror / "search/adapter_model.safetensors").read_bytes() == b"WEIGHTS"
     assert (mirror / "promo/skutune.json").exists()
+
+
+def test_inputs_of_a_run_in_a_bucket_are_put_where_every_node_reads_them(bucket, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKUTUNE_RUNS", str(tmp_path / "runs"))
+    cfg = tiny_config(tmp_path, **{"run.output_dir": "s3://bucket/runs/tiny"})
+    inputs = tmp_path / "shop"
+    (inputs / ".cache").mkdir(parents=True)
+    (inputs / "catalog.csv").write_text("sku,title\n1,a\n")
+    (inputs / "more.jsonl").write_text('{"sku": "2"}\n')
+    (inputs / ".cache" / "x.jsonl").write_text("{}\n")
+    assert cfg.readable(inputs) == "s3://bucket/runs/tiny/inputs/shop"  # a user's folder
+    raw = cfg.run_dir().raw / "log.jsonl"
+    raw.parent.mkdir(parents=True)
+    raw.write_text("{}\n")
+    assert cfg.readable(raw) == "s3://bucket/runs/tiny/raw/log.jsonl"  # one of the run's own files
+    assert cfg.readable("s3://bucket/elsewhere.csv") == "s3://bucket/elsewhere.csv"
+    assert files_of("s3://bucket/runs/tiny/inputs/shop") == [
+        "s3://bucket/runs/tiny/inputs/shop/catalog.csv",
+        "s3://bucket/runs/tiny/inputs/shop/more.jsonl",
+    ]
+    assert files_of("s3://bucket/runs/tiny/raw/log.jsonl") == ["s3://bucket/runs/tiny/raw/log.jsonl"]
+    with pytest.raises(FileNotFoundError):
+        files_of("s3://bucket/runs/tiny/nothing")
+    assert tiny_config(tmp_path).readable(inputs) == str(inputs)  # a local run reads in place
