@@ -201,8 +201,8 @@ def test_messages_jsonl_is_what_the_parquet_tokenizes(tiny_curated, tiny_model_d
 
 def test_messages_jsonl_in_curates_to_the_same_training_rows(tiny_curated, tiny_model_dir, tmp_path):
     """Chat data in, the other way: the curated `messages` JSONL (what TRL or axolotl would read)
-    given back as examples (data.chat.format messages) tokenizes to the same training rows, and a
-    chat that is not one exchange is quarantined with its reason."""
+    given back as examples (data.chat.format messages) tokenizes to the same training rows of both
+    targets, and a chat that is not one exchange is quarantined with its reason."""
     cfg, _ = tiny_curated
     rd = cfg.run_dir()
     chats = tmp_path / "chats"
@@ -221,7 +221,8 @@ def test_messages_jsonl_in_curates_to_the_same_training_rows(tiny_curated, tiny_
         },
     )
     manifest = run_curate(again, tiny_model_dir)
-    before = {r["id"]: r["input_ids"] for r in pq.read_table(rd.train("answer")).to_pylist()}
-    after = {r["id"]: r["input_ids"] for r in pq.read_table(again.run_dir().train("answer")).to_pylist()}
-    assert after == before
+    for target in ("answer", "parse"):  # an answer chat carries its parse: both targets come back
+        before = {r["id"]: r["input_ids"] for r in pq.read_table(rd.train(target)).to_pylist()}
+        after = {r["id"]: r["input_ids"] for r in pq.read_table(again.run_dir().train(target)).to_pylist()}
+        assert after == before and before, target
     assert manifest["examples"]["quarantined"] == {"messages: not one user turn then one assistant turn": 1}

@@ -9,13 +9,17 @@ store profile's system prompt is the prompt contract. The user turn is `[REGION 
 skutune writes it (data/messages/*.jsonl), or a bare query when `data.chat.region` and
 `data.chat.date` say where and when. The assistant turn is an answer in one of the tasks' JSON
 schemas. A row that is not one exchange in that shape raises ValueError, which curate
-quarantines with its reason.
+quarantines with its reason. A `parse` key beside the turns (skutune's own answer chats carry
+one) is the query's understanding target: the row then trains the parse target too.
 """
 
 import hashlib
 import json
 import re
 
+import jsonschema
+
+from skutune.parse import PARSE_SCHEMA
 from skutune.schemas import SCHEMAS, TASK_OF_KIND, is_valid
 from skutune.store import LOGGED
 
@@ -59,7 +63,15 @@ def from_chat(obj: dict, chat) -> dict:
         "date": date,
         "target": answer,
         "relevant": obj.get("relevant") or [],  # skutune's own JSONL keeps the graded SKU labels
+        "parse": _parse_of(obj),
     }
+
+
+def _parse_of(obj: dict) -> dict | None:
+    parse = obj.get("parse")
+    if parse is not None and not jsonschema.Draft202012Validator(PARSE_SCHEMA).is_valid(parse):
+        raise ValueError("parse: not a query parse in the parse schema")
+    return parse
 
 
 def _exchange(obj: dict, keys: dict) -> tuple[str, str]:

@@ -397,6 +397,8 @@ def _write_messages(cfg, kept_train, test_rows: list[dict]) -> dict:
                         "split": split,
                         "relevant": ex.get("relevant", []),  # graded labels a chat cannot carry
                     }
+                    if target == "answer" and ex.get("parse") is not None:
+                        chat["parse"] = ex["parse"]  # read back (data/chat.py), it trains the parse target too
                     files[target].write(json.dumps(chat, ensure_ascii=False) + "\n")
                     counts[f"{split}_{target}"] += 1
     return counts

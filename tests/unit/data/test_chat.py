@@ -30,7 +30,10 @@ def test_messages_rows_as_skutune_writes_them_keep_id_kind_split_region_and_date
         "date": "2026-10-20",
         "target": {"skus": ["SM-S918B"]},
         "relevant": [],
+        "parse": None,
     }
+    parse = {"intent": "search", "region": "IN", "query": "samsung s23 ultra", "product": "galaxy s23 ultra"}
+    assert from_chat({**row, "parse": parse}, ChatInput(format="messages"))["parse"] == parse  # it trains both
 
 
 def test_sharegpt_and_alpaca_map_onto_the_same_example():
@@ -65,6 +68,7 @@ def test_the_split_of_a_row_without_one_is_a_stable_hash():
         ({"messages": _messages("[US 2026-05-01] tv")["messages"] * 2}, "not one user turn then one assistant turn"),
         ({"messages": "hello"}, "messages: not a list of turns"),
         ({"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": ANSWER}]}, "is not text"),
+        (_messages("[US 2026-05-01] tv", parse={"intent": "buy", "region": "US"}), "parse: not a query parse"),
     ],
 )
 def test_a_row_that_is_not_one_exchange_with_a_json_answer_says_why(row, reason):
