@@ -15,7 +15,9 @@ Rows (runs/<name>/bench_decode.json and .md):
 - skutune's speculative greedy under the grammar (serve/speculative.py, what the Serve app runs
   for a request decoded alone): drafts from the grammar's forced tokens and the request, then
   also from an n-gram table of the run's training answers
-and how many of a parse's tokens echo the request (region, query): what a shorter parse saves.
+and how many of a parse's tokens echo the request (region, query): what a shorter parse saves;
+and a batch of 8 parses (a replica under load) as one batched generate against one by one on
+the speculative path.
 """
 
 import json
@@ -127,6 +129,15 @@ def main():
             }
         )
         print(rows[-1], flush=True)
+    batch = prompts[1:9]  # what a replica gathers under load (max_batch_size 8): one generate, or one by one
+    start = time.perf_counter()
+    generate_ids(tok, model, batch, 128, constraints_for([grammars.get("parse", region_of[p]) for p in batch]))
+    batched_s = time.perf_counter() - start
+    served = speculative(Drafter.from_texts(tok, answers))
+    start = time.perf_counter()
+    for p in batch:
+        served(p)
+    one_by_one_s = time.perf_counter() - start
     texts = [tok.decode(o, skip_special_tokens=True) for o in reference]
     echo = [len(tok(m.group(0), add_special_tokens=False).input_ids) for t in texts for m in ECHO.finditer(t)]
     summary = {
@@ -135,6 +146,7 @@ def main():
         "levers": rows,
         "compile_s": round(compile_s, 1),
         "echo_tokens_per_parse": round(sum(echo) / len(texts), 1),
+        "batch_of_8_s": {"generate, batched": round(batched_s, 2), "speculative, one by one": round(one_by_one_s, 2)},
     }
     (rd.root / "bench_decode.json").write_text(json.dumps(summary, indent=2))
     lines = [
@@ -149,7 +161,9 @@ def main():
     note = (
         f"\n{summary['device']}; {summary['queries']} test queries of {cfg.run.name}, one at a time. Compiling the "
         f"step took {summary['compile_s']} s once. A parse echoes the request in "
-        f"{summary['echo_tokens_per_parse']} of its {rows[1]['tokens']} tokens (region, query)."
+        f"{summary['echo_tokens_per_parse']} of its {rows[1]['tokens']} tokens (region, query). A batch of "
+        f"{len(batch)} parses: {batched_s:.2f} s as one batched generate under the grammar, {one_by_one_s:.2f} s "
+        "one by one on the speculative path (the app's one_by_one)."
     )
     (rd.root / "bench_decode.md").write_text("\n".join(lines) + note + "\n")
     print("\n".join(lines) + note)

@@ -72,6 +72,13 @@ class AppArgs(BaseModel):
     request_timeout_s: float = _field(120, "generation past this gets 504", gt=0)
     max_streams: int = _field(4, "streaming answers open at once per replica; more get 503", ge=1, le=256)
     max_batch_size: int = _field(8, "@serve.batch: requests gathered into one forward pass", ge=1)
+    one_by_one: int = _field(
+        1,
+        "a gathered batch of up to this many requests on one model decodes them a request at a time on the "
+        "speculative path (speculative.py); a larger one decodes as one batched generate",
+        ge=1,
+        le=256,
+    )
     batch_wait_timeout_s: float = _field(0.02, "@serve.batch: how long a pass waits to fill", ge=0)
     auth_token_env: str = _field(
         "SKUTUNE_API_TOKEN", "the environment variable holding the bearer token (read in the replica)"

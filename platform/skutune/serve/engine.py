@@ -78,10 +78,20 @@ class TokenStreamer(TextIteratorStreamer):
 
 class ServingEngine:
     def __init__(
-        self, model_dir: Path, catalog: dict, store, max_loaded: int, max_bytes: int | None = None, answers=()
+        self,
+        model_dir: Path,
+        catalog: dict,
+        store,
+        max_loaded: int,
+        max_bytes: int | None = None,
+        answers=(),
+        one_by_one: int = 1,
     ):
-        """`answers`: texts of earlier answers (training targets) whose n-grams seed the drafts."""
+        """`answers`: texts of earlier answers (training targets) whose n-grams seed the drafts.
+        `one_by_one`: a group of up to this many requests on one model decodes a request at a time
+        on the speculative path; a larger group decodes as one batched `generate`."""
         self.model_dir, self.max_loaded, self.max_bytes = model_dir, max_loaded, max_bytes
+        self.one_by_one = one_by_one
         self.tok, self.base = load_model(model_dir)
         self.grammars = Grammars(self.tok, self.base.config.vocab_size, catalog, store)
         self.drafter = Drafter.from_texts(self.tok, answers)
@@ -175,8 +185,9 @@ class ServingEngine:
             names = None
             if model is self.peft and not prompt_learning(model):
                 names = [jobs[i].adapter.id if jobs[i].adapter else BASE_ROW for i in rows]
-            if len(rows) == 1 and not prompt_learning(model):
-                ids[rows[0]] = self._alone(model, jobs[rows[0]], names)
+            if len(rows) <= self.one_by_one and not prompt_learning(model):
+                for k, i in enumerate(rows):
+                    ids[i] = self._alone(model, jobs[i], names and names[k : k + 1])
                 continue
             out = generate_ids(
                 self.tok,
