@@ -21,8 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from skutune.runtime.paths import RunDir, runs_dir
-from skutune.runtime.storage import check_uri, is_uri, mirror_of, put
+from skutune.runtime.paths import RunDir, mirror_of, runs_dir
+from skutune.runtime.storage import check_uri, is_uri, put
 from skutune.store import StoreProfile, load_store_data
 
 

@@ -4,6 +4,9 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from skutune.runtime.storage import check_uri, read_text
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -16,6 +19,12 @@ def cache_dir() -> Path:
 def runs_dir() -> Path:
     """Run outputs (datasets, checkpoints, adapters, reports); override with SKUTUNE_RUNS."""
     return Path(os.environ.get("SKUTUNE_RUNS", REPO_ROOT / "runs")).resolve()
+
+
+def mirror_of(uri: str) -> Path:
+    """Where a run in object storage is worked on, on this machine: runs/remote/<scheme>/<bucket>/<path>."""
+    parts = urlsplit(check_uri(uri))
+    return runs_dir() / "remote" / parts.scheme / parts.netloc / parts.path.strip("/")
 
 
 # How a row the reader could not make text of (a byte that is not UTF-8, an over-long line, a CSV
@@ -118,8 +127,6 @@ class RunDir:
 
 def load_jsonl(path) -> list[dict]:
     """A JSONL file's rows; `path` may be a URI (what Ray tasks of a run in object storage read)."""
-    from skutune.runtime.storage import read_text  # storage imports this module
-
     return [json.loads(line) for line in read_text(path).splitlines() if line.strip()]
 
 

@@ -21,8 +21,6 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
-from skutune.runtime.paths import runs_dir
-
 # not mirrored: curate's scratch checkpoints (RunDir.work: rewritten by every curate, and with a run
 # in object storage written there directly) and Ray Train's storage, which is the URI itself
 LOCAL_ONLY = {"curate", "ray"}
@@ -45,12 +43,6 @@ def check_uri(uri: str) -> str:
     if not parts.netloc or not SAFE.match(path) or {".", ".."} & set(path.split("/")):
         raise ValueError(f"{uri!r}: a URI of a bucket and a path of letters, digits, . _ / and - (no . or ..)")
     return uri.rstrip("/")
-
-
-def mirror_of(uri: str) -> Path:
-    """Where a run in object storage is worked on, on this machine: runs/remote/<scheme>/<bucket>/<path>."""
-    parts = urlsplit(check_uri(uri))
-    return runs_dir() / "remote" / parts.scheme / parts.netloc / parts.path.strip("/")
 
 
 def _listing(fs, root: str) -> dict[str, pafs.FileInfo]:

@@ -151,7 +151,8 @@ class AppArgs(BaseModel):
         """These args with each directory in object storage brought into its mirror on this
         machine (the run directory first: it may hold the others; only files the mirror lacks or
         holds older) and named by that mirror."""
-        from skutune.runtime.storage import download, is_uri, mirror_of
+        from skutune.runtime.paths import mirror_of
+        from skutune.runtime.storage import download, is_uri
 
         local = {}
         for key in REMOTE:

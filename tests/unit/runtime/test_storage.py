@@ -5,7 +5,8 @@ import pytest
 
 from helpers import tiny_config
 from skutune.config import ConfigError
-from skutune.runtime.storage import is_uri, mirror_of
+from skutune.runtime.paths import mirror_of
+from skutune.runtime.storage import is_uri
 
 
 def test_a_run_in_a_bucket_is_worked_on_in_a_local_mirror(tmp_path, monkeypatch):
