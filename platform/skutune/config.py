@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from skutune.runtime.paths import RunDir, mirror_of, runs_dir
-from skutune.runtime.storage import check_uri, is_uri, put
+from skutune.runtime.storage import is_uri, put, uri_checked
 from skutune.store import StoreProfile, load_store_data
 
 
@@ -49,7 +49,7 @@ class _Strict(BaseModel):
 
 def _no_secrets(cls, v):
     """A URI (runtime/storage.py) without credentials or ?options, whose path is plain."""
-    return check_uri(v) if v and is_uri(v) else v
+    return uri_checked(v)
 
 
 class RunConfig(_Strict):
@@ -661,10 +661,7 @@ class JobConfig(_Strict):
 
     def output_dir(self) -> Path:
         """The run's directory on this machine: a local mirror when run.output_dir is a URI."""
-        out = self.run.output_dir
-        if out and is_uri(out):
-            return mirror_of(out)
-        return Path(out).resolve() if out else runs_dir() / self.run.name
+        return _local(self.run.output_dir) or runs_dir() / self.run.name
 
     def remote_dir(self) -> str | None:
         """run.output_dir when it is in object storage (runtime/storage.py), else None."""

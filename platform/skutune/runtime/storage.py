@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
-# not mirrored: curate's scratch checkpoints (RunDir.work: rewritten by every curate, and with a run
-# in object storage written there directly) and Ray Train's storage, which is the URI itself
-LOCAL_ONLY = {"curate", "ray"}
+# not mirrored: what Ray's tasks read and write in the bucket itself (JobConfig.shared): curate's
+# scratch checkpoints (RunDir.work), the tokenized Parquet that train reads there, and Ray Train's storage
+IN_BUCKET_ONLY = ("curate", "data/train", "ray")
 SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
 # a reader takes these as "the rest is complete": an index's or parse cache's CURRENT, an adapter's
 # metadata (serve/cards.is_artefact)
@@ -46,12 +46,12 @@ def check_uri(uri: str) -> str:
 
 
 def _listing(fs, root: str) -> dict[str, pafs.FileInfo]:
-    """The plain files under `root`, by path relative to it, without the LOCAL_ONLY folders."""
+    """The plain files under `root`, by path relative to it, without the IN_BUCKET_ONLY folders."""
     if fs.get_file_info(root).type == pafs.FileType.NotFound:
         return {}
     found = fs.get_file_info(pafs.FileSelector(root, recursive=True))
     rel = {info.path[len(root) :].lstrip("/"): info for info in found if info.type == pafs.FileType.File}
-    return {r: info for r, info in rel.items() if r.split("/", 1)[0] not in LOCAL_ONLY}
+    return {r: info for r, info in rel.items() if not r.startswith(tuple(f"{d}/" for d in IN_BUCKET_ONLY))}
 
 
 def _files(fs, root: str, since: float = 0.0) -> list[str]:
@@ -112,7 +112,14 @@ def put(local: Path, uri: str) -> int:
     if local.is_dir():
         return upload(local, uri)
     fs, dst = pafs.FileSystem.from_uri(check_uri(uri))
-    return _copy(pafs.LocalFileSystem(), str(local.parent), fs, dst.rsplit("/", 1)[0], [local.name])
+    fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
+    pafs.copy_files(str(local), dst, destination_filesystem=fs)
+    return 1
+
+
+def uri_checked(value: str | None) -> str | None:
+    """A config value that may be a URI, with check_uri applied where it is one (a validator)."""
+    return check_uri(value) if value and is_uri(value) else value
 
 
 def read_text(path: str | Path) -> str:

@@ -124,9 +124,9 @@ class AppArgs(BaseModel):
     @field_validator(*REMOTE)
     @classmethod
     def _uri_without_secrets(cls, v):
-        from skutune.runtime.storage import check_uri, is_uri
+        from skutune.runtime.storage import uri_checked
 
-        return check_uri(v) if v and is_uri(v) else v
+        return uri_checked(v)
 
     def path(self, key: str) -> Path:
         """`key`'s path: as set, else its place in the run directory."""
