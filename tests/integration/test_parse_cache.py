@@ -1,11 +1,14 @@
 """Head queries answered ahead of time (`skutune parse-cache`): a Ray Data job over a query log
 writes the replica's own outputs for the most frequent queries; the running app follows the new
-table and answers those queries without the model, over HTTP; everything else still decodes."""
+table and answers those queries without the model, over HTTP; everything else still decodes, and
+so does a head query whose adapter was retrained since the table was built."""
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
+from helpers import random_artefact
 from skutune.demo.catalog import build_catalog
 from skutune.serve.parse_cache import TABLE, build_parse_cache
 
@@ -27,7 +30,7 @@ def search(app, **body) -> dict:
     return r.json()
 
 
-def test_head_queries_skip_the_model_and_tail_queries_still_decode(app, ray_local, tmp_path):
+def test_head_queries_skip_the_model_and_tail_queries_still_decode(app, ray_local, tiny_model_dir, tmp_path):
     log = tmp_path / "log.jsonl"
     sku = next(r["sku"] for r in build_catalog() if "IN" in r["regions"])
     log.write_text("".join(json.dumps(r) + "\n" for r in log_rows(sku)))
@@ -51,3 +54,15 @@ def test_head_queries_skip_the_model_and_tail_queries_still_decode(app, ray_loca
     assert search(app, query=HEAD, adapter="typo")["parse_cache"] == "miss"  # another adapter's answer
     metrics = app.http.get(f"{app}/metrics", timeout=30).text
     assert 'skutune_parse_cache_total{result="hit",target="parse"}' in metrics
+
+    # "typo" retrained in place (as `skutune train` swaps its directory): its cached parse is not
+    # what its new weights decode, so the head query decodes again; the old weights back, it hits
+    typo = app.dir / "adapters" / "typo"
+    kept = typo.rename(typo.with_name(".typo.kept"))
+    random_artefact(tiny_model_dir, typo, {"name": "lora"}, seed=9)
+    try:
+        assert search(app, query=HEAD, mode="grounded")["parse_cache"] == "miss"
+    finally:
+        shutil.rmtree(typo)
+        kept.rename(typo)
+    assert search(app, query=HEAD, mode="grounded")["parse_cache"] == "hit"

@@ -51,7 +51,7 @@ from skutune.search.grounded import GroundedSearch, Reranker, read_parse
 from skutune.search.index import current_version
 from skutune.search.retrieval import CatalogIndex
 from skutune.serve.args import AppArgs, RegisterRequest, SearchRequest
-from skutune.serve.cards import BASE, product_cards
+from skutune.serve.cards import BASE, Digests, product_cards
 from skutune.serve.engine import AdapterLoadError, GenRequest, Result, ServingEngine
 from skutune.serve.gateway import Gateway
 from skutune.serve.openai_api import ChatRequest, Chunks, chat_prompt, completion, split_model
@@ -278,6 +278,7 @@ class SearchService:
         self.grounded = None  # GroundedSearch over the index version named by CURRENT, reloaded when it moves
         self.head_dir = self.args.parse_cache_dir()
         self.head = None  # the parse cache's live version, followed like the index
+        self.digests = Digests()  # a cached parse counts only from the weights that wrote it
         self.streams_open = 0
         self._batched.set_max_batch_size(self.args.max_batch_size)
         self._batched.set_batch_wait_timeout_s(self.args.batch_wait_timeout_s)
@@ -444,14 +445,18 @@ class SearchService:
             self.grounded = GroundedSearch(index, self.store)
         return self.grounded
 
+    def _head_and_digest(self, entry: Entry) -> tuple[ParseCache | None, str]:
+        """The parse cache's live version, and the digest of the weights `entry` names now."""
+        return ParseCache.live(self.head_dir, self.head, settings(self.args)), self.digests.of(entry.path)
+
     async def _cached(
         self, entry: Entry | None, target: str, region: str, day: dt.date, query: str, constrained: bool
     ) -> Result | None:
         """A head query's model output from the live parse cache (parse_cache.py), or None."""
         if entry is None or self.head_dir is None or constrained != self.args.constrained:
             return None
-        self.head = await asyncio.to_thread(ParseCache.live, self.head_dir, self.head, settings(self.args))
-        text = self.head.get(entry.id, target, region, day, query) if self.head else None
+        self.head, digest = await asyncio.to_thread(self._head_and_digest, entry)
+        text = self.head.get(entry.id, digest, target, region, day, query) if self.head else None
         self.metrics.parse_cache.labels(target, "miss" if text is None else "hit").inc()
         return None if text is None else Result(text, 0, 0, "stop")
 

@@ -6,6 +6,8 @@ different LoRA adapters (and the base) runs as one `generate` with peft's per-ro
 are a model of their own, batched per adapter. A per-replica LRU bounds what is loaded, by count
 (`max_loaded`) and by memory (`max_bytes`: a non-LoRA artefact is a whole model copy, a LoRA a
 few MB): the least recently used adapter is unloaded past either and reloads on demand.
+A trained adapter keeps its unversioned name when retrained ("search"), so a loaded adapter
+remembers its files' stamp and reloads when they change under it.
 A request decoded alone (a lone miss, a stream) takes speculative.greedy: the same greedy answer
 in fewer forward passes, its guesses drafted from the grammar, the request and `answers`.
 Thread-unsafe by design: the replica calls it under one lock.
@@ -20,7 +22,7 @@ from pathlib import Path
 from transformers import TextIteratorStreamer
 
 from skutune.generate import generate_ids, load_model, prompt_learning
-from skutune.serve.cards import shares_base
+from skutune.serve.cards import shares_base, stamp
 from skutune.serve.constrained import Grammars, constraints_for
 from skutune.serve.speculative import Drafter, greedy
 
@@ -36,6 +38,7 @@ class Adapter:
     id: str  # the versioned id it was loaded as ("diwali-tv@3"): a new version is a new key
     own: object = None  # a model of its own; None: a LoRA adapter inside the shared PeftModel
     bytes: int = 0  # what it holds in memory beyond the shared base
+    stamp: tuple = ()  # its files when it loaded (stamp()): retrained in place, it reloads
 
 
 @dataclass
@@ -100,12 +103,17 @@ class ServingEngine:
         self.evictions = 0
 
     def adapter(self, adapter_id: str, path: Path) -> Adapter:
-        """The loaded adapter, loading it (and evicting the least recently used) if needed."""
+        """The loaded adapter, loading it (and evicting the least recently used) if needed, and
+        loading it again if its files changed since (a retrained unversioned adapter)."""
+        now = stamp(path)
         if adapter_id in self.loaded:
-            self.loaded.move_to_end(adapter_id)
-            return self.loaded[adapter_id]
+            if self.loaded[adapter_id].stamp == now:
+                self.loaded.move_to_end(adapter_id)
+                return self.loaded[adapter_id]
+            self.unload(adapter_id)
         try:
             adapter = self._load(adapter_id, path)
+            adapter.stamp = now
         except Exception as err:  # whatever peft or torch raised, the shared base must come out as it went in
             self._discard(adapter_id)
             raise AdapterLoadError(f"adapter {adapter_id!r} could not be loaded: {str(err)[:300]}") from err

@@ -9,7 +9,8 @@ The table is versioned like the catalog index (`<root>/v0001/`, `CURRENT` names 
 replicas follow CURRENT, so a refresh (`skutune parse-cache` again, e.g. nightly with the index)
 goes live without a restart. An entry is keyed by adapter id, target, region, date and the
 normalised query (grounded: after spelling correction, as the replica parses it); a table built
-with other serving settings (model, constrained decoding, token budgets) is not used.
+with other serving settings (model, constrained decoding, token budgets) is not used, nor an
+entry of an adapter whose weights changed since (a retrained "understand": cards.Digests).
 
     skutune parse-cache --config demo                        # after train: runs/demo/parse_cache/
     skutune parse-cache --config demo --set serve.parse_cache.top=2000
@@ -53,14 +54,17 @@ class ParseCache:
     def __init__(self, version_dir: Path):
         self.dir = Path(version_dir)
         self.meta = json.loads((self.dir / "meta.json").read_text())
+        self.digests = self.meta.get("adapters", {})  # adapter id -> the digest of the weights it answered with
         self.entries = {
             entry_key(e["adapter"], e["target"], e["region"], e["date"], e["query"]): e["text"]
             for e in load_jsonl(self.dir / TABLE)
         }
         self.usable = True
 
-    def get(self, adapter_id: str, target: str, region: str, day: dt.date, query: str) -> str | None:
-        if not self.usable:
+    def get(self, adapter_id: str, digest: str, target: str, region: str, day: dt.date, query: str) -> str | None:
+        """The cached text, or None (a miss) also where `digest` (the adapter's weights now) is not
+        the one the table was built with."""
+        if not self.usable or self.digests.get(adapter_id) != digest:
             return None
         return self.entries.get(entry_key(adapter_id, target, region, day.isoformat(), query))
 
@@ -72,10 +76,14 @@ class ParseCache:
         if version is None or (held is not None and held.dir == version):
             return held if version is not None else None
         table = cls(version)
-        table.usable = table.meta["settings"] == app_settings
-        if not table.usable:
+        table.usable = table.meta["settings"] == app_settings and "adapters" in table.meta
+        if table.meta["settings"] != app_settings:
             log.warning(
                 "parse cache %s was built with %s, not %s: not used", version, table.meta["settings"], app_settings
+            )
+        elif not table.usable:
+            log.warning(
+                "parse cache %s records no adapter digests (an older build): run `skutune parse-cache`", version
             )
         return table
 
@@ -113,6 +121,7 @@ class Answerer:
         from skutune.runtime.model_import import resolve_model_dir
         from skutune.search.retrieval import CatalogIndex
         from skutune.serve.args import AppArgs
+        from skutune.serve.cards import Digests
         from skutune.serve.engine import ServingEngine
         from skutune.serve.registry import Registry
 
@@ -125,6 +134,7 @@ class Answerer:
             resolve_model_dir(ModelConfig(path=self.args.model)), catalog, self.store, self.args.max_loaded_adapters
         )
         self.registry = Registry(self.args.path("adapters_dir"), self.args.source_policy())
+        self.digests = Digests()
         self.day, self.targets = dt.date.fromisoformat(day), targets
         version = current_version(self.args.path("index").resolve()) if "parse" in targets else None
         self.index = CatalogIndex(version) if version else None
@@ -135,7 +145,7 @@ class Answerer:
         entry = self.registry.serving(None, self.args.default_for(grounded), self.day, region, campaigns=not grounded)
         if entry is None:
             raise RuntimeError(f"no adapter {self.args.default_for(grounded)!r} under {self.args.path('adapters_dir')}")
-        return entry.id, self.engine.adapter(entry.id, entry.path)
+        return entry, self.engine.adapter(entry.id, entry.path)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from skutune.generate import render
@@ -146,14 +156,20 @@ class Answerer:
             if target == "parse" and self.index is None:
                 continue  # no catalog index: grounded mode answers nothing, so nothing to cache for it
             for region, query, count in zip(batch["region"], batch["query"], batch["count"]):
-                adapter_id, adapter = self._adapter(target, region)
+                entry, adapter = self._adapter(target, region)
                 text = self.index.speller.correct(query) if target == "parse" else query
                 budget = self.args.parse_max_new_tokens if target == "parse" else self.args.max_new_tokens
                 grammar = self.engine.grammars.get("search" if target == "answer" else target, region)
                 prompt = render(self.engine.tok, text, region, self.day.isoformat(), self.store, target=target)
                 jobs.append(GenRequest(prompt, adapter, budget, grammar if self.args.constrained else None))
                 rows.append(
-                    {"adapter": adapter_id, "target": target, "region": region, "query": normalize_query(text)}
+                    {
+                        "adapter": entry.id,
+                        "digest": self.digests.of(entry.path),
+                        "target": target,
+                        "region": region,
+                        "query": normalize_query(text),
+                    }
                     | {"date": self.day.isoformat(), "count": int(count)}
                 )
         results = self.engine.run(jobs) if jobs else []
@@ -190,7 +206,12 @@ def build_parse_cache(
         else pd.DataFrame()
     )
     entries = answered.to_dict("records")
+    digests = {}  # an adapter retrained while the table was built answered with two: none of its entries count
+    for e in entries:
+        digest = e.pop("digest")
+        digests[e["adapter"]] = digest if digests.get(e["adapter"], digest) == digest else None
     meta = {
+        "adapters": {k: v for k, v in digests.items() if v},
         "entries": len(entries),
         "head_queries": len(head),
         "log_rows_covered": int(head["count"].sum()) if len(head) else 0,

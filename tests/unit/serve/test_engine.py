@@ -119,3 +119,25 @@ def test_a_small_batch_decoded_one_by_one_answers_each_request_with_its_own_adap
     alone = [engine.run([job])[0].text for job in jobs]
     assert len(set(alone)) == 3  # three models: two adapters and the base
     assert [r.text for r in engine.run(jobs)] == alone
+
+
+def test_a_retrained_adapter_under_the_same_name_reloads_with_its_new_weights(tmp_path, tiny_model_dir):
+    """`skutune train` retrains "search" in place (a new directory renamed over the old one), and a
+    registry mirror rewrites its files: a replica that has it loaded must answer with the new weights."""
+    import shutil
+
+    from helpers import demo_store
+
+    def ask(engine, path):
+        return engine.run([GenRequest("samsung fridge", engine.adapter("search", path), 8)])[0].text
+
+    path = random_lora(tiny_model_dir, tmp_path / "search", seed=0)
+    engine = ServingEngine(tiny_model_dir, {}, demo_store(), max_loaded=2)
+    before = ask(engine, path)
+    assert ask(engine, path) == before and engine.evictions == 0  # unchanged files: no reload
+    retrained = random_lora(tiny_model_dir, tmp_path / ".search.partial", seed=7)
+    shutil.rmtree(path)
+    retrained.rename(path)
+    after = ask(engine, path)
+    assert after == ask(ServingEngine(tiny_model_dir, {}, demo_store(), max_loaded=2), path) != before
+    assert list(engine.loaded) == ["search"] and list(engine.peft.peft_config) == ["search"]
