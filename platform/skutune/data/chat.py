@@ -49,6 +49,11 @@ def from_chat(obj: dict, chat) -> dict:
     except ValueError:
         raise ValueError("assistant turn: not JSON") from None
     task = next((t for t in SCHEMAS if is_valid(answer, t)), None)
+    if task is None and _is_parse(answer):
+        raise ValueError(
+            "assistant turn: a query parse, not an answer; a row needs its answer (skutune's answer chats "
+            "carry the parse beside the turns, so messages/*_answer.jsonl trains both targets)"
+        )
     if task is None:
         raise ValueError("assistant turn: JSON in none of the answer schemas (search, compare, qa, refusal)")
     kind = obj.get("kind") or chat.kind or KIND_OF_TASK.get(task, LOGGED)
@@ -67,9 +72,13 @@ def from_chat(obj: dict, chat) -> dict:
     }
 
 
+def _is_parse(obj) -> bool:
+    return jsonschema.Draft202012Validator(PARSE_SCHEMA).is_valid(obj)
+
+
 def _parse_of(obj: dict) -> dict | None:
     parse = obj.get("parse")
-    if parse is not None and not jsonschema.Draft202012Validator(PARSE_SCHEMA).is_valid(parse):
+    if parse is not None and not _is_parse(parse):
         raise ValueError("parse: not a query parse in the parse schema")
     return parse
 

@@ -64,6 +64,10 @@ def test_the_split_of_a_row_without_one_is_a_stable_hash():
     [
         (_messages("[US 2026-05-01] tv", "the best tv is SM-1"), "assistant turn: not JSON"),
         (_messages("[US 2026-05-01] tv", '{"price": 3}'), "JSON in none of the answer schemas"),
+        (  # a parse-only chat (messages/train_parse.jsonl): the answer chats carry the parse
+            _messages("[US 2026-05-01] tv", '{"intent": "search", "region": "US", "query": "tv"}'),
+            "a query parse, not an answer",
+        ),
         (_messages("just a query"), "no [REGION DATE] prefix"),
         ({"messages": _messages("[US 2026-05-01] tv")["messages"] * 2}, "not one user turn then one assistant turn"),
         ({"messages": "hello"}, "messages: not a list of turns"),
