@@ -6,7 +6,8 @@ loses none of them.
 
 The index, the parse cache and the adapter registry may live in buckets of their own (index.dir,
 serve.adapters_dir; the Serve app's index, parse_cache, adapters_dir). A Serve replica downloads
-them when it starts and then follows them: the version a CURRENT file names (`follow`), the
+them when it starts and then follows them (the app's catalog and store profile are fetched once,
+`get`): the version a CURRENT file names (`follow`), the
 registry's new and changed files (`download(changed_only=True)`). Uploads write the files that
 make a version or an adapter visible (LAST) after the rest, so a follower never takes half of one.
 
@@ -15,7 +16,9 @@ AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, GOOGLE_APPLICATION_CREDENTIALS, ...). A
 credentials or query options is refused, so that none is written to a config or a log.
 """
 
+import os
 import re
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -115,6 +118,19 @@ def put(local: Path, uri: str) -> int:
     fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
     pafs.copy_files(str(local), dst, destination_filesystem=fs)
     return 1
+
+
+def get(uri: str, local: Path) -> Path:
+    """A file in object storage copied to `local` on this machine, whole or not at all (written
+    beside it and renamed: two replicas of one node may fetch it at once)."""
+    fs, src = pafs.FileSystem.from_uri(check_uri(uri))
+    if fs.get_file_info(src).type != pafs.FileType.File:
+        raise FileNotFoundError(f"no file at {uri}")
+    local.parent.mkdir(parents=True, exist_ok=True)
+    part = local.with_name(f".{local.name}.{os.getpid()}-{threading.get_ident()}.part")
+    pafs.copy_files(src, str(part), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+    os.replace(part, local)
+    return local
 
 
 def uri_checked(value: str | None) -> str | None:

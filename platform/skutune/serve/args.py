@@ -23,6 +23,7 @@ IN_RUN = {
     "parse_cache": "parse_cache",
 }
 REMOTE = ("run_dir", "index", "adapters_dir", "parse_cache")  # may be pyarrow URIs (runtime/storage.py)
+REMOTE_FILES = ("catalog", "store")  # may be URIs too: fetched when a replica starts, not followed
 
 
 class AppArgs(BaseModel):
@@ -30,7 +31,8 @@ class AppArgs(BaseModel):
     the catalog, index, adapters and store profile; each can be set on its own instead.
     Relative paths are taken from the working dir. The run directory, index, registry and parse
     cache may be in object storage (s3://, gs://, ...): a replica downloads them when it starts
-    and then follows them (`remote_poll_s`)."""
+    and then follows them (`remote_poll_s`). The catalog and store profile may be too: a replica
+    fetches them when it starts (a new catalog comes with a new index and a redeploy)."""
 
     model_config = ConfigDict(extra="forbid")
     run_dir: str | None = _field(None, "a run directory: its data/catalog.jsonl, index/, adapters/ and store.yaml")
@@ -39,10 +41,10 @@ class AppArgs(BaseModel):
         "smollm2-135m", 'OpenAI `model` (before ":adapter")', pattern=r"^[A-Za-z0-9_.-]{1,64}$"
     )
     adapters_dir: str | None = _field(None, "the registry root (registry.py); default <run_dir>/adapters")
-    catalog: str | None = _field(None, "catalog JSONL; default <run_dir>/data/catalog.jsonl")
+    catalog: str | None = _field(None, "catalog JSONL (a path or URI); default <run_dir>/data/catalog.jsonl")
     index: str | None = _field(None, "grounded mode's catalog index (skutune index); default <run_dir>/index")
     store: str | None = _field(
-        None, "the store profile YAML (regions, currencies, prompts); default <run_dir>/store.yaml"
+        None, "the store profile YAML (regions, currencies, prompts; a path or URI); default <run_dir>/store.yaml"
     )
     parse_cache: str | None = _field(
         None, "head queries answered ahead of time (skutune parse-cache); default <run_dir>/parse_cache"
@@ -121,7 +123,7 @@ class AppArgs(BaseModel):
             raise ValueError(f"set run_dir, or each of {missing}")
         return self
 
-    @field_validator(*REMOTE)
+    @field_validator(*REMOTE, *REMOTE_FILES)
     @classmethod
     def _uri_without_secrets(cls, v):
         from skutune.runtime.storage import uri_checked
@@ -152,13 +154,16 @@ class AppArgs(BaseModel):
         machine (the run directory first: it may hold the others; only files the mirror lacks or
         holds older) and named by that mirror."""
         from skutune.runtime.paths import mirror_of
-        from skutune.runtime.storage import download, is_uri
+        from skutune.runtime.storage import download, get, is_uri
 
         local = {}
-        for key in REMOTE:
+        for key in REMOTE + REMOTE_FILES:
             uri = getattr(self, key)
             if uri and is_uri(uri):
-                download(uri, mirror_of(uri), changed_only=True)
+                if key in REMOTE:
+                    download(uri, mirror_of(uri), changed_only=True)
+                else:
+                    get(uri, mirror_of(uri))
                 local[key] = str(mirror_of(uri))
         return self.model_copy(update=local)
 

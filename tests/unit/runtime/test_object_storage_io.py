@@ -103,3 +103,27 @@ def test_inputs_of_a_run_in_a_bucket_are_put_where_every_node_reads_them(bucket,
     with pytest.raises(FileNotFoundError):
         files_of("s3://bucket/runs/tiny/nothing")
     assert tiny_config(tmp_path).readable(inputs) == str(inputs)  # a local run reads in place
+
+
+def test_the_apps_catalog_and_store_profile_may_be_in_a_bucket(bucket, tmp_path, monkeypatch):
+    import yaml
+
+    from helpers import demo_store
+    from skutune.runtime.storage import put
+    from skutune.serve.args import AppArgs
+
+    monkeypatch.setenv("SKUTUNE_RUNS", str(tmp_path / "runs"))
+    (tmp_path / "catalog.jsonl").write_text('{"sku": "SM-1", "title": "fridge"}\n')
+    (tmp_path / "store.yaml").write_text(yaml.safe_dump(demo_store().model_dump(mode="json"), allow_unicode=True))
+    put(tmp_path / "catalog.jsonl", "s3://bucket/shop/catalog-v2.jsonl")
+    put(tmp_path / "store.yaml", "s3://bucket/shop/store.yaml")
+    args = AppArgs(
+        catalog="s3://bucket/shop/catalog-v2.jsonl", store="s3://bucket/shop/store.yaml", adapters_dir="a", index="i"
+    ).localised()
+    assert args.path("catalog").read_text() == '{"sku": "SM-1", "title": "fridge"}\n'
+    assert args.path("catalog").is_relative_to(tmp_path / "runs" / "remote" / "s3" / "bucket")
+    assert args.store_profile() == demo_store()
+    with pytest.raises(ValueError, match="credentials"):
+        AppArgs(catalog="s3://key:secret@bucket/shop/catalog.jsonl", store="s", adapters_dir="a", index="i")
+    with pytest.raises(FileNotFoundError, match="no file at s3://bucket/shop/missing.yaml"):
+        AppArgs(catalog="c", store="s3://bucket/shop/missing.yaml", adapters_dir="a", index="i").localised()
