@@ -68,14 +68,26 @@ def category_path(value) -> list[str]:
     return [p.strip() for p in parts if p and p.strip()]
 
 
+# {"key"=>"Colour", "value"=>"Red"}: a Ruby hash as a Rails scraper printed it (Flipkart's public
+# product sample writes its specs so); its quoted keys make it JSON once each "=>" is a ":"
+RUBY_ARROW = re.compile(r'"\s*=>\s*')
+
+
 def attributes(value) -> dict:
     """Specs in the common scraped shapes, as {snake_case_key: value}; bounded in keys and length."""
     if isinstance(value, str):
         text = value.strip()
         if text[:1] in ("{", "[") and text[-1:] in ("}", "]"):
-            return attributes(json_row(text))
+            try:
+                return attributes(json_row(text))
+            except ValueError:
+                if "=>" not in text:
+                    raise
+                return attributes(json_row(RUBY_ARROW.sub('": ', text)))
         pairs = [p.split(":", 1) for p in re.split(r"[|;\n]", text) if ":" in p]
     elif isinstance(value, dict):
+        if len(value) == 1 and isinstance(next(iter(value.values())), list):
+            return attributes(next(iter(value.values())))  # {"product_specification": [...]}: a wrapper
         pairs = list(value.items())
     elif isinstance(value, list):  # [{"key": k, "value": v}], [{"name": k, "value": v}], [[k, v]]
         pairs = []
@@ -84,7 +96,7 @@ def attributes(value) -> dict:
                 key = next((item[k] for k in ("key", "name", "label", "attribute") if k in item), None)
                 if key is not None:
                     pairs.append((key, item.get("value", item.get("values", ""))))
-                elif len(item) == 1:
+                elif len(item) == 1 and next(iter(item)) not in ("value", "values"):  # a value without its key: skipped
                     pairs.append(next(iter(item.items())))
             elif isinstance(item, (list, tuple)) and len(item) == 2:
                 pairs.append(tuple(item))

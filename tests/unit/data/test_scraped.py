@@ -23,6 +23,10 @@ STORE = market_store(
         ("Audio / Headphones", ["Audio", "Headphones"]),
         ('["Home", "Kitchen"]', ["Home", "Kitchen"]),
         ('["Home > Kitchen"]', ["Home", "Kitchen"]),
+        (  # Flipkart's public sample: a `>>` tree in a JSON-list wrapper, its last level the product
+            '["Pet Supplies >> Grooming >> Shampoo >> Sicons Arnica Dog Shampoo (500 ml)"]',
+            ["Pet Supplies", "Grooming", "Shampoo", "Sicons Arnica Dog Shampoo (500 ml)"],
+        ),
         (["Home", "Kitchen"], ["Home", "Kitchen"]),
         ("Skates/Scooters", ["Skates/Scooters"]),  # a slash inside a name is not a level
     ],
@@ -38,6 +42,12 @@ def test_category_trees_in_every_common_shape(raw, levels):
         ('{"Screen Size": "6.5 in", "5G": "Yes"}', {"screen_size": 6.5, "5g": True}),
         ([{"key": "Colour", "value": "Red"}, {"name": "Weight", "value": "2 kg"}], {"colour": "Red", "weight": 2}),
         ('[["RAM", "8 GB"], ["Storage", "128 GB"]]', {"ram": 8, "storage": 128}),
+        (  # Flipkart's public sample: key/value pairs as a Ruby hash in a wrapper; a pair without a key is skipped
+            '{"product_specification"=>[{"key"=>"Pet Type", "value"=>"Dog"}, {"key"=>"Quantity", "value"=>"500 ml"}, '
+            '{"value"=>"1 Shampoo"}]}',
+            {"pet_type": "Dog", "quantity": "500 ml"},
+        ),
+        ({"specs": [{"key": "Fabric", "value": "Cotton"}]}, {"fabric": "Cotton"}),
         ("Item Weight: 12.8 ounces\nASIN: B07D36747F", {"item_weight": "12.8 ounces", "asin": "B07D36747F"}),
     ],
 )
