@@ -5,21 +5,25 @@ fresh-SKU stage (1,000 SKUs added after training, scored; about 5 more minutes o
     python jobs/demo.py --config jobs/configs/demo.yaml      (what `make demo` runs)
     python jobs/demo.py --config jobs/configs/demo.yaml --fresh-skus
 
-Each stage runs as its own job script, exactly as `ray job submit` would run it. Then the
+Each stage runs as its own job script, exactly as `ray job submit` would run it, and like
+submitted jobs they share one Ray cluster (started here, or the one RAY_ADDRESS names). Then the
 Serve app comes up with both adapters, the notes' example queries go over HTTP in both
 modes, and runs/<name>/summary.json gets every system's metrics side by side.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 
+import ray
 import requests
 
 from skutune.cli import job_args, setup  # noqa: E402
 from skutune.eval.metrics import METRICS  # noqa: E402
+from skutune.runtime.cluster import init_ray  # noqa: E402
 
 QUERIES = [  # (query, region, date): the notes' examples
     ("S23 Ultra", "IN", "2026-11-25"),
@@ -43,6 +47,9 @@ run_dir = cfg.output_dir()
 if run_dir.exists():
     shutil.rmtree(run_dir)  # a demo starts from nothing; jobs/train.py alone resumes instead
 stages, t0 = {}, time.time()
+# every stage joins this cluster (RAY_ADDRESS) rather than starting and stopping one of its own
+init_ray(cfg.train.num_workers * cfg.train.cpus_per_worker)
+os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
 
 
 def stage(name, command, *sets):
@@ -69,11 +76,9 @@ print("\n=== serve: one base model, adapters multiplexed per request", flush=Tru
 start = time.time()
 from ray import serve  # noqa: E402
 
-from skutune.runtime.cluster import init_ray  # noqa: E402
 from skutune.serve.app import build_app  # noqa: E402
 from skutune.serve.args import run_app_args  # noqa: E402
 
-init_ray()
 serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
 serve.run(
     build_app(run_app_args(cfg)),
