@@ -7,6 +7,7 @@ understanding (config `eval.grounded`: spelling, grammar, budget_rule, evidence,
     python jobs/bench_byo.py                                     # every catalog in jobs/bench_byo/
     python jobs/bench_byo.py --catalog amazon_product_sample_1000 --reuse   # score again, no retraining
     python jobs/bench_byo.py --catalog scraped_catalog --set train.epochs=1
+    python jobs/bench_byo.py --queries ~/held_out/my_catalog.yaml   # a catalog kept out of the repo
 
 The hand-written queries never reach training: they are curate's `decontam.eval_paths`, and a
 test checks no library module reads them. Expected products come from each query's rule over the
@@ -221,6 +222,14 @@ def markdown(r: dict) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catalog", action="append", help="a file name in jobs/bench_byo/ (default: every one)")
+    parser.add_argument(
+        "--queries",
+        action="append",
+        default=[],
+        metavar="YAML",
+        help="a queries file anywhere, in the same shape (its `config` a shipped name or a path): a catalog "
+        "kept out of the repo; given alone, only these run",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
     parser.add_argument("--reuse", action="store_true", help="keep a run's curated data and adapter: score again")
     args = parser.parse_args(argv)
@@ -228,9 +237,9 @@ def main(argv=None) -> None:
 
     start_logging()
     overrides = overrides_of(args.set)
-    names = args.catalog or sorted(p.stem for p in QUERIES.glob("*.yaml"))
-    for name in names:
-        result = run_catalog(yaml.safe_load((QUERIES / f"{name}.yaml").read_text()), overrides, args.reuse)
+    names = args.catalog or ([] if args.queries else sorted(p.stem for p in QUERIES.glob("*.yaml")))
+    for path in [QUERIES / f"{name}.yaml" for name in names] + [Path(q).expanduser() for q in args.queries]:
+        result = run_catalog(yaml.safe_load(path.read_text()), overrides, args.reuse)
         if result:
             print(markdown(result))
 
