@@ -446,7 +446,8 @@ class GroundedParts(_Strict):
     budget_rule: bool = Field(True, description="the budget a rule reads from the query wins over the model's")
     evidence: bool = Field(
         True,
-        description="drop a parsed category or brand whose best lexical match for the query is under half the best",
+        description="drop a parsed category or brand whose best lexical match for the query is under half the best "
+        "(with no word of the query in the catalog: none of whose products is among the 10 nearest by meaning)",
     )
     policy: bool = Field(
         True,

@@ -124,6 +124,20 @@ def test_a_category_the_querys_own_words_contradict_is_dropped(bundled_index):
     assert "category=refrigerator" in kept["applied"]
 
 
+def test_a_query_without_catalog_words_keeps_only_a_category_its_meaning_agrees_with(bundled_index):
+    """No word of "keep my drinks chilled" is in the catalog, so words cannot contradict a guessed
+    category; the query's meaning can: a category with nothing among the nearest products by
+    dense retrieval is relaxed, and one with something there stays."""
+    wrong = {"intent": "search", "region": "IN", "query": "keep my drinks chilled", "category": "phone"}
+    found = GroundedSearch(bundled_index, STORE).search(wrong["query"], wrong, "IN")
+    assert "category=phone" in found["relaxed"]
+    assert bundled_index.by_sku[found["answer"]["skus"][0]]["category"] == "refrigerator"
+    right = {**wrong, "category": "refrigerator"}
+    assert (
+        "category=refrigerator" in GroundedSearch(bundled_index, STORE).search(right["query"], right, "IN")["applied"]
+    )
+
+
 def test_what_the_store_refuses_is_refused_whatever_the_parse(bundled_index):
     """A small model parses "what is the capital of australia" as a fridge search (the demo's
     eval did); the store's off-domain words flag it and no other word of it matches a product.

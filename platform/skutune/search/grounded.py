@@ -27,6 +27,9 @@ from skutune.store import StoreProfile
 
 TOP_K = 5
 CONTRADICTED = 0.5  # a parsed category or brand whose best lexical match is under this share of the region's best
+# a query none of whose words the region's catalog holds ("heartburn relief"): a parsed category or
+# brand stands only if one of its products is among this many nearest by meaning (dense retrieval)
+AGREED_TOP = 10
 
 
 @functools.lru_cache(maxsize=16)
@@ -197,14 +200,25 @@ class GroundedSearch:
         """The parse's category and brand are the model's reading of the query; its own words are
         evidence. Where the best lexical match inside the parsed category (or brand) scores under
         CONTRADICTED of the best in the region, the query names something else (a product the
-        model filed under the wrong category): those keys are dropped. Returns them."""
+        model filed under the wrong category): those keys are dropped. Where no word of the query
+        is in the region's catalog (a vague or colloquial query), its meaning is the evidence: a
+        key none of whose products is among the AGREED_TOP nearest by dense retrieval is dropped
+        (a small model guesses a category for "heartburn relief" from its training queries, and on
+        a catalog of one product per category a wrong guess leaves nothing to find). Returns them."""
         idx = self.index
-        scores = idx.bm25_scores(text) * idx.column(f"region:{region}")
+        in_region = idx.column(f"region:{region}").astype(bool)
+        scores = idx.bm25_scores(text) * in_region
         best = scores.max(initial=0.0)
+        near = np.zeros(len(idx.rows), dtype=bool)
+        if best == 0:
+            near[idx.dense_top(idx.encode([text])[0], AGREED_TOP, in_region)] = True
         out = []
         for key, column, values in (("category", idx.category, idx.categories), ("brand", idx.brand, idx.brands)):
             value = closest(parse.get(key), values)
-            if value and best > 0 and scores[column == value].max(initial=0.0) < CONTRADICTED * best:
+            inside = column == value
+            if value and (
+                not near[inside].any() if best == 0 else scores[inside].max(initial=0.0) < CONTRADICTED * best
+            ):
                 out.append(key)
         return out
 
