@@ -136,6 +136,11 @@ def test_a_query_without_catalog_words_keeps_only_a_category_its_meaning_agrees_
     assert (
         "category=refrigerator" in GroundedSearch(bundled_index, STORE).search(right["query"], right, "IN")["applied"]
     )
+    # the shopper's words decide, not the parse's rewrite: a garbled parse query matches nothing,
+    # but "fridge for a family of 4" does, so there is no call for meaning to overrule the category
+    garbled = {**right, "query": "xqzvk"}
+    kept = GroundedSearch(bundled_index, STORE).search("fridge for a family of 4", garbled, "IN")
+    assert "category=refrigerator" in kept["applied"]
 
 
 def test_what_the_store_refuses_is_refused_whatever_the_parse(bundled_index):

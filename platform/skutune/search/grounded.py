@@ -196,22 +196,27 @@ class GroundedSearch:
             return []
         return [f"product={product}"] + ([f"category={parse['category']}"] if parse.get("category") else [])
 
-    def _contradicted(self, text: str, parse: dict, region: str) -> list[str]:
+    def _contradicted(self, text: str, query: str, parse: dict, region: str) -> list[str]:
         """The parse's category and brand are the model's reading of the query; its own words are
         evidence. Where the best lexical match inside the parsed category (or brand) scores under
         CONTRADICTED of the best in the region, the query names something else (a product the
-        model filed under the wrong category): those keys are dropped. Where no word of the query
-        is in the region's catalog (a vague or colloquial query), its meaning is the evidence: a
-        key none of whose products is among the AGREED_TOP nearest by dense retrieval is dropped
-        (a small model guesses a category for "heartburn relief" from its training queries, and on
-        a catalog of one product per category a wrong guess leaves nothing to find). Returns them."""
+        model filed under the wrong category): those keys are dropped. Where no word of the
+        shopper's query is in the region's catalog (a vague or colloquial query), its meaning is
+        the evidence: a key none of whose products is among the AGREED_TOP nearest by dense
+        retrieval is dropped (a small model guesses a category for "heartburn relief" from its
+        training queries, and on a catalog of one product per category a wrong guess leaves
+        nothing to find). The shopper's words, not the parse's rewrite of them, decide which
+        applies: a model that garbles "pioneer woman" leaves words that match nothing. Returns them."""
         idx = self.index
         in_region = idx.column(f"region:{region}").astype(bool)
         scores = idx.bm25_scores(text) * in_region
         best = scores.max(initial=0.0)
         near = np.zeros(len(idx.rows), dtype=bool)
         if best == 0:
-            near[idx.dense_top(idx.encode([text])[0], AGREED_TOP, in_region)] = True
+            own = normalize_query(query)
+            if (idx.bm25_scores(own) * in_region).any():
+                return []  # the shopper's words match, the parse's do not: nothing to weigh the parse by
+            near[idx.dense_top(idx.encode([own])[0], AGREED_TOP, in_region)] = True
         out = []
         for key, column, values in (("category", idx.category, idx.categories), ("brand", idx.brand, idx.brands)):
             value = closest(parse.get(key), values)
@@ -275,7 +280,7 @@ class GroundedSearch:
                 parse = {k: v for k, v in parse.items() if k not in ("product", "category")}
             text = " ".join(x for x in (parse.get("product"), parse.get("query") or normalize_query(query)) if x)
             if self.contradictions:
-                against = self._contradicted(text, parse, region)
+                against = self._contradicted(text, query, parse, region)
                 guess += [f"{k}={parse[k]}" for k in against]
                 parse = {k: v for k, v in parse.items() if k not in against}
             mask, result["applied"], result["relaxed"] = apply_filters(
