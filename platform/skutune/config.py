@@ -447,7 +447,8 @@ class GroundedParts(_Strict):
     evidence: bool = Field(
         True,
         description="drop a parsed category or brand whose best lexical match for the query is under half the best "
-        "(with no word of the query in the catalog: none of whose products is among the 10 nearest by meaning)",
+        "(with no word of the query in the catalog: none of whose products is among the nearest by meaning, "
+        "search/grounded.py AGREED_TOP)",
     )
     policy: bool = Field(
         True,

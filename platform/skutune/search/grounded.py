@@ -211,21 +211,20 @@ class GroundedSearch:
         in_region = idx.column(f"region:{region}").astype(bool)
         scores = idx.bm25_scores(text) * in_region
         best = scores.max(initial=0.0)
-        near = np.zeros(len(idx.rows), dtype=bool)
-        if best == 0:
+        if best > 0:  # the products the query's words support
+            support = scores >= CONTRADICTED * best
+        else:
             own = normalize_query(query)
             if (idx.bm25_scores(own) * in_region).any():
                 return []  # the shopper's words match, the parse's do not: nothing to weigh the parse by
-            near[idx.dense_top(idx.encode([own])[0], AGREED_TOP, in_region)] = True
-        out = []
-        for key, column, values in (("category", idx.category, idx.categories), ("brand", idx.brand, idx.brands)):
-            value = closest(parse.get(key), values)
-            inside = column == value
-            if value and (
-                not near[inside].any() if best == 0 else scores[inside].max(initial=0.0) < CONTRADICTED * best
-            ):
-                out.append(key)
-        return out
+            support = np.zeros(len(idx.rows), dtype=bool)  # the products nearest the query's meaning
+            support[idx.dense_top(idx.encode([own])[0], AGREED_TOP, in_region)] = True
+        keys = (("category", idx.category, idx.categories), ("brand", idx.brand, idx.brands))
+        return [
+            key
+            for key, column, values in keys
+            if (value := closest(parse.get(key), values)) and not support[column == value].any()
+        ]
 
     def refusal(self, query: str, region: str) -> str | None:
         """The store's refusal code for a query its word lists refuse (the rules curation labels

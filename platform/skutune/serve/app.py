@@ -445,9 +445,13 @@ class SearchService:
             self.grounded = GroundedSearch(index, self.store)
         return self.grounded
 
-    def _head_and_digest(self, entry: Entry) -> tuple[ParseCache | None, str]:
-        """The parse cache's live version, and the digest of the weights `entry` names now."""
-        return ParseCache.live(self.head_dir, self.head, settings(self.args)), self.digests.of(entry.path)
+    def _head_and_text(self, entry: Entry, target: str, region: str, day: dt.date, query: str):
+        """(the parse cache's live version, its text for this request or None). The adapter's
+        digest is taken only against a usable table: without one, nothing hashes its weights."""
+        head = ParseCache.live(self.head_dir, self.head, settings(self.args))
+        if head is None or not head.usable:
+            return head, None
+        return head, head.get(entry.id, self.digests.of(entry.path), target, region, day, query)
 
     async def _cached(
         self, entry: Entry | None, target: str, region: str, day: dt.date, query: str, constrained: bool
@@ -455,8 +459,7 @@ class SearchService:
         """A head query's model output from the live parse cache (parse_cache.py), or None."""
         if entry is None or self.head_dir is None or constrained != self.args.constrained:
             return None
-        self.head, digest = await asyncio.to_thread(self._head_and_digest, entry)
-        text = self.head.get(entry.id, digest, target, region, day, query) if self.head else None
+        self.head, text = await asyncio.to_thread(self._head_and_text, entry, target, region, day, query)
         self.metrics.parse_cache.labels(target, "miss" if text is None else "hit").inc()
         return None if text is None else Result(text, 0, 0, "stop")
 
