@@ -34,6 +34,7 @@ import ray
 from skutune.config import JobConfig
 from skutune.data import dedup, report
 from skutune.data.coldstart import synth_queries
+from skutune.data.filters import with_catalog_words
 from skutune.data.querylog import aggregate_groups, validate_log
 from skutune.data.readers import read_rows
 from skutune.data.records import CatalogRow
@@ -440,6 +441,7 @@ def run_curate(cfg: JobConfig, model_dir: Path) -> dict:
     catalog, cat_stats = _catalog(cfg, cfg.readable(catalog_path), quarantine)
     seconds["catalog"] = round(time.time() - start, 1)
     write_jsonl(rd.catalog, catalog)
+    cfg = cfg.model_copy(update={"store": with_catalog_words(cfg.store, catalog)})  # for the filters and grader
     shared_catalog = cfg.readable(rd.catalog)  # what the grader's tasks load
     known = {r["sku"] for r in catalog}
     cold_start = cfg.data.source == "files" and not cfg.data.examples_path  # queries generated from the catalog

@@ -138,6 +138,16 @@ def off_domain(text: str, store: StoreProfile) -> str | None:
     return None
 
 
+def with_catalog_words(store: StoreProfile, catalog: list[dict]) -> StoreProfile:
+    """`store` with its catalog's categories and brands among the product words: a shop selling
+    "DVD Movies" or "Cricket Wireless" plans keeps "disney dvd movies" though "movie" and
+    "cricket" are off-domain words, and its grader passes answers that name them. A brand read
+    from a title (scraped.ground_catalog) is left out: it is often a plain word ("Happy", "Team")."""
+    names = {r["category"].strip().lower() for r in catalog if r.get("category", "").strip()}
+    names |= {r["brand"].strip().lower() for r in catalog if r.get("brand", "").strip() and not r.get("brand_inferred")}
+    return store.model_copy(update={"product_words": sorted(names.union(store.product_words))})
+
+
 def without_off_domain_words(text: str, store: StoreProfile) -> str:
     """`text` (lower case) without the store's off-domain words: what is left to match a catalog."""
     pattern = _patterns(store.model_dump_json())["non_commerce"]

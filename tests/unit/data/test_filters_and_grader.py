@@ -5,7 +5,7 @@ import json
 
 from helpers import FRIDGE, demo_store, fridge_example
 from skutune.config import CurateConfig
-from skutune.data.filters import FilterSet, language, off_domain, scrub_pii, toxic
+from skutune.data.filters import FilterSet, language, off_domain, scrub_pii, toxic, with_catalog_words
 from skutune.data.grader import Grader, query_constraints
 from skutune.demo.catalog import build_catalog
 from skutune.demo.examples import build_examples
@@ -87,3 +87,20 @@ def test_filters_on_known_cases():
     assert FilterSet(CurateConfig(off_domain="drop"), STORE)(dict(ex))[0] == "off-domain: competitor_purchase"
     reason, changes = FilterSet(CurateConfig(off_domain="policy"), STORE)(ex)
     assert reason is None and ex["target"] == {"refusal": "competitor_purchase"} and ex["kind"] == "policy" and changes
+
+
+def test_a_catalogs_own_categories_and_brands_are_not_off_domain():
+    """A retail catalog (tests' stand-in for a Walmart sample) sells DVD movies and Cricket
+    Wireless plans; "movie" and "cricket" are default off-domain words."""
+    catalog = [
+        {"sku": "1", "category": "DVD Movies", "brand": "Disney"},
+        {"sku": "2", "category": "prepaid plans", "brand": "Cricket Wireless"},
+        {"sku": "3", "category": "puzzles", "brand": "Happy", "brand_inferred": True},
+    ]
+    shop = with_catalog_words(STORE, catalog)
+    for query in ("disney dvd movies max 30", "cricket wireless prepaid plans for sale"):
+        assert off_domain(query, STORE) == "off_domain" and off_domain(query, shop) is None, query
+        ex = {**build_examples()[0], "query": query}
+        assert FilterSet(CurateConfig(), shop)(ex)[0] is None
+    for query in ("movie showtimes tonight", "cricket score today", "happy joke"):  # a brand read from a title
+        assert off_domain(query, shop) == "off_domain", query
