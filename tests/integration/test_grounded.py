@@ -143,6 +143,21 @@ def test_a_query_without_catalog_words_keeps_only_a_category_its_meaning_agrees_
     assert "category=refrigerator" in kept["applied"]
 
 
+def test_words_the_catalog_lacks_do_not_let_bm25_outvote_meaning(bundled_index):
+    """BM25 ranks by the few words of a query the catalog has ("samsung", "tv"), so its vote in
+    the fusion weighs by their share: what the rest of the words mean picks the product. With an
+    equal vote, "in-ear headphones without wires" found a soundbar and "tv speaker bar" a monitor."""
+    search = GroundedSearch(bundled_index, STORE)
+    for query, want in (
+        ("samsung in-ear headphones without wires", "Buds"),
+        ("tv speaker bar from samsung", "Soundbar"),
+    ):
+        parse = {"intent": "search", "region": "EU", "query": query}
+        top = search.search(query, parse, "EU")["answer"]["skus"][0]
+        assert want in bundled_index.by_sku[top]["title"], (query, bundled_index.by_sku[top]["title"])
+    assert bundled_index.coverage("tv speaker bar from samsung") < 1.0 == bundled_index.coverage("samsung soundbar")
+
+
 def test_what_the_store_refuses_is_refused_whatever_the_parse(bundled_index):
     """A small model parses "what is the capital of australia" as a fridge search (the demo's
     eval did); the store's off-domain words flag it and no other word of it matches a product.

@@ -98,9 +98,17 @@ class CatalogIndex:
     def encode(self, texts: list[str]) -> np.ndarray:
         return encode(self.encoder, texts)
 
+    def _tokens(self, text: str) -> list[str]:
+        return self._bm25s.tokenize([text], stopwords=self.stopwords, return_ids=False, show_progress=False)[0]
+
+    def coverage(self, text: str) -> float:
+        """The share of the text's words (stopwords aside) that some product's indexed text has."""
+        tokens = self._tokens(text)
+        return sum(t in self.bm25.vocab_dict for t in tokens) / len(tokens) if tokens else 0.0
+
     def bm25_scores(self, text: str) -> np.ndarray:
         """BM25 score of every row for `text` (zeros when no word of it is indexed)."""
-        tokens = self._bm25s.tokenize([text], stopwords=self.stopwords, return_ids=False, show_progress=False)[0]
+        tokens = self._tokens(text)
         if not tokens:
             return np.zeros(len(self.rows))
         return np.asarray(self.bm25.get_scores(tokens), dtype=float)
@@ -121,9 +129,16 @@ class CatalogIndex:
         return [p for p in pos if mask[p]][:n]
 
     def hybrid(self, text: str, vec: np.ndarray, mask: np.ndarray, n: int = 100) -> list[int]:
-        """Row positions inside `mask`, best first, by reciprocal rank fusion of BM25 and dense."""
+        """Row positions inside `mask`, best first, by reciprocal rank fusion of BM25 and dense.
+        BM25 ranks by the words the catalog has and ignores the rest, so its vote weighs the
+        square of that share (`coverage`): in "keep my car engine healthy" it matches "car" (a toy
+        car) and "engine", and meaning (motor oil) should win. The square, not the share, was
+        measured better on the BYO bench and the demo (README, issue 19)."""
         score = {}
-        for ranking in (self.bm25_top(text, n, mask), self.dense_top(vec, n, mask)):
+        for weight, ranking in (
+            (self.coverage(text) ** 2, self.bm25_top(text, n, mask)),
+            (1.0, self.dense_top(vec, n, mask)),
+        ):
             for rank, pos in enumerate(ranking):
-                score[pos] = score.get(pos, 0.0) + 1.0 / (RRF_K + rank + 1)
+                score[pos] = score.get(pos, 0.0) + weight / (RRF_K + rank + 1)
         return sorted(score, key=lambda p: (-score[p], p))
