@@ -158,6 +158,15 @@ def test_words_the_catalog_lacks_do_not_let_bm25_outvote_meaning(bundled_index):
     assert bundled_index.coverage("tv speaker bar from samsung") < 1.0 == bundled_index.coverage("samsung soundbar")
 
 
+def test_a_parse_that_garbles_the_shoppers_catalog_words_retrieves_by_the_shoppers_words(bundled_index):
+    """The model rewrote "tapo tc82 camera" as "tapec82 camera" on a retail catalog and the
+    rewrite retrieved nothing like it: when the shopper's own words hold more catalog words than
+    the rewrite, they are what retrieval reads."""
+    garbled = {"intent": "search", "region": "IN", "query": "galxay book edj"}
+    top = GroundedSearch(bundled_index, STORE).search("galaxy book4 edge", garbled, "IN")["answer"]["skus"][0]
+    assert bundled_index.by_sku[top]["family_name"] == "Galaxy Book4 Edge", bundled_index.by_sku[top]["title"]
+
+
 def test_what_the_store_refuses_is_refused_whatever_the_parse(bundled_index):
     """A small model parses "what is the capital of australia" as a fridge search (the demo's
     eval did); the store's off-domain words flag it and no other word of it matches a product.

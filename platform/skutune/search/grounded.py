@@ -277,7 +277,11 @@ class GroundedSearch:
             guess = self._ungrounded_product(query, parse)
             if guess:
                 parse = {k: v for k, v in parse.items() if k not in ("product", "category")}
-            text = " ".join(x for x in (parse.get("product"), parse.get("query") or normalize_query(query)) if x)
+            own = normalize_query(query)
+            words = parse.get("query") or own
+            if idx.coverage(own) > idx.coverage(words):  # the parse's rewrite lost catalog words ("tapo" -> "tapec")
+                words = own
+            text = " ".join(x for x in (parse.get("product"), words) if x)
             if self.contradictions:
                 against = self._contradicted(text, query, parse, region)
                 guess += [f"{k}={parse[k]}" for k in against]
