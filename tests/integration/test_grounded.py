@@ -167,6 +167,18 @@ def test_a_parse_that_garbles_the_shoppers_catalog_words_retrieves_by_the_shoppe
     assert bundled_index.by_sku[top]["family_name"] == "Galaxy Book4 Edge", bundled_index.by_sku[top]["title"]
 
 
+def test_a_repeated_query_reuses_its_vector_and_finds_the_same_products(bundled_index):
+    """A head query answered from the parse cache skips the model; its MiniLM pass is remembered
+    too, so the second search runs no encoder and ranks exactly as the first."""
+    search, parse = GroundedSearch(bundled_index, STORE), {"intent": "search", "region": "IN", "query": "quiet ac"}
+    first = search.search("quiet ac", parse, "IN")["answer"]
+    before = bundled_index._embed.cache_info()
+    assert search.search("quiet ac", parse, "IN")["answer"] == first
+    after = bundled_index._embed.cache_info()
+    assert after.hits > before.hits and after.misses == before.misses
+    assert not bundled_index.embed("quiet ac").flags.writeable  # a shared vector nobody may change
+
+
 def test_what_the_store_refuses_is_refused_whatever_the_parse(bundled_index):
     """A small model parses "what is the capital of australia" as a fridge search (the demo's
     eval did); the store's off-domain words flag it and no other word of it matches a product.

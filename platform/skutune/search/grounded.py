@@ -218,7 +218,7 @@ class GroundedSearch:
             if (idx.bm25_scores(own) * in_region).any():
                 return []  # the shopper's words match, the parse's do not: nothing to weigh the parse by
             support = np.zeros(len(idx.rows), dtype=bool)  # the products nearest the query's meaning
-            support[idx.dense_top(idx.encode([own])[0], AGREED_TOP, in_region)] = True
+            support[idx.dense_top(idx.embed(own), AGREED_TOP, in_region)] = True
         keys = (("category", idx.category, idx.categories), ("brand", idx.brand, idx.brands))
         return [
             key
@@ -245,7 +245,7 @@ class GroundedSearch:
         )
 
     def _ranked(self, text: str, mask: np.ndarray) -> list[int]:
-        return self.index.hybrid(text, self.index.encode([text])[0], mask, self.pool)
+        return self.index.hybrid(text, self.index.embed(text), mask, self.pool)
 
     def search(self, query: str, parse: dict, region: str, k: int = TOP_K, reranker: Reranker | None = None) -> dict:
         """The answer (in the task schema of the parse's intent) and how it was reached.

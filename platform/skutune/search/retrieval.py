@@ -1,6 +1,7 @@
 """Reading an index version: facet columns for hard filters, BM25 and dense retrieval inside
 a filter mask, and reciprocal rank fusion of the two."""
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ from skutune.search.index import current_version, sku_id
 from skutune.search.spelling import Speller, vocabulary
 
 RRF_K = 60  # the usual reciprocal rank fusion constant (Cormack et al.)
+EMBED_CACHE = 4096  # query vectors remembered per index version (384 floats each: 6 MB)
 EXACT_DENSE_MAX = 50000  # masked sets up to this size are scored exactly, not through the ANN index
 SPEC = re.compile(r"^\d+(\.\d+)?(gb|tb|mm|mp|hz|l|kg|w|wh|mah|g|k|in|ch|p)$")  # sizes and specs, not model codes
 
@@ -37,6 +39,7 @@ class CatalogIndex:
             self.pos_of_id = {sku_id(r["sku"]): i for i, r in enumerate(self.rows)}
         self.stopwords = stopwords(self.meta.get("stopwords", "en"))
         self.encoder = encoder or load_encoder(self.meta.get("encoder", "minilm"))
+        self._embed = functools.lru_cache(maxsize=EMBED_CACHE)(self._embed_uncached)
         self._columns = {}
         self.category = self._column(lambda r: r["category"])
         self.family = self._column(lambda r: r["family"])
@@ -97,6 +100,16 @@ class CatalogIndex:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return encode(self.encoder, texts)
+
+    def embed(self, text: str) -> np.ndarray:
+        """One query's vector, remembered: the MiniLM pass (13 ms of a 14 ms search on one CPU
+        thread) is most of what a head query answered from the parse cache still costs."""
+        return self._embed(text)
+
+    def _embed_uncached(self, text: str) -> np.ndarray:
+        vec = self.encode([text])[0]
+        vec.flags.writeable = False  # shared by every later request for the same text
+        return vec
 
     def _tokens(self, text: str) -> list[str]:
         return self._bm25s.tokenize([text], stopwords=self.stopwords, return_ids=False, show_progress=False)[0]
