@@ -15,6 +15,9 @@ Rows (runs/<name>/bench_decode.json and .md):
 - skutune's speculative greedy under the grammar (serve/speculative.py, what the Serve app runs
   for a request decoded alone): drafts from the grammar's forced tokens and the request, then
   also from an n-gram table of the run's training answers
+- the same through the Serve app's engine (serve/engine.py), the adapter inside the shared
+  PeftModel: by peft's per-row `adapter_names` (merged_adapters 0, the app before), and on the
+  engine's merged copy (the app's default)
 and how many of a parse's tokens echo the request (region, query): what a shorter parse saves;
 and a batch of 8 parses (a replica under load) as one batched generate against one by one on
 the speculative path.
@@ -34,6 +37,7 @@ from skutune.runtime.model_import import resolve_model_dir
 from skutune.runtime.paths import load_jsonl
 from skutune.serve.args import AppArgs
 from skutune.serve.constrained import Grammars, constraints_for
+from skutune.serve.engine import GenRequest, ServingEngine
 from skutune.serve.speculative import Drafter, greedy
 from skutune.train.methods import load_tuned
 
@@ -100,6 +104,11 @@ def main():
 
     answers = AppArgs(run_dir=str(rd.root)).answers()
 
+    def on_engine(merged: int):
+        engine = ServingEngine(base, catalog, cfg.store, 1, answers=answers, merged=merged)
+        lora = engine.adapter(cfg.eval.understand_adapter, adapter)
+        return lambda p: engine.alone(GenRequest(p, lora, 128, grammars.get("parse", region_of[p])))
+
     fp32 = load_tuned(base, adapter).merge_and_unload().eval()
     compile_start = time.perf_counter()
     compiled = static_compiled(tok, model)
@@ -113,6 +122,8 @@ def main():
         "bf16, no grammar, static cache, compiled step": compiled,
         "bf16, grammar, speculative: grammar + request drafts": speculative(Drafter()),
         f"bf16, grammar, speculative: + {len(answers)} training answers": speculative(Drafter.from_texts(tok, answers)),
+        "the Serve engine: the same, LoRA by peft's adapter_names (before)": on_engine(0),
+        "the Serve engine: the same, on its merged copy (the app)": on_engine(1),
     }
     rows, reference = [], None
     for name, decode in levers.items():

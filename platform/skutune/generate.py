@@ -36,6 +36,11 @@ def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | N
         model = load_tuned(model_dir, adapter_dir)
         if merge and mergeable(model):
             model = model.merge_and_unload()
+    return tok, place(model, bf16)
+
+
+def place(model, bf16: bool | None = None):
+    """`model` on the GPU if there is one, its weights in bf16 where bf16 pays, in eval mode."""
     if not getattr(model, "is_loaded_in_4bit", False):  # 4-bit weights are placed (and typed) when loaded
         device = "cuda" if torch.cuda.is_available() else "cpu"
         model = model.to(device)
@@ -43,7 +48,16 @@ def load_model(model_dir, adapter_dir=None, merge: bool = True, threads: int | N
         if bf16_pays(device) if bf16 is None else bf16:
             for param in model.parameters():
                 param.data = param.data.to(torch.bfloat16)
-    return tok, model.eval()
+    return model.eval()
+
+
+def merged_lora(model_dir, adapter_dir):
+    """The base with a LoRA adapter (any peft LoRA directory) folded into its fp32 weights, placed."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    return place(PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload())
 
 
 def mergeable(model) -> bool:

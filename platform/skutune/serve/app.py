@@ -267,6 +267,7 @@ class SearchService:
             int(self.args.max_loaded_gib * 2**30),
             self.args.answers(),
             self.args.one_by_one,
+            self.args.merged_adapters,
         )
         self.registry = Registry(self.args.path("adapters_dir"), self.args.source_policy())
         # registrations copy files: a pool of their own, so they never wait behind generation

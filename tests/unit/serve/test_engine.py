@@ -141,3 +141,27 @@ def test_a_retrained_adapter_under_the_same_name_reloads_with_its_new_weights(tm
     after = ask(engine, path)
     assert after == ask(ServingEngine(tiny_model_dir, {}, demo_store(), max_loaded=2), path) != before
     assert list(engine.loaded) == ["search"] and list(engine.peft.peft_config) == ["search"]
+
+
+def test_a_request_decoded_alone_runs_on_its_adapters_merged_copy(tmp_path, tiny_model_dir):
+    """A lone request on a LoRA adapter decodes on a copy of the base with the adapter folded in,
+    as eval loads it (generate.load_model), not through peft's per-row path; one copy is kept
+    (LRU), and an unloaded or retrained adapter drops its copy."""
+    from helpers import demo_store
+    from skutune.generate import merged_lora
+    from skutune.serve.speculative import greedy
+
+    engine = ServingEngine(tiny_model_dir, {}, demo_store(), max_loaded=4, merged=1)
+    a, b = (engine.adapter(n, random_lora(tiny_model_dir, tmp_path / n, seed)) for seed, n in enumerate("ab"))
+    answer = engine.run([GenRequest("samsung fridge", a, 8)])[0].text
+    assert list(engine.merged) == ["a"]
+    tok, merged = engine.tok, merged_lora(tiny_model_dir, tmp_path / "a")
+    ids = tok("samsung fridge", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    assert answer == tok.decode(greedy(merged, ids, 8, tok.eos_token_id), skip_special_tokens=True)
+    assert answer != engine.run([GenRequest("samsung fridge", None, 8)])[0].text  # the adapter counts
+    engine.run([GenRequest("samsung fridge", b, 8)])
+    assert list(engine.merged) == ["b"]  # one copy: a's went
+    engine.run([GenRequest("samsung fridge", a, 8), GenRequest("samsung fridge", b, 8)])  # a batch: peft's rows
+    assert list(engine.merged) == ["b"]
+    engine.unload("b")
+    assert not engine.merged
