@@ -32,7 +32,7 @@ import torch
 from transformers import StaticCache
 
 from skutune.cli import job_args, setup
-from skutune.generate import generate_ids, load_model, render
+from skutune.generate import LAST_POSITION, generate_ids, load_model, render
 from skutune.runtime.model_import import resolve_model_dir
 from skutune.runtime.paths import load_jsonl
 from skutune.serve.args import AppArgs
@@ -60,7 +60,9 @@ def static_compiled(tok, model, max_len: int = 512):
     cache = StaticCache(config=model.config, max_cache_len=max_len)
 
     def step(ids, pos):
-        return model(input_ids=ids, past_key_values=cache, cache_position=pos, logits_to_keep=1).logits[:, -1]
+        return model(input_ids=ids, past_key_values=cache, cache_position=pos, logits_to_keep=LAST_POSITION).logits[
+            :, -1
+        ]
 
     compiled = torch.compile(step, dynamic=False)
 

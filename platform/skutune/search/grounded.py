@@ -18,7 +18,7 @@ import jsonschema
 import numpy as np
 
 from skutune.data.filters import off_domain, without_off_domain_words
-from skutune.generate import generate_all, render
+from skutune.generate import LAST_POSITION, generate_all, render
 from skutune.parse import parse_schema
 from skutune.prompts import normalize_query
 from skutune.schemas import parse_answer
@@ -158,7 +158,7 @@ class Reranker:
             "input_ids"
         ]
         with self.torch.inference_mode():
-            logits = self.model(input_ids=ids.to(self.model.device), logits_to_keep=1).logits[0, -1]
+            logits = self.model(input_ids=ids.to(self.model.device), logits_to_keep=LAST_POSITION).logits[0, -1]
         scores = logits[self.label_ids[: len(rows[:9])]].float().cpu().numpy()
         return [int(i) for i in np.argsort(-scores, kind="stable")] + list(range(9, len(rows)))
 

@@ -20,6 +20,7 @@ from collections import Counter
 import torch
 from transformers import DynamicCache
 
+from skutune.generate import LAST_POSITION
 from skutune.runtime.precision import autocast_bf16
 
 NGRAM = 6  # the longest suffix looked up, in the context and in the table of earlier answers
@@ -134,7 +135,7 @@ def greedy(
     if streamer is not None:
         streamer.put(input_ids.cpu())
     with autocast:
-        logits = model(input_ids=input_ids, cache=cache, logits_to_keep=1, **forward).logits[0]
+        logits = model(input_ids=input_ids, cache=cache, logits_to_keep=LAST_POSITION, **forward).logits[0]
         new: list[int] = []
         while True:
             token = pick(logits[-1])
