@@ -10,10 +10,11 @@ A trained adapter keeps its unversioned name when retrained ("search"), so a loa
 remembers its files' stamp and reloads when they change under it.
 A request decoded alone (a lone miss, a stream) takes speculative.greedy: the same greedy answer
 in fewer forward passes, its guesses drafted from the grammar, the request and `answers`. For a
-LoRA adapter it runs on a copy of the base with the adapter folded in (`merged` copies, LRU):
-peft's per-row path runs each LoRA layer beside its base layer, and at batch 1 on a CPU those
-small matmuls and their Python cost it 1.77x a merged model's time (1,450 against 820 ms a parse
-on one thread, the same 12 parses).
+LoRA adapter it runs on a copy of the base with the adapter folded in, for the first `merged`
+adapters decoded alone (a copy stays until its adapter unloads: building one takes about 1.2 s on
+2 CPU cores, so copies are never swapped per request). peft's per-row path runs each LoRA layer
+beside its base layer, and at batch 1 on a CPU those small matmuls and their Python cost it 1.77x
+a merged model's time (1,450 against 820 ms a parse on one thread, the same 12 parses).
 Thread-unsafe by design: the replica calls it under one lock.
 """
 
@@ -94,15 +95,15 @@ class ServingEngine:
         max_bytes: int | None = None,
         answers=(),
         one_by_one: int = 1,
-        merged: int = 1,
+        merged: int = 2,
     ):
         """`answers`: texts of earlier answers (training targets) whose n-grams seed the drafts.
         `one_by_one`: a group of up to this many requests on one model decodes a request at a time
-        on the speculative path; a larger group decodes as one batched `generate`. `merged`: LoRA
-        adapters that also keep a merged copy of the base for requests decoded alone (0: none)."""
+        on the speculative path; a larger group decodes as one batched `generate`. `merged`: how many
+        LoRA adapters keep a merged copy of the base for requests decoded alone (0: none)."""
         self.model_dir, self.max_loaded, self.max_bytes = model_dir, max_loaded, max_bytes
         self.one_by_one, self.merged_max = one_by_one, merged
-        self.merged: OrderedDict[str, object] = OrderedDict()  # adapter id -> a base with it folded in
+        self.merged: dict[str, object] = {}  # adapter id -> a base with it folded in
         self.tok, self.base = load_model(model_dir)
         self.grammars = Grammars(self.tok, self.base.config.vocab_size, catalog, store)
         self.drafter = Drafter.from_texts(self.tok, answers)
@@ -219,21 +220,20 @@ class ServingEngine:
                 ids[i] = row[: jobs[i].max_new_tokens]  # a job with a smaller budget than its batch's stops at its own
         return [self.result(job, row) for job, row in zip(jobs, ids)]
 
-    def _merged_model(self, adapter: Adapter):
-        """The base with `adapter` folded in (as eval loads a LoRA adapter), built on first use."""
-        if adapter.id not in self.merged:
+    def _merged_copy(self, adapter: Adapter):
+        """The base with `adapter` folded in (as eval loads a LoRA adapter), built on first use while
+        fewer than `merged` copies exist; None once they do."""
+        if adapter.id not in self.merged and len(self.merged) < self.merged_max:
             self.merged[adapter.id] = merged_lora(self.model_dir, adapter.path)
-            while len(self.merged) > self.merged_max:
-                self.merged.popitem(last=False)
-        self.merged.move_to_end(adapter.id)
-        return self.merged[adapter.id]
+        return self.merged.get(adapter.id)
 
     def alone(self, job: GenRequest, streamer=None) -> list[int]:
         """One request's new token ids, decoded by itself on the speculative path: a LoRA adapter
-        of the shared base on its merged copy (or, with `merged` 0, by peft's per-row path)."""
+        of the shared base on its merged copy where it has one, else by peft's per-row path."""
         model, extra = self._model_of(job.adapter), {}
-        if model is self.peft and job.adapter is not None and self.merged_max:
-            model = self._merged_model(job.adapter)
+        copy = self._merged_copy(job.adapter) if model is self.peft and job.adapter is not None else None
+        if copy is not None:
+            model = copy
         elif model is self.peft:
             extra = {"adapter_names": [job.adapter.id if job.adapter else BASE_ROW]}
         prompt = self.tok(job.prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(model.device)
