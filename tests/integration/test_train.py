@@ -99,6 +99,19 @@ def test_two_workers_loss_falls_and_rerun_resumes(tiny_curated, tiny_model_dir, 
     ) > len(history)
 
 
+def test_a_ray_without_the_dashboard_fits_without_the_placement_group_cleaner(tiny_curated, tiny_model_dir, ray_local):
+    """The cleaner asks the dashboard's state API whether the controller lives; without the
+    dashboard it can free nothing, and each fit waited 15 s for it to stop."""
+    from skutune.runtime.cluster import has_dashboard
+
+    cfg, _ = tiny_curated
+    callbacks = {
+        type(c).__name__ for c in build_trainer(cfg, tiny_model_dir, training_dataset(cfg))._create_default_callbacks()
+    }
+    assert not has_dashboard()  # the test session's Ray, started as jobs start a local one
+    assert "BackendSetupCallback" in callbacks and "PlacementGroupCleanerCallback" not in callbacks, callbacks
+
+
 def test_task_adapter_slices_select_only_their_rows(tiny_curated, ray_local):
     cfg, _ = tiny_curated
     everything = training_dataset(cfg).take_all()

@@ -36,6 +36,12 @@ def init_ray(cpus_needed: float = 0) -> None:
     log.info("started a local Ray with %s logical CPUs on %s cores", ray.cluster_resources().get("CPU"), cores)
 
 
+def has_dashboard() -> bool:
+    """Whether the Ray this process joined runs the dashboard, which serves Ray's state API
+    (ray.util.state): a local Ray started by init_ray does not, unless SKUTUNE_RAY_DASHBOARD=1."""
+    return bool(ray._private.worker.get_dashboard_url())
+
+
 def load_cluster_yaml(path) -> dict:
     """A Ray cluster launcher config, checked against the schema of the Ray that is installed."""
     import importlib.resources
