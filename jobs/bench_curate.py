@@ -50,12 +50,13 @@ def measure(config: str, log: Path, rows: int, workers: int, out: Path) -> dict:
 
     from skutune.config import load_config
     from skutune.data.curate import run_curate
+    from skutune.runtime.cluster import configure_data
     from skutune.runtime.memory import PeakRSS
     from skutune.runtime.model_import import resolve_model_dir
 
     cfg = load_config(config, {"curate.log_path": str(log), "run.output_dir": str(out / f"run-{rows}-{workers}w")})
     model_dir = resolve_model_dir(cfg.model)
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    configure_data()  # the settings every skutune job runs with
     ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level="WARNING")
     with PeakRSS() as mem:
         start = time.time()

@@ -41,8 +41,10 @@ def cluster():
     for _ in range(2):
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
+    from skutune.runtime.cluster import configure_data
+
+    configure_data()  # as init_ray does for a job
     ray.init(address=cluster.address)
-    ray.data.DataContext.get_current().enable_progress_bars = False
     yield cluster
     ray.shutdown()
     cluster.shutdown()

@@ -129,6 +129,14 @@ def test_csv_catalog_with_column_mapping(tmp_path, ray_local, tiny_model_dir):
     assert manifest["examples"]["rows_out"] + sum(manifest["examples"]["removed"].values()) == len(examples)
 
 
+def test_a_job_reads_its_checkpoints_with_rays_v1_parquet_reader(dirty, ray_local):
+    """Ray 2.60's default reader cost curate about 2 s per stage read back (configure_data); the
+    driver's setting travels with every dataset, so the plan shows which reader ran."""
+    cfg, _, _, _ = dirty
+    ds = ray_local.data.read_parquet(str(cfg.run_dir().train("answer"))).materialize()
+    assert ds.count() > 0 and "ReadParquet" in ds.stats() and "ListFiles" not in ds.stats(), ds.stats()
+
+
 def test_csv_encoding_and_mixed_folders_read_every_row_as_text(tmp_path, ray_local):
     """A folder with a CSV holding one Latin-1 row and a price with a thousands comma after
     numeric ones, a gzipped JSONL with an over-long line, and the files a desktop leaves behind."""
