@@ -202,14 +202,22 @@ class StepLogger:
                 if e is not None
                 for k, v in _numbers({f"train/{k}": e[k] for k in STEP_KEYS if k in e}).items()
             ]
-            try:
-                for i in range(0, len(metrics), 1000):  # MLflow's limit per batch
-                    self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
-                if self.tb:
-                    for m in metrics:
-                        self.tb.add_scalar(m.key, m.value, m.step)
-                    self.tb.flush()
-            except Exception as err:  # the tracking server is down: training goes on without the curve
-                print(f"live tracking: {len(metrics)} values not logged: {err}", flush=True)
+            # TensorBoard's local file first: a step MLflow shows is then on disk too, even if the
+            # worker dies right after, and a tracking server that is down cannot cost the local curve
+            for send in (self._to_tensorboard, self._to_mlflow):
+                try:
+                    send(metrics)
+                except Exception as err:  # training goes on without this curve
+                    print(f"live tracking: {len(metrics)} values not logged by {send.__name__}: {err}", flush=True)
             if entries[-1] is None:
                 return
+
+    def _to_tensorboard(self, metrics: list) -> None:
+        if self.tb:
+            for m in metrics:
+                self.tb.add_scalar(m.key, m.value, m.step)
+            self.tb.flush()
+
+    def _to_mlflow(self, metrics: list) -> None:
+        for i in range(0, len(metrics), 1000):  # MLflow's limit per batch
+            self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
