@@ -15,9 +15,11 @@ Rows (runs/<name>/bench_decode.json and .md):
 - skutune's speculative greedy under the grammar (serve/speculative.py, what the Serve app runs
   for a request decoded alone): drafts from the grammar's forced tokens and the request, then
   also from an n-gram table of the run's training answers
+- the same with the request's hint (search.grounded.parse_hint: the region, query and budget a
+  parse copies, as a parse writes them), which the Serve app drafts from
 - the same through the Serve app's engine (serve/engine.py), the adapter inside the shared
-  PeftModel: by peft's per-row `adapter_names` (merged_adapters 0, the app before), and on the
-  engine's merged copy (the app's default)
+  PeftModel: by peft's per-row `adapter_names` (merged_adapters 0), and on the engine's merged
+  copy (the app's default), without the hint and with it (the app)
 and how many of a parse's tokens echo the request (region, query): what a shorter parse saves;
 and a batch of 8 parses (a replica under load) as one batched generate against one by one on
 the speculative path.
@@ -35,6 +37,7 @@ from skutune.cli import job_args, setup
 from skutune.generate import LAST_POSITION, generate_ids, load_model, render
 from skutune.runtime.model_import import resolve_model_dir
 from skutune.runtime.paths import load_jsonl
+from skutune.search.grounded import parse_hint
 from skutune.serve.args import AppArgs
 from skutune.serve.constrained import Grammars, constraints_for
 from skutune.serve.engine import GenRequest, ServingEngine
@@ -93,23 +96,28 @@ def main():
     grammars = Grammars(tok, model.config.vocab_size, catalog, cfg.store)
     prompts = [render(tok, e["query"], e["region"], e["date"], cfg.store, target="parse") for e in tests]
     region_of = {p: e["region"] for p, e in zip(prompts, tests)}
+    hint_of = {p: parse_hint(e["query"], e["region"], cfg.store) for p, e in zip(prompts, tests)}
 
     def under_grammar(m):
         return lambda p: generate_ids(tok, m, [p], 128, constraints_for([grammars.get("parse", region_of[p])]))[0]
 
-    def speculative(drafter):
+    def speculative(drafter, hinted: bool = False):
         def decode(p):
             ids = tok(p, return_tensors="pt", add_special_tokens=False)["input_ids"]
-            return greedy(model, ids, 128, tok.eos_token_id, grammars.get("parse", region_of[p]), drafter=drafter)
+            hint = tok(hint_of[p], add_special_tokens=False)["input_ids"] if hinted else []
+            grammar = grammars.get("parse", region_of[p])
+            return greedy(model, ids, 128, tok.eos_token_id, grammar, drafter=drafter, hint=hint)
 
         return decode
 
     answers = AppArgs(run_dir=str(rd.root)).answers()
 
-    def on_engine(merged: int):
+    def on_engine(merged: int, hinted: bool = False):
         engine = ServingEngine(base, catalog, cfg.store, 1, answers=answers, merged=merged)
         lora = engine.adapter(cfg.eval.understand_adapter, adapter)
-        return lambda p: engine.alone(GenRequest(p, lora, 128, grammars.get("parse", region_of[p])))
+        return lambda p: engine.alone(
+            GenRequest(p, lora, 128, grammars.get("parse", region_of[p]), hint=hint_of[p] if hinted else "")
+        )
 
     fp32 = load_tuned(base, adapter).merge_and_unload().eval()
     compile_start = time.perf_counter()
@@ -124,8 +132,12 @@ def main():
         "bf16, no grammar, static cache, compiled step": compiled,
         "bf16, grammar, speculative: grammar + request drafts": speculative(Drafter()),
         f"bf16, grammar, speculative: + {len(answers)} training answers": speculative(Drafter.from_texts(tok, answers)),
-        "the Serve engine: the same, LoRA by peft's adapter_names (before)": on_engine(0),
-        "the Serve engine: the same, on its merged copy (the app)": on_engine(1),
+        "bf16, grammar, speculative: + the request's hint (region, query, budget)": speculative(
+            Drafter.from_texts(tok, answers), hinted=True
+        ),
+        "the Serve engine: the same, LoRA by peft's adapter_names, no hint": on_engine(0),
+        "the Serve engine: the same, on its merged copy, no hint (before)": on_engine(1),
+        "the Serve engine: the same, on its merged copy, with the hint (the app)": on_engine(1, hinted=True),
     }
     rows, reference = [], None
     for name, decode in levers.items():
@@ -146,7 +158,7 @@ def main():
     start = time.perf_counter()
     generate_ids(tok, model, batch, 128, constraints_for([grammars.get("parse", region_of[p]) for p in batch]))
     batched_s = time.perf_counter() - start
-    served = speculative(Drafter.from_texts(tok, answers))
+    served = speculative(Drafter.from_texts(tok, answers), hinted=True)
     start = time.perf_counter()
     for p in batch:
         served(p)

@@ -20,7 +20,7 @@ import numpy as np
 from skutune.data.filters import off_domain, without_off_domain_words
 from skutune.generate import LAST_POSITION, generate_all, render
 from skutune.parse import parse_schema
-from skutune.prompts import normalize_query
+from skutune.prompts import answer_text, normalize_query
 from skutune.schemas import parse_answer
 from skutune.search.budget import extract_budget
 from skutune.store import StoreProfile
@@ -40,6 +40,16 @@ def _validator(store_json: str) -> jsonschema.Draft202012Validator:
 def fallback_parse(query: str, region: str) -> dict:
     """What grounded search runs on when the model's parse is not valid JSON: the raw query."""
     return {"intent": "search", "region": region, "query": normalize_query(query)}
+
+
+def parse_hint(query: str, region: str, store: StoreProfile) -> str:
+    """What a parse of `query` likely copies, written as a parse writes it: the region, the query
+    echoed, and the budget the rule reads (budget.py). The Serve app's decoder drafts from it
+    (speculative.greedy); the model still picks every token, so it changes no parse, only how
+    many forward passes one takes."""
+    parse = {"intent": "search", "region": region, "query": normalize_query(query)}
+    budget = extract_budget(query, region, store)
+    return answer_text(parse | ({"constraints": budget} if budget else {}))
 
 
 def parse_is_valid(parse, store: StoreProfile) -> bool:

@@ -54,6 +54,7 @@ class GenRequest:
     max_new_tokens: int
     grammar: object = None  # a compiled xgrammar grammar, or None to decode freely
     deadline: float | None = None  # time.monotonic() past which its generation stops
+    hint: str = ""  # text the answer likely copies: drafts for a request decoded alone (speculative.greedy)
 
 
 @dataclass
@@ -237,9 +238,10 @@ class ServingEngine:
         elif model is self.peft:
             extra = {"adapter_names": [job.adapter.id if job.adapter else BASE_ROW]}
         prompt = self.tok(job.prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(model.device)
+        hint = self.tok(job.hint, add_special_tokens=False)["input_ids"] if job.hint else []
         eos = self.tok.eos_token_id
         return greedy(
-            model, prompt, job.max_new_tokens, eos, job.grammar, job.deadline, streamer, self.drafter, **extra
+            model, prompt, job.max_new_tokens, eos, job.grammar, job.deadline, streamer, self.drafter, hint, **extra
         )
 
     def result(self, job: GenRequest, ids: list[int]) -> Result:

@@ -5,7 +5,8 @@ spans of the query it echoes. Decoding a token per forward pass pays a full read
 for each (at batch 1 on a CPU, most of a step). Here every pass also scores a draft: the tokens
 the grammar forces from its current state (xgrammar's jump-forward), or else the tokens that
 followed the latest earlier occurrence of the answer's last few tokens in the prompt or the answer
-(prompt lookup). At each drafted position the model's own argmax, masked by the grammar, decides:
+(prompt lookup), or in a hint of what the answer copies as it writes it (a grounded parse's echo of
+the region, the query and the budget a rule reads, which the prompt holds in other words). At each drafted position the model's own argmax, masked by the grammar, decides:
 the agreeing prefix is kept and the first disagreement yields the model's token instead, so the
 answer is the one one-token-a-pass greedy decoding under the same grammar gives, up to the float
 differences of scoring several positions in one pass (bench_decode counts the answers that
@@ -27,22 +28,24 @@ NGRAM = 6  # the longest suffix looked up, in the context and in the table of ea
 DRAFT = 16  # the most tokens verified in one pass (on 2 CPU cores a pass of 16 costs 1.3x one of 1)
 
 
-def lookup(ids: list[int], size: int = DRAFT) -> tuple[int, list[int]]:
-    """(n, the tokens that followed) for the latest earlier occurrence in `ids` of its longest
-    suffix of n <= NGRAM tokens that recurs; (0, []) when none does."""
+def lookup(ids: list[int], size: int = DRAFT, source=()) -> tuple[int, list[int]]:
+    """(n, the tokens that followed) for the latest earlier occurrence of the longest suffix of
+    `ids` of n <= NGRAM tokens that recurs, in `ids` itself or else in `source` (a hint of what the
+    answer copies); (0, []) when none does."""
     for n in range(min(NGRAM, len(ids) - 1), 0, -1):
         tail = ids[-n:]
-        for start in range(len(ids) - n - 1, -1, -1):
-            if ids[start : start + n] == tail:
-                return n, ids[start + n : start + n + size]
+        for seq in (ids, source):
+            for start in range(len(seq) - n - 1, -1, -1):
+                if seq[start : start + n] == tail:
+                    return n, seq[start + n : start + n + size]
     return 0, []
 
 
 class Drafter:
     """Guesses of a continuation: the tokens the grammar forces, then, token by token, whichever
-    knows the longer suffix: the request itself (a span the answer copies, like a parse's echo of
-    the query) or an n-gram table of earlier answers (`answers`, token ids: the adapter's training
-    targets), which knows the answer format's keys and their usual order."""
+    knows the longer suffix: the request itself or its hint (a span the answer copies, like a
+    parse's echo of the query) or an n-gram table of earlier answers (`answers`, token ids: the
+    adapter's training targets), which knows the answer format's keys and their usual order."""
 
     def __init__(self, answers=()):
         counts: Counter = Counter()
@@ -65,11 +68,11 @@ class Drafter:
                 return n, self.table[tuple(ids[-n:])]
         return 0, None
 
-    def __call__(self, context: list[int], forced: list[int], room: int) -> list[int]:
+    def __call__(self, context: list[int], forced: list[int], room: int, hint=()) -> list[int]:
         draft, size = list(forced), min(DRAFT, room)
         while len(draft) < size:
             ids = context + draft
-            n_copy, span = lookup(ids, size - len(draft))
+            n_copy, span = lookup(ids, size - len(draft), hint)
             n_known, token = self.known(ids)
             if span and n_copy >= n_known:
                 draft += span
@@ -83,8 +86,8 @@ class Drafter:
 class _Picker:
     """The greedy choice at one position, held to the grammar when there is one."""
 
-    def __init__(self, grammar, drafter: Drafter):
-        self.drafter, self.matcher = drafter, None
+    def __init__(self, grammar, drafter: Drafter, hint=()):
+        self.drafter, self.hint, self.matcher = drafter, hint, None
         if grammar is not None:  # xgrammar only where a grammar is asked for (the GPU check has none)
             import xgrammar as xgr
 
@@ -106,7 +109,7 @@ class _Picker:
 
     def draft(self, context: list[int], room: int) -> list[int]:
         forced = self.matcher.find_jump_forward_tokens() if self.matcher is not None else []
-        return self.drafter(context, forced, room)
+        return self.drafter(context, forced, room, self.hint)
 
     def finished(self) -> bool:
         return self.matcher is not None and self.matcher.is_terminated()
@@ -122,14 +125,17 @@ def greedy(
     deadline: float | None = None,
     streamer=None,
     drafter: Drafter | None = None,
+    hint=(),
     **forward,
 ) -> list[int]:
     """New token ids for one prompt (`input_ids` of shape (1, n)), up to and including EOS.
     `grammar`: an xgrammar CompiledGrammar; `deadline`: a `time.monotonic()` past which decoding
     stops; `streamer`: fed as `generate` feeds it (the prompt first); `drafter`: a Drafter with a
-    table of earlier answers (by default the grammar and the request only); `forward`: extra
-    arguments of every forward pass (peft's `adapter_names`)."""
-    pick, cache = _Picker(grammar, drafter or Drafter()), DynamicCache()
+    table of earlier answers (by default the grammar and the request only); `hint`: token ids of
+    text the answer likely copies but the prompt does not hold as the answer writes it (a parse's
+    echo fields, grounded.parse_hint): drafts only, the model still picks every token; `forward`:
+    extra arguments of every forward pass (peft's `adapter_names`)."""
+    pick, cache = _Picker(grammar, drafter or Drafter(), hint), DynamicCache()
     context = input_ids[0].tolist()
     autocast = autocast_bf16("cpu") if model.device.type == "cpu" else contextlib.nullcontext()
     if streamer is not None:

@@ -4,7 +4,7 @@ import pytest
 
 from helpers import market_store
 from skutune.search.budget import extract_budget
-from skutune.search.grounded import read_parse
+from skutune.search.grounded import parse_hint, read_parse
 
 STORE = market_store()
 
@@ -69,3 +69,15 @@ def test_the_rule_wins_over_the_models_price_and_fills_a_missing_one():
     }
     refusal = '{"intent":"refusal","region":"IN","query":"iphone under 50k","refusal":"competitor_purchase"}'
     assert "constraints" not in read_parse(refusal, "iphone under 50k", "IN", STORE)[0]
+
+
+def test_the_decoders_hint_is_the_echo_and_budget_a_parse_writes():
+    """The Serve app drafts a lone parse from this (speculative.greedy): written as a training
+    target is (compact JSON, the normalized query), with the rule's budget where it reads one."""
+    assert parse_hint("Samsung  Fridge under ₹50,000", "IN", STORE) == (
+        '{"intent":"search","region":"IN","query":"samsung fridge under ₹50,000",'
+        '"constraints":{"price_max":50000,"currency":"INR"}}'
+    )
+    assert parse_hint("lego for a 7 year old", "US", STORE) == (
+        '{"intent":"search","region":"US","query":"lego for a 7 year old"}'
+    )

@@ -13,6 +13,10 @@ def test_lookup_copies_what_followed_the_longest_recurring_suffix():
     assert lookup([5, 6, 7, 9, 1, 5, 6, 7], size=3) == (3, [9, 1, 5])
     assert lookup([5, 6, 7, 9, 1, 4, 7], size=2) == (1, [9, 1])
     assert lookup([1, 2, 3], size=2) == (0, [])
+    # a hint is looked in after the ids themselves, and never drafts past its own end
+    assert lookup([5, 8], size=3, source=[1, 8, 4, 5, 6]) == (1, [4, 5, 6])
+    assert lookup([8, 3, 8], size=2, source=[8, 4]) == (1, [3, 8])
+    assert lookup([4, 5, 6], size=3, source=[4, 5, 6]) == (0, [])
 
 
 @pytest.mark.parametrize("task", ["parse", "search", None], ids=["parse_grammar", "answer_grammar", "free"])
@@ -35,12 +39,15 @@ def test_speculative_greedy_is_generates_answer_in_fewer_passes(task, tiny_model
     alone = greedy(model, ids, budget, tok.eos_token_id, grammar)
     alone_passes, passes[:] = len(passes), []
     seeded = greedy(model, ids, budget, tok.eos_token_id, grammar, drafter=Drafter([reference]))
+    seeded_passes, passes[:] = len(passes), []
+    hinted = greedy(model, ids, budget, tok.eos_token_id, grammar, hint=reference[:-1])  # what the app's hint is
 
-    assert alone == reference and seeded == reference
+    assert alone == reference and seeded == reference and hinted == reference
     assert len(reference) > 8
     if task:  # the grammar forces keys and punctuation: jump-forward drafts them
         assert alone_passes < len(reference), (alone_passes, len(reference))
-    assert len(passes) <= len(reference) // 4 + 2, (len(passes), len(reference))
+    assert seeded_passes <= len(reference) // 4 + 2, (seeded_passes, len(reference))
+    assert len(passes) <= len(reference) // 4 + 2 and len(passes) < alone_passes, (len(passes), alone_passes)
 
 
 def test_a_deadline_stops_decoding_and_a_streamer_sees_every_token(tiny_model_dir):
