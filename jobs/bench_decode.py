@@ -15,8 +15,9 @@ Rows (runs/<name>/bench_decode.json and .md):
 - skutune's speculative greedy under the grammar (serve/speculative.py, what the Serve app runs
   for a request decoded alone): drafts from the grammar's forced tokens and the request, then
   also from an n-gram table of the run's training answers
-- the same with the request's hint (search.grounded.parse_hint: the region, query and budget a
-  parse copies, as a parse writes them), which the Serve app drafts from
+- the same with the request's hint (GroundedSearch.hint: the region, query and budget a parse
+  copies, and the category of the best BM25 match, as a parse writes them), which the Serve app
+  drafts from
 - the same through the Serve app's engine (serve/engine.py), the adapter inside the shared
   PeftModel: by peft's per-row `adapter_names` (merged_adapters 0), and on the engine's merged
   copy (the app's default), without the hint and with it (the app)
@@ -37,7 +38,8 @@ from skutune.cli import job_args, setup
 from skutune.generate import LAST_POSITION, generate_ids, load_model, render
 from skutune.runtime.model_import import resolve_model_dir
 from skutune.runtime.paths import load_jsonl
-from skutune.search.grounded import parse_hint
+from skutune.search.grounded import GroundedSearch
+from skutune.search.retrieval import CatalogIndex
 from skutune.serve.args import AppArgs
 from skutune.serve.constrained import Grammars, constraints_for
 from skutune.serve.engine import GenRequest, ServingEngine
@@ -96,7 +98,8 @@ def main():
     grammars = Grammars(tok, model.config.vocab_size, catalog, cfg.store)
     prompts = [render(tok, e["query"], e["region"], e["date"], cfg.store, target="parse") for e in tests]
     region_of = {p: e["region"] for p, e in zip(prompts, tests)}
-    hint_of = {p: parse_hint(e["query"], e["region"], cfg.store) for p, e in zip(prompts, tests)}
+    search = GroundedSearch(CatalogIndex.load(cfg.index_dir()), cfg.store)
+    hint_of = {p: search.hint(e["query"], e["region"]) for p, e in zip(prompts, tests)}
 
     def under_grammar(m):
         return lambda p: generate_ids(tok, m, [p], 128, constraints_for([grammars.get("parse", region_of[p])]))[0]
@@ -132,7 +135,7 @@ def main():
         "bf16, no grammar, static cache, compiled step": compiled,
         "bf16, grammar, speculative: grammar + request drafts": speculative(Drafter()),
         f"bf16, grammar, speculative: + {len(answers)} training answers": speculative(Drafter.from_texts(tok, answers)),
-        "bf16, grammar, speculative: + the request's hint (region, query, budget)": speculative(
+        "bf16, grammar, speculative: + the request's hint (region, query, budget, category)": speculative(
             Drafter.from_texts(tok, answers), hinted=True
         ),
         "the Serve engine: the same, LoRA by peft's adapter_names, no hint": on_engine(0),

@@ -19,7 +19,7 @@ import numpy as np
 
 from skutune.data.filters import off_domain, without_off_domain_words
 from skutune.generate import LAST_POSITION, generate_all, render
-from skutune.parse import parse_schema
+from skutune.parse import ordered, parse_schema
 from skutune.prompts import answer_text, normalize_query
 from skutune.schemas import parse_answer
 from skutune.search.budget import extract_budget
@@ -42,14 +42,14 @@ def fallback_parse(query: str, region: str) -> dict:
     return {"intent": "search", "region": region, "query": normalize_query(query)}
 
 
-def parse_hint(query: str, region: str, store: StoreProfile) -> str:
+def parse_hint(query: str, region: str, store: StoreProfile, category: str | None = None) -> str:
     """What a parse of `query` likely copies, written as a parse writes it: the region, the query
-    echoed, and the budget the rule reads (budget.py). The Serve app's decoder drafts from it
-    (speculative.greedy); the model still picks every token, so it changes no parse, only how
-    many forward passes one takes."""
-    parse = {"intent": "search", "region": region, "query": normalize_query(query)}
+    echoed, a likely `category`, and the budget the rule reads (budget.py). The Serve app's decoder
+    drafts from it (speculative.greedy); the model still picks every token, so it changes no
+    parse, only how many forward passes one takes."""
+    parse = {"intent": "search", "region": region, "query": normalize_query(query), "category": category}
     budget = extract_budget(query, region, store)
-    return answer_text(parse | ({"constraints": budget} if budget else {}))
+    return answer_text(ordered(parse | {"constraints": budget}))
 
 
 def parse_is_valid(parse, store: StoreProfile) -> bool:
@@ -191,6 +191,12 @@ class GroundedSearch:
         """The query in the catalog's spelling (spelling.py), which the model parses and retrieval
         matches: "melisa doug puzle" -> "melissa doug puzzle"."""
         return self.index.speller.correct(query) if self.spelling else query
+
+    def hint(self, query: str, region: str) -> str:
+        """parse_hint with the category of the query's best BM25 match: in the demo's test
+        queries it saved 0.8 of a lone parse's 7.2 forward passes (README, bench-decode)."""
+        top = self.index.bm25_top(query, 1, np.ones(len(self.index), dtype=bool))
+        return parse_hint(query, region, self.store, self.index.rows[top[0]]["category"] if top else None)
 
     def _ungrounded_product(self, query: str, parse: dict) -> list[str]:
         """A named product must be grounded in the catalog. If the parse invents one (no such

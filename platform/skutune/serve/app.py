@@ -47,7 +47,7 @@ from skutune.runtime.model_import import resolve_model_dir
 from skutune.runtime.paths import load_jsonl
 from skutune.runtime.storage import download, follow
 from skutune.schemas import SCHEMAS, parse_answer
-from skutune.search.grounded import GroundedSearch, Reranker, parse_hint, read_parse
+from skutune.search.grounded import GroundedSearch, Reranker, read_parse
 from skutune.search.index import current_version
 from skutune.search.retrieval import CatalogIndex
 from skutune.serve.args import AppArgs, RegisterRequest, SearchRequest
@@ -476,9 +476,10 @@ class SearchService:
         cached: Result | None,
     ) -> dict:
         grammar = self.engine.grammars.get("parse", region) if constrained else None
-        hint = parse_hint(query, region, self.store)  # drafts for a parse decoded alone
-        job = GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar, hint=hint)
-        result = cached or await self._run(job)
+        result = cached
+        if result is None:  # the hint: drafts for a parse decoded alone
+            hint = search.hint(query, region)
+            result = await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar, hint=hint))
         parse, valid = read_parse(result.text, query, region, self.store)
         if req.rerank:  # the model reorders the candidates: it holds the replica's model
             async with self.lock:

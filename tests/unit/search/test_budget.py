@@ -73,9 +73,10 @@ def test_the_rule_wins_over_the_models_price_and_fills_a_missing_one():
 
 def test_the_decoders_hint_is_the_echo_and_budget_a_parse_writes():
     """The Serve app drafts a lone parse from this (speculative.greedy): written as a training
-    target is (compact JSON, the normalized query), with the rule's budget where it reads one."""
-    assert parse_hint("Samsung  Fridge under ₹50,000", "IN", STORE) == (
-        '{"intent":"search","region":"IN","query":"samsung fridge under ₹50,000",'
+    target is (compact JSON, its key order, the normalized query), with the rule's budget where it
+    reads one and the category retrieval guesses (GroundedSearch.hint)."""
+    assert parse_hint("Samsung  Fridge under ₹50,000", "IN", STORE, category="refrigerator") == (
+        '{"intent":"search","region":"IN","query":"samsung fridge under ₹50,000","category":"refrigerator",'
         '"constraints":{"price_max":50000,"currency":"INR"}}'
     )
     assert parse_hint("lego for a 7 year old", "US", STORE) == (
