@@ -32,6 +32,8 @@ from skutune.serve.constrained import Grammars, constraints_for
 from skutune.serve.speculative import Drafter, greedy
 
 BASE_ROW = "__base__"  # peft's adapter name for "no adapter" in a mixed batch
+# on 2 CPU cores, 16 clients' misses: 0.64 grounded req/s batched, 1.87 one by one (README)
+ONE_BY_ONE_CPU = 8
 
 
 class AdapterLoadError(RuntimeError):
@@ -95,17 +97,19 @@ class ServingEngine:
         max_loaded: int,
         max_bytes: int | None = None,
         answers=(),
-        one_by_one: int = 1,
+        one_by_one: int | None = None,
         merged: int = 2,
     ):
         """`answers`: texts of earlier answers (training targets) whose n-grams seed the drafts.
         `one_by_one`: a group of up to this many requests on one model decodes a request at a time
-        on the speculative path; a larger group decodes as one batched `generate`. `merged`: how many
-        LoRA adapters keep a merged copy of the base for requests decoded alone (0: none)."""
+        on the speculative path; a larger group decodes as one batched `generate` (None: 8 on a
+        CPU, 1 on a GPU). `merged`: how many LoRA adapters keep a merged copy of the base for
+        requests decoded alone (0: none)."""
         self.model_dir, self.max_loaded, self.max_bytes = model_dir, max_loaded, max_bytes
-        self.one_by_one, self.merged_max = one_by_one, merged
+        self.merged_max = merged
         self.merged: dict[str, object] = {}  # adapter id -> a base with it folded in
         self.tok, self.base = load_model(model_dir)
+        self.one_by_one = one_by_one or (1 if self.base.device.type == "cuda" else ONE_BY_ONE_CPU)
         self.grammars = Grammars(self.tok, self.base.config.vocab_size, catalog, store)
         self.drafter = Drafter.from_texts(self.tok, answers)
         self.peft = None  # the PeftModel wrapping self.base once the first LoRA adapter loads
