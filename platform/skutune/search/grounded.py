@@ -45,8 +45,8 @@ def fallback_parse(query: str, region: str) -> dict:
 def parse_hint(query: str, region: str, store: StoreProfile, category: str | None = None) -> str:
     """What a parse of `query` likely copies, written as a parse writes it: the region, the query
     echoed, a likely `category`, and the budget the rule reads (budget.py). The Serve app's decoder
-    drafts from it (speculative.greedy); the model still picks every token, so it changes no
-    parse, only how many forward passes one takes."""
+    drafts from it (speculative.greedy); the model still picks every token, so a wrong guess
+    changes how many forward passes a parse takes, not the parse."""
     parse = {"intent": "search", "region": region, "query": normalize_query(query), "category": category}
     budget = extract_budget(query, region, store)
     return answer_text(ordered(parse | {"constraints": budget}))

@@ -5,13 +5,14 @@ spans of the query it echoes. Decoding a token per forward pass pays a full read
 for each (at batch 1 on a CPU, most of a step). Here every pass also scores a draft: the tokens
 the grammar forces from its current state (xgrammar's jump-forward), or else the tokens that
 followed the latest earlier occurrence of the answer's last few tokens in the prompt or the answer
-(prompt lookup), or in a hint of what the answer copies as it writes it (a grounded parse's echo of
-the region, the query and the budget a rule reads, which the prompt holds in other words). At each drafted position the model's own argmax, masked by the grammar, decides:
-the agreeing prefix is kept and the first disagreement yields the model's token instead, so the
-answer is the one one-token-a-pass greedy decoding under the same grammar gives, up to the float
-differences of scoring several positions in one pass (bench_decode counts the answers that
-differ). transformers' prompt lookup cannot run under a grammar: its logits processors are called
-on candidate positions, while a grammar matcher must see exactly the accepted tokens.
+(prompt lookup), or in a hint of what the answer copies as it writes it (a grounded parse's echo
+of the region and the query, the budget a rule reads, a likely category). At each drafted position
+the model's own argmax, masked by the grammar, decides: the agreeing prefix is kept and the first
+disagreement yields the model's token instead, so the answer is the one one-token-a-pass greedy
+decoding under the same grammar gives, up to the float differences of scoring several positions
+in one pass (bench_decode counts the answers that differ). transformers' prompt lookup cannot run
+under a grammar: its logits processors are called on candidate positions, while a grammar matcher
+must see exactly the accepted tokens.
 """
 
 import contextlib
