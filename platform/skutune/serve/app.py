@@ -477,8 +477,8 @@ class SearchService:
     ) -> dict:
         grammar = self.engine.grammars.get("parse", region) if constrained else None
         result = cached
-        if result is None:  # the hint: drafts for a parse decoded alone
-            hint = search.hint(query, region)
+        if result is None:  # the hint: drafts for a parse decoded alone; BM25 over the catalog, off the event loop
+            hint = await asyncio.to_thread(search.hint, query, region)
             result = await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar, hint=hint))
         parse, valid = read_parse(result.text, query, region, self.store)
         if req.rerank:  # the model reorders the candidates: it holds the replica's model
