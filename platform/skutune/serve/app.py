@@ -74,18 +74,41 @@ ROUTES = {
 }
 
 
+class Guarded:
+    """The replica's guard (ops.Guard) and its count of responses by route and status, as plain
+    ASGI middleware. Starlette's `@app.middleware("http")` re-sends every answer as a stream (the
+    body, then an empty last part), so the Gateway relayed each JSON answer as a stream too: more
+    round trips, on every cache hit."""
+
+    def __init__(self, app, svc: "SearchService"):
+        self.app, self.svc = app, svc
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        status = "500"  # unless the app starts an answer: an exception escaping it is answered 500
+
+        async def counted(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+            await send(message)
+
+        try:
+            await (self.svc.guard.check(request) or self.app)(scope, receive, counted)
+        finally:
+            path = route_path(request)
+            self.svc.metrics.responses.labels(path if path in ROUTES else "other", status).inc()
+
+
 def make_api(svc: "SearchService") -> FastAPI:
     """The replica's HTTP routes, each closing over the replica `svc` (run in-process by `asgi`)."""
     api = FastAPI(title="skutune search", description="Catalog-grounded product search with per-task adapters.")
     api.add_exception_handler(RequestValidationError, validation_error)
     api.add_exception_handler(Exception, internal_error)
 
-    @api.middleware("http")
-    async def guard(request: Request, call_next):
-        response = svc.guard.check(request) or await call_next(request)
-        path = route_path(request)
-        svc.metrics.responses.labels(path if path in ROUTES else "other", str(response.status_code)).inc()
-        return response
+    api.add_middleware(Guarded, svc=svc)
 
     @api.get("/healthz")
     async def healthz() -> dict:
@@ -286,7 +309,9 @@ class SearchService:
 
     async def asgi(self, scope: dict, body: bytes):
         """One request from the Gateway, run through this replica's FastAPI app in-process:
-        yields the ASGI messages of its answer (a start, then one or more body parts)."""
+        yields the ASGI messages of its answer: the start together with the first body part (one
+        streamed item, not two: each item is a trip back to the Gateway), then any further body
+        parts one by one. A JSON answer is one item (`Guarded` sends it in one part)."""
         self._follow()
         messages, gone = asyncio.Queue(), asyncio.Event()
         request = [{"type": "http.request", "body": body, "more_body": False}]
@@ -309,8 +334,13 @@ class SearchService:
             return None if messages.empty() else messages.get_nowait()
 
         try:
+            start = None
             while (message := await next_message()) is not None:
-                yield message
+                if message["type"] == "http.response.start":
+                    start = message
+                    continue
+                yield (start, message) if start else message
+                start = None
                 if message["type"] == "http.response.body" and not message.get("more_body"):
                     break
         finally:

@@ -61,8 +61,7 @@ class Gateway:
         scope = {k: request.scope[k] for k in SCOPE_KEYS if k in request.scope}
         messages = self.service.remote(scope, body)
         try:
-            start = await asyncio.wait_for(messages.__anext__(), self.timeout_s)
-            first = await asyncio.wait_for(messages.__anext__(), self.timeout_s)
+            start, first = await asyncio.wait_for(messages.__anext__(), self.timeout_s)  # SearchService.asgi
         except BackPressureError:
             return error(
                 503, "overloaded: every replica is at its request limit; retry", {"Retry-After": self.retry_after}
