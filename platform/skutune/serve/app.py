@@ -305,7 +305,7 @@ class SearchService:
         self.digests = Digests()  # a cached parse counts only from the weights that wrote it
         self.streams_open = 0
         self._batched.set_max_batch_size(self.args.max_batch_size)
-        self._batched.set_batch_wait_timeout_s(self.args.batch_wait_timeout_s)
+        self._batched.set_batch_wait_timeout_s(self.args.batch_wait(self.engine.one_by_one))
 
     async def asgi(self, scope: dict, body: bytes):
         """One request from the Gateway, run through this replica's FastAPI app in-process:

@@ -24,6 +24,7 @@ IN_RUN = {
 }
 REMOTE = ("run_dir", "index", "adapters_dir", "parse_cache")  # may be pyarrow URIs (runtime/storage.py)
 REMOTE_FILES = ("catalog", "store")  # may be URIs too: fetched when a replica starts, not followed
+BATCH_WAIT_S = 0.02  # where batches decode together (a GPU): a pass waits this long for company
 
 
 class AppArgs(BaseModel):
@@ -90,7 +91,13 @@ class AppArgs(BaseModel):
         ge=0,
         le=8,
     )
-    batch_wait_timeout_s: float = _field(0.02, "@serve.batch: how long a pass waits to fill", ge=0)
+    batch_wait_timeout_s: float | None = _field(
+        None,
+        "@serve.batch: how long a pass waits to fill. None: 0 where a gathered batch decodes one by one (a CPU: "
+        "waiting would only delay the first request, 20 ms of a lone miss), else 0.02 s",
+        ge=0,
+    )
+
     auth_token_env: str = _field(
         "SKUTUNE_API_TOKEN", "the environment variable holding the bearer token (read in the replica)"
     )
@@ -216,6 +223,13 @@ class AppArgs(BaseModel):
             self.register_max_bytes,
             self.register_timeout_s,
         )
+
+    def batch_wait(self, one_by_one: int) -> float:
+        """`batch_wait_timeout_s`, or its default for an engine that decodes batches of up to
+        `one_by_one` requests one at a time."""
+        if self.batch_wait_timeout_s is not None:
+            return self.batch_wait_timeout_s
+        return 0.0 if one_by_one >= self.max_batch_size else BATCH_WAIT_S
 
     def default_for(self, grounded: bool) -> str:
         return self.understand_adapter if grounded else self.default_adapter

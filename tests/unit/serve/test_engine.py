@@ -4,6 +4,7 @@ adapter is unloaded, and when it is asked for again it reloads and answers as be
 import pytest
 import torch
 
+from skutune.serve.args import AppArgs
 from skutune.serve.engine import GenRequest, ServingEngine
 
 
@@ -116,6 +117,12 @@ def test_a_small_batch_decoded_one_by_one_answers_each_request_with_its_own_adap
 
     engine = ServingEngine(tiny_model_dir, {}, demo_store(), max_loaded=4)
     assert engine.one_by_one == 8
+    # and a pass does not wait to fill a batch it would decode one by one anyway
+    assert (
+        AppArgs(run_dir="runs/demo").batch_wait(engine.one_by_one) == 0.0
+        and AppArgs(run_dir="runs/demo").batch_wait(1) == 0.02
+    )
+    assert AppArgs(run_dir="runs/demo", batch_wait_timeout_s=0.05).batch_wait(engine.one_by_one) == 0.05
     a, b = (engine.adapter(n, random_lora(tiny_model_dir, tmp_path / n, seed)) for seed, n in enumerate("ab"))
     jobs = [GenRequest("samsung fridge", adapter, 8) for adapter in (a, None, b)]
     alone = [engine.run([job])[0].text for job in jobs]
