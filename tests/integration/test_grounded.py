@@ -15,7 +15,7 @@ from skutune.demo.synth import synth_catalog
 from skutune.eval.baselines import BASELINES
 from skutune.eval.metrics import score_example, summarize
 from skutune.parse import parse_schema
-from skutune.search.grounded import GroundedSearch, apply_filters
+from skutune.search.grounded import GroundedSearch, apply_filters, read_parse
 from skutune.search.index import build_index, current_version
 from skutune.search.retrieval import CatalogIndex
 
@@ -177,6 +177,19 @@ def test_a_repeated_query_reuses_its_vector_and_finds_the_same_products(bundled_
     after = bundled_index._embed.cache_info()
     assert after.hits > before.hits and after.misses == before.misses
     assert not bundled_index.embed("quiet ac").flags.writeable  # a shared vector nobody may change
+
+
+def test_head_parses_retrieved_ahead_leave_their_hits_no_encoder_pass(bundled_index):
+    """The app warms the parse cache's head queries when a table or index goes live: a hit's
+    search then runs no MiniLM pass, and finds what a cold search finds."""
+    search = GroundedSearch(bundled_index, STORE)
+    text = '{"intent":"search","region":"IN","query":"silent split ac","category":"ac"}'
+    assert search.warm([("IN", "silent split ac", text)]) == 1
+    before = bundled_index._embed.cache_info()
+    found = search.search("silent split ac", read_parse(text, "silent split ac", "IN", STORE)[0], "IN")
+    after = bundled_index._embed.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits
+    assert found["answer"]["skus"] and all(bundled_index.by_sku[s]["category"] == "ac" for s in found["answer"]["skus"])
 
 
 def test_what_the_store_refuses_is_refused_whatever_the_parse(bundled_index):

@@ -6,6 +6,7 @@ so does a head query whose adapter was retrained since the table was built."""
 import datetime as dt
 import json
 import shutil
+import time
 from pathlib import Path
 
 from helpers import random_artefact
@@ -54,6 +55,13 @@ def test_head_queries_skip_the_model_and_tail_queries_still_decode(app, ray_loca
     assert search(app, query=HEAD, adapter="typo")["parse_cache"] == "miss"  # another adapter's answer
     metrics = app.http.get(f"{app}/metrics", timeout=30).text
     assert 'skutune_parse_cache_total{result="hit",target="parse"}' in metrics
+    # the table's one grounded head query was retrieved ahead, in the background, once it went live
+    for _ in range(60):
+        if "skutune_parse_cache_warmed 1.0" in app.http.get(f"{app}/metrics", timeout=30).text:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the head query was never retrieved ahead")
 
     # "typo" retrained in place (as `skutune train` swaps its directory): its cached parse is not
     # what its new weights decode, so the head query decodes again; the old weights back, it hits

@@ -192,6 +192,8 @@ def make_api(svc: "SearchService") -> FastAPI:
         index = await svc._index() if grounded else None  # the live index version, read once per request
         query = index.correct(req.query) if grounded else req.query
         cached = await svc._cached(entry, "parse" if grounded else "answer", region, day, query, constrained)
+        if grounded:
+            svc._warm(index, entry)
         # a head query answered ahead of time needs no model, unless the model reranks
         adapter_id, adapter = await svc._load(entry) if cached is None or req.rerank else (entry.id, None)
         prompt = render(
@@ -302,6 +304,7 @@ class SearchService:
         self.grounded = None  # GroundedSearch over the index version named by CURRENT, reloaded when it moves
         self.head_dir = self.args.parse_cache_dir()
         self.head = None  # the parse cache's live version, followed like the index
+        self.warmed = None  # (index version, parse cache version, adapter) whose head queries were retrieved ahead
         self.digests = Digests()  # a cached parse counts only from the weights that wrote it
         self.streams_open = 0
         self._batched.set_max_batch_size(self.args.max_batch_size)
@@ -493,6 +496,23 @@ class SearchService:
         self.head, text = await asyncio.to_thread(self._head_and_text, entry, target, region, day, query)
         self.metrics.parse_cache.labels(target, "miss" if text is None else "hit").inc()
         return None if text is None else Result(text, 0, 0, "stop")
+
+    def _warm(self, search: GroundedSearch, entry: Entry | None) -> None:
+        """Once per index version, parse-cache version and adapter, in the background: retrieval
+        for each grounded head query the table holds (GroundedSearch.warm), so their hits skip the
+        query's MiniLM pass too. Requests go on meanwhile."""
+        key = (search.index.dir, self.head.dir if self.head else None, entry.id if entry else None)
+        if entry is None or self.head is None or not self.head.usable or key == self.warmed:
+            return
+        self.warmed = key
+
+        def done(future):
+            if future.exception():
+                logger.warning("retrieving the parse cache's head queries ahead failed: %s", future.exception())
+            else:
+                self.metrics.warmed.set(future.result())
+
+        self.admin_pool.submit(search.warm, list(self.head.parses(entry.id))).add_done_callback(done)
 
     async def _grounded(
         self,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 log = logging.getLogger("skutune.serve")
 OPEN = {"/", "/healthz", "/readyz"}  # no token needed: the page and the probes. /metrics and /docs name
@@ -123,6 +123,11 @@ class Metrics:
             "skutune_parse_cache",
             "/v1/search model outputs from the parse cache",
             ["target", "result"],
+            registry=self.registry,
+        )
+        self.warmed = Gauge(
+            "skutune_parse_cache_warmed",
+            "Cached grounded head queries retrieved ahead for the live index and parse cache",
             registry=self.registry,
         )
 

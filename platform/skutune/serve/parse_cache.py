@@ -68,6 +68,12 @@ class ParseCache:
             return None
         return self.entries.get(entry_key(adapter_id, target, region, day.isoformat(), query))
 
+    def parses(self, adapter_id: str):
+        """(region, query, text) of each grounded parse the table holds for `adapter_id`."""
+        for (adapter, target, region, _, query), text in self.entries.items():
+            if adapter == adapter_id and target == "parse":
+                yield region, query, text
+
     @classmethod
     def live(cls, root: Path, held: "ParseCache | None", app_settings: dict) -> "ParseCache | None":
         """The version CURRENT names (`held` if it still is), or None where there is none. A
