@@ -8,7 +8,8 @@ clients. A finished run first (`make demo`).
 The stream: the log's distinct (region, query) pairs ranked by how often they were asked, the
 pair of rank r drawn with probability proportional to 1/r^s (--zipf-s). "cache off" is the app as
 it was before the cache (every request decodes); "cache on" after the batch job wrote the table
-for the --top most frequent pairs. One replica, with --threads torch threads if given. Reports hit
+for the --top most frequent pairs, then --hit-requests requests for cached pairs alone from one
+client (a hit's latency, not diluted by the misses of the stream). One replica, with --threads torch threads if given. Reports hit
 rate, p50/p99 of all requests, of hits and of misses, and requests/s (runs/bench_parse_cache/bench_parse_cache.json, and printed).
 """
 
@@ -64,24 +65,40 @@ def replay(url: str, token: str, mode: str, stream: list, clients: int) -> dict:
         start = time.time()
         r = http.post(f"{url}/v1/search", json={"query": query, "region": region, "mode": mode}, timeout=600)
         ms = 1000 * (time.time() - start)
-        return ms, r.status_code, r.json().get("parse_cache") if r.status_code == 200 else None
+        body = r.json() if r.status_code == 200 else {}
+        return ms, r.status_code, body.get("parse_cache"), body.get("latency_ms")
 
     start = time.time()
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(one, stream))
     wall = time.time() - start
-    hits = [ms for ms, _, c in results if c == "hit"]
-    misses = [ms for ms, _, c in results if c != "hit"]
+    hits = [ms for ms, _, c, _ in results if c == "hit"]
+    misses = [ms for ms, _, c, _ in results if c != "hit"]
     return {
         "requests": len(results),
-        "statuses": dict(Counter(str(s) for _, s, _ in results)),
+        "statuses": dict(Counter(str(s) for _, s, _, _ in results)),
         "hit_rate": round(len(hits) / len(results), 3),
         "req_per_s": round(len(results) / wall, 2),
-        "p50_ms": pct([ms for ms, _, _ in results], 50),
-        "p99_ms": pct([ms for ms, _, _ in results], 99),
+        "p50_ms": pct([ms for ms, _, _, _ in results], 50),
+        "p99_ms": pct([ms for ms, _, _, _ in results], 99),
         "hit_p50_ms": pct(hits, 50),
         "miss_p50_ms": pct(misses, 50),
+        "in_replica_p50_ms": pct([s for *_, s in results if s is not None], 50),  # the route's own latency_ms
     }
+
+
+def wait_for_warm(url: str, token: str, limit_s: float = 120) -> None:
+    """Until the replica has retrieved the table's grounded head queries ahead (once per version,
+    in the background), as it will have long before a live table's traffic builds up."""
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        text = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=30).text
+        if any(
+            line.startswith("skutune_parse_cache_warmed ") and float(line.split()[1]) > 0 for line in text.splitlines()
+        ):
+            return
+        time.sleep(0.5)
+    print("the head queries were not retrieved ahead within", limit_s, "s", flush=True)
 
 
 def main():
@@ -106,6 +123,12 @@ def main():
         help="the app's one_by_one: a gathered batch up to this size decodes a request at a time, speculatively",
     )
     ap.add_argument("--misses-only", action="store_true", help="skip the cache-on phase (no table is built)")
+    ap.add_argument(
+        "--hit-requests",
+        type=int,
+        default=60,
+        help="with the cache on, this many requests for cached head queries from 1 client: the hit latency alone",
+    )
     args = ap.parse_args()
     run, out = Path(args.run).resolve(), Path(args.out).resolve()
     shutil.rmtree(out, ignore_errors=True)
@@ -157,6 +180,14 @@ def main():
                 report["build"] = build_parse_cache(app_args, log, {}, args.top, dt.date.today())
                 report["build"]["wall_s"] = round(time.time() - start, 1)
                 print(f"== parse cache built: {report['build']}", flush=True)
+                head = [pair for pair, _ in ranked[: args.top]]
+                for mode in MODES:  # one pass over a few loads the table; grounded also retrieves its head ahead
+                    replay(url, token, mode, head[:5], 1)
+                wait_for_warm(url, token)
+                for mode in MODES:  # hits alone
+                    row = replay(url, token, mode, (head * args.hit_requests)[: args.hit_requests], 1)
+                    report.setdefault("cache on, hits only", {})[mode] = row
+                    print(f"  cache on, hits only, {mode}, 1 client: {row}", flush=True)
             for mode in MODES:
                 for clients in levels:
                     row = replay(url, token, mode, streams[clients], clients)
