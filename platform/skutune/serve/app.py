@@ -27,6 +27,7 @@ import asyncio
 import collections
 import concurrent.futures
 import datetime as dt
+import itertools
 import logging
 import os
 import time
@@ -49,7 +50,7 @@ from skutune.runtime.storage import download, follow
 from skutune.schemas import SCHEMAS, parse_answer
 from skutune.search.grounded import GroundedSearch, Reranker, read_parse
 from skutune.search.index import current_version
-from skutune.search.retrieval import CatalogIndex
+from skutune.search.retrieval import EMBED_CACHE, CatalogIndex
 from skutune.serve.args import AppArgs, RegisterRequest, SearchRequest
 from skutune.serve.cards import BASE, Digests, product_cards
 from skutune.serve.engine import AdapterLoadError, GenRequest, Result, ServingEngine
@@ -512,7 +513,9 @@ class SearchService:
             else:
                 self.metrics.warmed.set(future.result())
 
-        self.admin_pool.submit(search.warm, list(self.head.parses(entry.id))).add_done_callback(done)
+        # most asked first, as the table was written; past the vector cache's size, later ones would evict them
+        parses = list(itertools.islice(self.head.parses(entry.id), EMBED_CACHE))
+        self.admin_pool.submit(search.warm, parses).add_done_callback(done)
 
     async def _grounded(
         self,
