@@ -8,9 +8,11 @@ clients. A finished run first (`make demo`).
 The stream: the log's distinct (region, query) pairs ranked by how often they were asked, the
 pair of rank r drawn with probability proportional to 1/r^s (--zipf-s). "cache off" is the app as
 it was before the cache (every request decodes); "cache on" after the batch job wrote the table
-for the --top most frequent pairs, then --hit-requests requests for cached pairs alone from one
-client (a hit's latency, not diluted by the misses of the stream). One replica, with --threads torch threads if given. Reports hit
-rate, p50/p99 of all requests, of hits and of misses, and requests/s (runs/bench_parse_cache/bench_parse_cache.json, and printed).
+for the --top most frequent pairs, first --hit-requests requests for cached pairs alone from one
+client (a hit's latency, not diluted by the stream's misses), then the stream. One replica, with
+--threads torch threads if given. Reports hit rate, p50/p99 of all requests, of hits and of
+misses, the route's own latency in the replica, and requests/s
+(runs/bench_parse_cache/bench_parse_cache.json, and printed).
 """
 
 import argparse

@@ -97,7 +97,6 @@ class AppArgs(BaseModel):
         "waiting would only delay the first request, 20 ms of a lone miss), else 0.02 s",
         ge=0,
     )
-
     auth_token_env: str = _field(
         "SKUTUNE_API_TOKEN", "the environment variable holding the bearer token (read in the replica)"
     )
