@@ -68,24 +68,27 @@ def replay(url: str, token: str, mode: str, stream: list, clients: int) -> dict:
         r = http.post(f"{url}/v1/search", json={"query": query, "region": region, "mode": mode}, timeout=600)
         ms = 1000 * (time.time() - start)
         body = r.json() if r.status_code == 200 else {}
-        return ms, r.status_code, body.get("parse_cache"), body.get("latency_ms")
+        return ms, r.status_code, body.get("parse_cache"), body.get("latency_ms"), body.get("stages_ms") or {}
 
     start = time.time()
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(one, stream))
     wall = time.time() - start
-    hits = [ms for ms, _, c, _ in results if c == "hit"]
-    misses = [ms for ms, _, c, _ in results if c != "hit"]
+    hits = [ms for ms, _, c, *_ in results if c == "hit"]
+    misses = [ms for ms, _, c, *_ in results if c != "hit"]
+    stages = [st for _, _, c, _, st in results if c != "hit" and st]
     return {
         "requests": len(results),
-        "statuses": dict(Counter(str(s) for _, s, _, _ in results)),
+        "statuses": dict(Counter(str(s) for _, s, *_ in results)),
         "hit_rate": round(len(hits) / len(results), 3),
         "req_per_s": round(len(results) / wall, 2),
-        "p50_ms": pct([ms for ms, _, _, _ in results], 50),
-        "p99_ms": pct([ms for ms, _, _, _ in results], 99),
+        "p50_ms": pct([ms for ms, *_ in results], 50),
+        "p99_ms": pct([ms for ms, *_ in results], 99),
         "hit_p50_ms": pct(hits, 50),
         "miss_p50_ms": pct(misses, 50),
-        "in_replica_p50_ms": pct([s for *_, s in results if s is not None], 50),  # the route's own latency_ms
+        "in_replica_p50_ms": pct([s for *_, s, _ in results if s is not None], 50),  # the route's own latency_ms
+        # where a miss's time goes in the replica: each stage's p50 of the route's stages_ms
+        "miss_stages_p50_ms": {k: pct([st[k] for st in stages if k in st], 50) for k in (stages[0] if stages else {})},
     }
 
 

@@ -56,7 +56,7 @@ from skutune.serve.cards import BASE, Digests, product_cards
 from skutune.serve.engine import AdapterLoadError, GenRequest, Result, ServingEngine
 from skutune.serve.gateway import Gateway
 from skutune.serve.openai_api import ChatRequest, Chunks, chat_prompt, completion, split_model
-from skutune.serve.ops import Guard, Metrics, internal_error, route_path, validation_error
+from skutune.serve.ops import Guard, Laps, Metrics, internal_error, route_path, validation_error
 from skutune.serve.parse_cache import ParseCache, settings
 from skutune.serve.registry import BadAdapter, Entry, Protected, Registry
 
@@ -183,7 +183,7 @@ def make_api(svc: "SearchService") -> FastAPI:
 
     @api.post("/v1/search")
     async def search(req: SearchRequest) -> dict:
-        start = time.time()
+        start, laps = time.time(), Laps()
         grounded = req.mode == "grounded"
         day = req.date or dt.date.today()
         region = svc.region(req.region)
@@ -192,11 +192,14 @@ def make_api(svc: "SearchService") -> FastAPI:
         # grounded: the model parses the query in the catalog's spelling ("melisa doug" -> "melissa doug")
         index = await svc._index() if grounded else None  # the live index version, read once per request
         query = index.correct(req.query) if grounded else req.query
+        laps("correct")
         cached = await svc._cached(entry, "parse" if grounded else "answer", region, day, query, constrained)
         if grounded:
             svc._warm(index, entry)
+        laps("parse_cache")
         # a head query answered ahead of time needs no model, unless the model reranks
         adapter_id, adapter = await svc._load(entry) if cached is None or req.rerank else (entry.id, None)
+        laps("load")
         prompt = render(
             svc.engine.tok, query, region, day.isoformat(), svc.store, target="parse" if grounded else "answer"
         )
@@ -209,7 +212,7 @@ def make_api(svc: "SearchService") -> FastAPI:
             "parse_cache": "hit" if cached else "miss",
         }
         if grounded:
-            r = await svc._grounded(index, req, query, region, adapter, prompt, constrained, cached)
+            r = await svc._grounded(index, req, query, region, adapter, prompt, constrained, cached, laps)
             out |= {
                 "corrected_query": query,
                 "parse": r["parse"],
@@ -222,8 +225,10 @@ def make_api(svc: "SearchService") -> FastAPI:
         else:
             grammar = svc.engine.grammars.get("search", region) if constrained else None
             result = cached or await svc._run(GenRequest(prompt, adapter, svc.args.max_new_tokens, grammar))
+            laps("queue", ("decode", result.decode_ms))
             catalog, answer = svc.catalog, parse_answer(result.text)
         cards, dropped = product_cards(answer, catalog, region, svc.store.currency(region))
+        laps("cards")
         svc.metrics.observe("search", adapter_id, 200, start, result.prompt_tokens, result.completion_tokens)
         return out | {
             "answer": answer,
@@ -232,6 +237,7 @@ def make_api(svc: "SearchService") -> FastAPI:
             "dropped_count": len(dropped),
             "raw": result.text,
             "latency_ms": round(1000 * (time.time() - start), 1),
+            "stages_ms": laps.ms,
         }
 
     @api.post("/v1/chat/completions")
@@ -436,7 +442,11 @@ class SearchService:
     async def _batched(self, jobs: list[GenRequest]):
         self.metrics.batch([j.adapter.id if j.adapter else BASE for j in jobs])
         async with self.lock:
-            return await asyncio.to_thread(self.engine.run, jobs)
+            began = time.perf_counter()
+            results = await asyncio.to_thread(self.engine.run, jobs)
+        for r in results:
+            r.decode_ms = 1000 * (time.perf_counter() - began)
+        return results
 
     async def _run(self, job: GenRequest):
         job.deadline = self._deadline()
@@ -527,12 +537,15 @@ class SearchService:
         prompt: str,
         constrained: bool,
         cached: Result | None,
+        laps: Laps,
     ) -> dict:
         grammar = self.engine.grammars.get("parse", region) if constrained else None
         result = cached
         if result is None:  # the hint: drafts for a parse decoded alone; BM25 over the catalog, off the event loop
             hint = await asyncio.to_thread(search.hint, query, region)
+            laps("hint")
             result = await self._run(GenRequest(prompt, adapter, self.args.parse_max_new_tokens, grammar, hint=hint))
+            laps("queue", ("decode", result.decode_ms))
         parse, valid = read_parse(result.text, query, region, self.store)
         if req.rerank:  # the model reorders the candidates: it holds the replica's model
             async with self.lock:
@@ -541,6 +554,7 @@ class SearchService:
                     found = await asyncio.to_thread(search.search, query, parse, region, req.k, reranker)
         else:  # retrieval only: never waits behind another request's generation
             found = await asyncio.to_thread(search.search, query, parse, region, req.k)
+        laps("retrieve")
         return {**found, "raw": result.text, "parse_valid": valid, "version": search.index.dir.name, "result": result}
 
     async def _stream(self, job: GenRequest, model: str, adapter_id: str, start: float, req: ChatRequest):

@@ -21,7 +21,7 @@ Thread-unsafe by design: the replica calls it under one lock.
 import contextlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import TextIteratorStreamer
@@ -65,7 +65,7 @@ class Result:
     completion_tokens: int
     prompt_tokens: int
     finish_reason: str  # "stop" or "length", as OpenAI reports it
-    extra: dict = field(default_factory=dict)
+    decode_ms: float = 0.0  # the engine's time on the batch that decoded it, lock held (0: no model ran)
 
 
 def nbytes(named_parameters) -> int:

@@ -33,6 +33,24 @@ def load_token(env_var: str, token_file: str | None, missing: str = "every route
     return token or None
 
 
+class Laps:
+    """Milliseconds per stage of one request, in the order they ran: a search answer's `stages_ms`,
+    so a slow answer says where its time went (correction, parse cache, queue, decode, retrieval)."""
+
+    def __init__(self):
+        self.last, self.ms = time.perf_counter(), {}
+
+    def __call__(self, stage: str, inner: tuple[str, float] | None = None) -> None:
+        """Close `stage` at now. `inner`: (name, ms) of a part of it timed elsewhere (the engine's
+        decode inside a parse's wait), reported after it as a stage of its own, so stages sum to the whole."""
+        now = time.perf_counter()
+        ms = 1000 * (now - self.last) - (inner[1] if inner else 0.0)
+        self.ms[stage] = round(ms, 1)
+        if inner:
+            self.ms[inner[0]] = round(inner[1], 1)
+        self.last = now
+
+
 def error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
