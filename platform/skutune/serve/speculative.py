@@ -22,7 +22,6 @@ from collections import Counter
 import torch
 from transformers import DynamicCache
 
-from skutune.generate import LAST_POSITION
 from skutune.runtime.precision import autocast_bf16
 
 NGRAM = 6  # the longest suffix looked up, in the context and in the table of earlier answers
@@ -141,34 +140,39 @@ def greedy(
     autocast = autocast_bf16("cpu") if model.device.type == "cpu" else contextlib.nullcontext()
     if streamer is not None:
         streamer.put(input_ids.cpu())
+    new: list[int] = []
     with autocast:
-        logits = model(input_ids=input_ids, cache=cache, logits_to_keep=LAST_POSITION, **forward).logits[0]
-        new: list[int] = []
+        # the prompt's pass also scores a guess of the answer's opening (the tokens the grammar forces,
+        # the hint's echo): a lone parse saves a whole pass for a few more positions in its prefill
+        draft = pick.draft(context, max_new_tokens)
+        step = torch.tensor([[*context, *draft]], device=input_ids.device)
+        keep = torch.arange(-len(draft) - 1, 0)  # by index: a strided slice costs the LM head a weight copy
+        logits = model(input_ids=step, cache=cache, logits_to_keep=keep, **forward).logits[0]
         while True:
-            token = pick(logits[-1])
-            pick.accept(token)
-            new.append(token)
-            kept = [token]
-            if token != eos_id and not pick.finished() and len(new) < max_new_tokens:
-                draft = pick.draft(context + new, max_new_tokens - len(new))
-                step = torch.tensor([[token, *draft]], device=input_ids.device)
-                logits = model(input_ids=step, cache=cache, **forward).logits[0]
-                for i, guess in enumerate(draft):
-                    if pick(logits[i]) != guess:
-                        break
-                    pick.accept(guess)
-                    new.append(guess)
-                    kept.append(guess)
-                    if guess == eos_id or pick.finished():
-                        break
-                cache.crop(len(kept) - len(draft) - 1)  # negative: the rejected guesses (keys, values) go
-                logits = logits[: len(kept)]  # the last row: the position after the last kept token
+            kept: list[int] = []  # row i of logits scores the position after draft[:i]
+            for guess in draft:
+                if pick(logits[len(kept)]) != guess:
+                    break
+                pick.accept(guess)
+                kept.append(guess)
+                if guess == eos_id or pick.finished() or len(new) + len(kept) >= max_new_tokens:
+                    break
+            cache.crop(len(kept) - len(draft))  # negative: the rejected guesses (keys, values) go
+            new += kept
+            if not new or not (new[-1] == eos_id or pick.finished() or len(new) >= max_new_tokens):
+                token = pick(logits[len(kept)])  # the model's own token after the agreed guesses, not yet fed
+                pick.accept(token)
+                new.append(token)
+                kept.append(token)
             if streamer is not None:
                 streamer.put(torch.tensor(kept))
             if new[-1] == eos_id or pick.finished() or len(new) >= max_new_tokens:
                 break
             if deadline is not None and time.monotonic() > deadline:
                 break
+            draft = pick.draft(context + new, max_new_tokens - len(new))
+            step = torch.tensor([[new[-1], *draft]], device=input_ids.device)
+            logits = model(input_ids=step, cache=cache, **forward).logits[0]
     if streamer is not None:
         streamer.end()
     return new

@@ -48,6 +48,11 @@ def test_speculative_greedy_is_generates_answer_in_fewer_passes(task, tiny_model
         assert alone_passes < len(reference), (alone_passes, len(reference))
     assert seeded_passes <= len(reference) // 4 + 2, (seeded_passes, len(reference))
     assert len(passes) <= len(reference) // 4 + 2 and len(passes) < alone_passes, (len(passes), alone_passes)
+    if task:  # the prompt's own pass already scores a guess of the opening (what the grammar forces)
+        fed = []
+        model.register_forward_pre_hook(lambda _, args, kw: fed.append(kw["input_ids"].shape[1]), with_kwargs=True)
+        greedy(model, ids, budget, tok.eos_token_id, grammar)
+        assert fed[0] > ids.shape[1], (fed[0], ids.shape[1])
 
 
 def test_a_deadline_stops_decoding_and_a_streamer_sees_every_token(tiny_model_dir):
