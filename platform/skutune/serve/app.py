@@ -225,7 +225,8 @@ def make_api(svc: "SearchService") -> FastAPI:
         else:
             grammar = svc.engine.grammars.get("search", region) if constrained else None
             result = cached or await svc._run(GenRequest(prompt, adapter, svc.args.max_new_tokens, grammar))
-            laps("queue", ("decode", result.decode_ms))
+            if result is not cached:
+                laps("queue", ("decode", result.decode_ms))
             catalog, answer = svc.catalog, parse_answer(result.text)
         cards, dropped = product_cards(answer, catalog, region, svc.store.currency(region))
         laps("cards")
